@@ -1,0 +1,31 @@
+"""Celery policy for followup. The broker URL comes from FOLLOWUP_REDIS_URL.
+
+Celery moves work; the database stores it. No task uses a long eta or countdown:
+future messages are rows with a due time, claimed by the beat-driven dispatch task.
+"""
+
+# A task is acknowledged only after it ran, and requeued if its worker dies mid-way.
+# Safe because every state change in a task is conditional on the row's state.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+task_ignore_result = True
+
+timezone = "UTC"
+enable_utc = True
+
+task_default_queue = "followup"
+task_routes = {"followup.tasks.*": {"queue": "followup"}}
+broker_connection_retry_on_startup = True
+# Longer than the longest batch a worker runs; after this an unacknowledged task is
+# delivered again, which the conditional updates make harmless.
+broker_transport_options = {"visibility_timeout": 3600}
+
+beat_schedule = {
+    "dispatch-due": {"task": "followup.tasks.dispatch_due", "schedule": 15.0},
+    "reconcile": {"task": "followup.tasks.reconcile", "schedule": 60.0},
+}

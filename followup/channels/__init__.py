@@ -1,0 +1,62 @@
+"""Delivery channels behind one small interface.
+
+A channel opens a connection for a batch and sends `Outgoing` messages through it,
+returning the provider's id or raising one of the `DeliveryError` branches. A channel
+that can look up what it sent (`lookup`) lets an ambiguous failure be settled without
+a blind resend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from followup.config import Settings
+from followup.models import Channel
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message_id: int
+    to: str
+    body: str  # the SMS text, or the plain-text part of an email
+    subject: str | None = None
+    html: str | None = None
+
+
+Send = Callable[[Outgoing], str]
+
+
+class DeliveryChannel(Protocol):
+    kind: Channel
+    # How many sends one batch may have in flight at once.
+    concurrency: int
+
+    def connect(self) -> AbstractContextManager[Send]:
+        """A sender for one batch; it must be safe to call from `concurrency` threads."""
+        ...
+
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
+        """The provider id of `outgoing` if the provider has it; None if it does not.
+
+        Raises `AmbiguousDeliveryError` when the provider cannot tell (or the channel
+        has no way to ask).
+        """
+        ...
+
+
+def build_channels(settings: Settings) -> dict[Channel, DeliveryChannel]:
+    from followup.channels.console import ConsoleChannel
+    from followup.channels.email import SmtpEmail
+    from followup.channels.sms import TwilioSms
+
+    sms: DeliveryChannel = (
+        TwilioSms(settings) if settings.sms_backend == "twilio" else ConsoleChannel(Channel.SMS)
+    )
+    email: DeliveryChannel = (
+        SmtpEmail(settings) if settings.email_backend == "smtp" else ConsoleChannel(Channel.EMAIL)
+    )
+    return {Channel.SMS: sms, Channel.EMAIL: email}

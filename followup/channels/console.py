@@ -1,0 +1,40 @@
+"""The console channel: logs what it would send. For the demo and development."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import count
+
+from followup.channels import Outgoing, Send
+from followup.models import Channel
+
+log = logging.getLogger("followup.console")
+
+
+class ConsoleChannel:
+    concurrency = 1
+
+    def __init__(self, kind: Channel) -> None:
+        self.kind = kind
+        self.sent: dict[int, str] = {}
+        self._ids = count(1)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connect(self) -> Iterator[Send]:
+        yield self._send
+
+    def _send(self, outgoing: Outgoing) -> str:
+        with self._lock:
+            provider_id = f"console-{self.kind.value}-{next(self._ids)}"
+            self.sent[outgoing.message_id] = provider_id
+        subject = f" [{outgoing.subject}]" if outgoing.subject else ""
+        log.info("%s to %s%s: %s", self.kind.value, outgoing.to, subject, outgoing.body)
+        return provider_id
+
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
+        return self.sent.get(outgoing.message_id)

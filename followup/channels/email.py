@@ -1,0 +1,145 @@
+"""Email through an SMTP relay, one connection reused for a batch.
+
+The SMTP dialogue is driven step by step so a failure can be told apart: a refusal
+or a dropped connection before DATA proves nothing was sent; a connection lost
+during DATA may have delivered the message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+
+from followup.channels import Outgoing, Send
+from followup.config import Settings
+from followup.exceptions import (
+    AmbiguousDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from followup.models import Channel
+
+
+class SmtpEmail:
+    kind = Channel.EMAIL
+    concurrency = 1
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.from_address = parseaddr(settings.email_from)[1]
+        self.domain = self.from_address.rpartition("@")[2] or "localhost"
+
+    @contextmanager
+    def connect(self) -> Iterator[Send]:
+        session = _SmtpSession(self)
+        try:
+            yield session.send
+        finally:
+            session.close()
+
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
+        raise AmbiguousDeliveryError("an SMTP relay cannot be asked what it delivered")
+
+    def build(self, outgoing: Outgoing) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.settings.email_from
+        message["To"] = outgoing.to
+        message["Subject"] = outgoing.subject or ""
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(f"m{outgoing.message_id}", domain=self.domain)
+        message["List-Unsubscribe"] = (
+            f"<mailto:{self.from_address}?subject=unsubscribe%20{outgoing.message_id}>"
+        )
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(outgoing.body)
+        if outgoing.html:
+            message.add_alternative(outgoing.html, subtype="html")
+        return message
+
+    def open(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp: smtplib.SMTP
+        if s.smtp_security == "ssl":
+            smtp = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        smtp.ehlo()
+        if s.smtp_security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if s.smtp_username:
+            smtp.login(s.smtp_username, s.smtp_password)
+        return smtp
+
+
+class _SmtpSession:
+    """One batch's connection; reconnects once after a drop, then fails the rest fast."""
+
+    def __init__(self, channel: SmtpEmail) -> None:
+        self.channel = channel
+        self.smtp: smtplib.SMTP | None = None
+        self.unavailable: TransientDeliveryError | None = None
+
+    def send(self, outgoing: Outgoing) -> str:
+        message = self.channel.build(outgoing)
+        smtp = self._connection()
+        try:
+            self._envelope(smtp, outgoing.to)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.smtp = None  # the relay dropped an idle connection: one fresh try
+            smtp = self._connection()
+            self._envelope(smtp, outgoing.to)
+        try:
+            smtp.data(message.as_bytes())
+        except smtplib.SMTPDataError as exc:
+            raise _by_code(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.smtp = None
+            raise AmbiguousDeliveryError(f"connection lost during DATA: {exc}") from exc
+        return str(message["Message-ID"])
+
+    def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
+        code, reply = smtp.mail(self.channel.from_address)
+        if code == 250:
+            code, reply = smtp.rcpt(to)
+        if code not in (250, 251):
+            smtp.rset()
+            raise _by_code(code, reply)
+
+    def _connection(self) -> smtplib.SMTP:
+        if self.unavailable is not None:
+            raise self.unavailable
+        if self.smtp is None:
+            try:
+                self.smtp = self.channel.open()
+            except smtplib.SMTPAuthenticationError as exc:
+                self.unavailable = TransientDeliveryError(f"SMTP login refused: {exc.smtp_code}")
+                raise self.unavailable from exc
+            except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+                self.unavailable = TransientDeliveryError(f"SMTP server unavailable: {exc}")
+                raise self.unavailable from exc
+        return self.smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self.smtp.close()
+
+
+def _by_code(code: int, reply: bytes | str) -> DeliveryError:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    reason = f"SMTP {code}: {text}"
+    if 400 <= code < 500:
+        return TransientDeliveryError(reason, code=str(code))
+    return PermanentDeliveryError(reason, code=str(code))

@@ -1,0 +1,245 @@
+"""The `followup` command. Bad input ends in one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from followup.config import Settings
+from followup.db import transaction, upgrade_to_head
+from followup.exceptions import FollowupError, InvalidInput
+from followup.imports import import_csv, parse_local_time
+from followup.models import Message, Visit
+from followup.patients import get_patient
+from followup.runtime import Runtime
+from followup.visits import (
+    cancel_visit,
+    discharge_patient,
+    get_visit,
+    parse_office,
+    record_visit,
+    reschedule_visit,
+)
+
+
+class _Group(click.Group):
+    """Turns our errors and an uninitialised database into one line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FollowupError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OperationalError, ProgrammingError) as exc:
+            first_line = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(
+                f"database error: {first_line} (has `followup init-db` been run?)"
+            ) from None
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log what is sent.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Post-visit SMS and email follow-up. Settings come from the environment."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    ctx.obj = _LazyRuntime()
+
+
+class _LazyRuntime:
+    """Settings are read only when a command needs them, so `--help` always works."""
+
+    _runtime: Runtime | None = None
+
+    def get(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime(Settings.from_env())
+        return self._runtime
+
+
+pass_runtime = click.make_pass_decorator(_LazyRuntime)
+
+
+@main.command("init-db")
+@pass_runtime
+def init_db(lazy: _LazyRuntime) -> None:
+    """Create or upgrade the database schema to the latest migration."""
+    upgrade_to_head(lazy.get().settings.database_url)
+    click.echo("database is up to date")
+
+
+@main.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path))
+@pass_runtime
+def import_(lazy: _LazyRuntime, csv_file: Path) -> None:
+    """Import a patients or visits CSV file (told apart by its header).
+
+    Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
+    timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
+    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan.
+    A file with any bad row imports nothing; each bad row is reported with its line.
+    """
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        result = import_csv(session, csv_file, settings=rt.settings)
+    click.echo(result.detail)
+
+
+@main.command()
+@click.argument("patient_ref")
+@click.option("--ref", "visit_ref", help="The visit's id in the clinic's records.")
+@click.option("--office", required=True, help="Jersey City, Hoboken or Weehawken.")
+@click.option("--clinician", required=True)
+@click.option("--at", "at", required=True, help="Visit time, ISO 8601; local to the patient if no offset.")
+@click.option("--tags", default="", help="Condition or programme tags, comma-separated.")
+@click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
+@pass_runtime
+def visit(
+    lazy: _LazyRuntime,
+    patient_ref: str,
+    visit_ref: str | None,
+    office: str,
+    clinician: str,
+    at: str,
+    tags: str,
+    plan: str | None,
+) -> None:
+    """Record one visit and enrol the patient in its follow-up plan."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        patient = get_patient(session, patient_ref)
+        visited_at = parse_local_time(at, ZoneInfo(patient.timezone))
+        record = record_visit(
+            session,
+            settings=rt.settings,
+            ref=visit_ref or f"{patient.ref}-{visited_at:%Y%m%d%H%M}",
+            patient=patient,
+            office=parse_office(office),
+            clinician=clinician,
+            visited_at=visited_at,
+            tags=tags,
+            plan_name=plan,
+        )
+        ref = record.visit.ref
+    verb = "recorded" if record.created else "already recorded"
+    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned")
+
+
+@main.command()
+@click.argument("visit_ref")
+@click.option("--at", "at", required=True, help="New visit time, ISO 8601.")
+@pass_runtime
+def reschedule(lazy: _LazyRuntime, visit_ref: str, at: str) -> None:
+    """Move a visit; its pending messages move with it."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        found = get_visit(session, visit_ref)
+        when = parse_local_time(at, ZoneInfo(found.patient.timezone))
+        moved = reschedule_visit(session, settings=rt.settings, visit=found, visited_at=when)
+    click.echo(f"visit {visit_ref} moved: {moved} pending messages rescheduled")
+
+
+@main.command("cancel-visit")
+@click.argument("visit_ref")
+@click.option("--reason", required=True)
+@pass_runtime
+def cancel_visit_command(lazy: _LazyRuntime, visit_ref: str, reason: str) -> None:
+    """Cancel a visit and every message it planned that has not gone out."""
+    with transaction(lazy.get().sessions) as session:
+        cancelled = cancel_visit(session, visit=get_visit(session, visit_ref), reason=reason)
+    click.echo(f"visit {visit_ref} cancelled: {cancelled} messages cancelled")
+
+
+@main.command()
+@click.argument("patient_ref")
+@click.option("--reason", required=True)
+@pass_runtime
+def discharge(lazy: _LazyRuntime, patient_ref: str, reason: str) -> None:
+    """Discharge a patient: nothing more is sent to them."""
+    with transaction(lazy.get().sessions) as session:
+        cancelled = discharge_patient(session, patient=get_patient(session, patient_ref), reason=reason)
+    click.echo(f"patient {patient_ref} discharged: {cancelled} messages cancelled")
+
+
+@main.command()
+@click.argument("patient_ref")
+@click.option("--all", "show_all", is_flag=True, help="Include messages already sent or ended.")
+@pass_runtime
+def schedule(lazy: _LazyRuntime, patient_ref: str, show_all: bool) -> None:
+    """Show a patient's upcoming messages, in the patient's local time."""
+    with lazy.get().sessions() as session:
+        patient = get_patient(session, patient_ref)
+        query = (
+            select(Message, Visit.ref)
+            .outerjoin(Visit, Message.visit_id == Visit.id)
+            .where(Message.patient_id == patient.id)
+            .order_by(Message.due_at)
+        )
+        if not show_all:
+            query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
+        rows = session.execute(query).all()
+    zone = ZoneInfo(patient.timezone)
+    click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
+    if not rows:
+        click.echo("  nothing planned")
+    for message, visit_ref in rows:
+        due = message.due_at.astimezone(zone)
+        note = f"  ({message.last_error})" if message.last_error else ""
+        click.echo(
+            f"  {due:%a %Y-%m-%d %H:%M}  {message.channel:<5}  {message.status:<10}  "
+            f"{message.step or message.template}  [{visit_ref or '-'}]{note}"
+        )
+
+
+@main.command()
+@click.option("--at", "at", default=None, help="Pretend it is this UTC time (ISO 8601).")
+@pass_runtime
+def dispatch(lazy: _LazyRuntime, at: str | None) -> None:
+    """Run one dispatch tick now: claim due messages and send them (in-process when no
+    broker is configured, else through the workers), then settle unfinished ones."""
+    from followup.tasks import dispatch_due, reconcile
+    from followup.worker import create_celery
+
+    if at is not None:
+        try:
+            datetime.fromisoformat(at)
+        except ValueError:
+            raise InvalidInput(f"--at {at!r} is not an ISO 8601 time") from None
+    create_celery(lazy.get().settings, lazy.get())
+    settled = reconcile.apply(args=(at,)).get()
+    claimed = dispatch_due.apply(args=(at,)).get()
+    click.echo(f"claimed {claimed} due messages; settled: {settled}")
+
+
+@main.command()
+@pass_runtime
+def check(lazy: _LazyRuntime) -> None:
+    """Render every plan template with sample data and check the messaging rules."""
+    from followup.checks import check_templates
+
+    checked, problems = check_templates(lazy.get().settings)
+    for item in checked:
+        shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
+        click.echo(f"ok  {item.plan}/{item.step}/{item.channel.value}{shape}")
+    for problem in problems:
+        click.echo(f"FAIL {problem}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} template problem(s)")
+    click.echo(f"{len(checked)} renders checked, all templates fine")
+
+
+@main.command()
+@click.option("--database", type=click.Path(path_type=Path), default=None,
+              help="SQLite file to use (default: a fresh temporary file).")
+def demo(database: Path | None) -> None:
+    """Enrol sample patients, walk the clock through the plan and print every message."""
+    from followup.demo import run_demo
+
+    run_demo(database, out=click.echo)
+

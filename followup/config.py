@@ -1,0 +1,163 @@
+"""Settings: one object, built from the environment, validated once.
+
+Every variable is documented in the README's settings table. Defaults run the whole
+flow on one machine with no accounts: a SQLite file, Celery in-process, and the
+console channel for both SMS and email.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from followup.exceptions import ConfigurationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = "sqlite:///followup.db"
+    # Empty: Celery runs tasks in-process (eager). A redis:// URL: real workers.
+    redis_url: str = ""
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    plans_dir: Path = PROJECT_ROOT / "plans"
+    default_plan: str = "lower-back"
+    default_timezone: str = "America/New_York"
+    quiet_hours_start: time = time(8, 0)
+    quiet_hours_end: time = time(21, 0)
+    clinic_name: str = "Spine & PT Clinic"
+    clinic_phone: str = "+12015550100"
+    public_url: str = "http://localhost:8000"
+
+    sms_backend: str = "console"
+    email_backend: str = "console"
+
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_messaging_service_sid: str = ""
+    twilio_from_number: str = ""
+    twilio_api_base_url: str = ""
+    twilio_timeout: float = 10.0
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_timeout: float = 30.0
+    email_from: str = "Spine & PT Clinic <care@clinic.example>"
+
+    dispatch_limit: int = 5000
+    batch_size: int = 500
+    sms_concurrency: int = 16
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    # How long a provider may take to show a message it accepted before we resend.
+    reconcile_after_seconds: float = 300.0
+    # A row claimed longer than this without a result is stuck (lost task, dead worker).
+    stuck_after_seconds: float = 900.0
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `FOLLOWUP_*`, `TWILIO_*` and `SMTP_*` variables."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(_env_name(f.name))
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name, "")))
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except TypeError as exc:  # pragma: no cover - a field type we forgot to parse
+            raise ConfigurationError(str(exc)) from exc
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def eager(self) -> bool:
+        """True when Celery runs tasks in the calling process (no broker)."""
+        return not self.redis_url
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+    def _validate(self) -> None:
+        if self.environment not in {"development", "production"}:
+            raise ConfigurationError("FOLLOWUP_ENVIRONMENT must be development or production")
+        try:
+            ZoneInfo(self.default_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"FOLLOWUP_DEFAULT_TIMEZONE: unknown time zone {self.default_timezone!r}"
+            ) from exc
+        if self.quiet_hours_start >= self.quiet_hours_end:
+            raise ConfigurationError("quiet hours: the sending window must start before it ends")
+        if self.sms_backend not in {"console", "twilio"}:
+            raise ConfigurationError("FOLLOWUP_SMS_BACKEND must be console or twilio")
+        if self.email_backend not in {"console", "smtp"}:
+            raise ConfigurationError("FOLLOWUP_EMAIL_BACKEND must be console or smtp")
+        if self.smtp_security not in {"none", "starttls", "ssl"}:
+            raise ConfigurationError("SMTP_SECURITY must be none, starttls or ssl")
+        if self.twilio_timeout <= 0:
+            raise ConfigurationError("TWILIO_TIMEOUT must be a positive number of seconds")
+        for name in ("dispatch_limit", "batch_size", "sms_concurrency", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{_env_name(name)} must be at least 1")
+        if self.sms_backend == "twilio":
+            if not self.twilio_account_sid or not self.twilio_auth_token:
+                raise ConfigurationError("the twilio backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+            if not (self.twilio_messaging_service_sid or self.twilio_from_number):
+                raise ConfigurationError(
+                    "the twilio backend needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER"
+                )
+        if self.environment == "production":
+            self._validate_production()
+
+    def _validate_production(self) -> None:
+        if self.database_url.startswith("sqlite"):
+            raise ConfigurationError("production needs FOLLOWUP_DATABASE_URL for PostgreSQL")
+        if self.eager:
+            raise ConfigurationError("production needs FOLLOWUP_REDIS_URL (the Celery broker)")
+        if "console" in {self.sms_backend, self.email_backend}:
+            raise ConfigurationError("production cannot use the console channel")
+        if self.twilio_auth_token.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigurationError("TWILIO_AUTH_TOKEN is a placeholder")
+        if self.smtp_username and self.smtp_password.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigurationError("SMTP_PASSWORD is a placeholder")
+        if not self.public_url.startswith("https://"):
+            raise ConfigurationError("production needs an https:// FOLLOWUP_PUBLIC_URL")
+
+
+def _env_name(field_name: str) -> str:
+    if field_name.startswith(("twilio_", "smtp_")):
+        return field_name.upper()
+    return "FOLLOWUP_" + field_name.upper()
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is time:
+            return time.fromisoformat(raw.strip())
+        if issubclass(kind, Path):
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{_env_name(name)}: cannot read {raw!r}") from exc
+    return raw.strip()

@@ -1,0 +1,162 @@
+"""`followup demo`: the whole flow on embedded defaults, with a walking clock.
+
+Sample patients are enrolled after visits at the three offices, then the clock jumps
+from one due message to the next; each tick goes through the Celery dispatch task
+(in-process), the eligibility rules and the console channel, as in production.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from followup.config import Settings
+from followup.db import transaction, upgrade_to_head
+from followup.models import Channel, Message, MessageStatus, Office, Patient, Purpose
+from followup.patients import PatientDetails, get_patient, record_consent, save_patient
+from followup.runtime import Runtime
+from followup.visits import record_visit
+from followup.worker import create_celery
+
+# (ref, first, last, phone, email, preferred, zone, consents: channel -> granted)
+SAMPLE_PATIENTS = [
+    ("P-1001", "Ana", "Rivera", "+12015550101", "ana.rivera@example.com", "sms",
+     "America/New_York", {Channel.SMS: True, Channel.EMAIL: True}),
+    ("P-1002", "Ben", "Okafor", "", "ben.okafor@example.com", "email",
+     "America/New_York", {Channel.EMAIL: True}),
+    ("P-1003", "Chloe", "Park", "+12015550103", "", "sms",
+     "America/Los_Angeles", {Channel.SMS: True}),
+    ("P-1004", "Dev", "Shah", "+12015550104", "dev.shah@example.com", "sms",
+     "America/New_York", {Channel.SMS: False, Channel.EMAIL: True}),
+]
+VISITS = [
+    ("P-1001", Office.JERSEY_CITY, "Dr. Lee"),
+    ("P-1002", Office.HOBOKEN, "Dr. Gomez"),
+    ("P-1003", Office.WEEHAWKEN, "Dr. Lee"),
+    ("P-1004", Office.HOBOKEN, "Dr. Patel"),
+]
+# Visits late on a Wednesday, days before the clocks go back (1 Nov 2026).
+VISIT_TIME = datetime(2026, 10, 28, 19, 30, tzinfo=UTC)
+STOP_AFTER = timedelta(days=10)
+
+
+def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> None:
+    folder = tempfile.mkdtemp(prefix="followup-demo-") if database is None else None
+    path = database or Path(str(folder)) / "demo.db"
+    settings = Settings(database_url=f"sqlite:///{path}")
+    upgrade_to_head(settings.database_url)
+    runtime = Runtime(settings)
+    tasks = _tasks(settings, runtime)
+    out(f"followup demo: SQLite at {path}, Celery in-process, console channel\n")
+    _enrol(runtime, out)
+    now = VISIT_TIME
+    stop_done = False
+    while (due := _next_due(runtime)) is not None:
+        now = max(now, due)
+        if not stop_done and now >= VISIT_TIME + STOP_AFTER:
+            _revoke_sms(runtime, "P-1003", now, out)
+            stop_done = True
+            continue
+        tasks.dispatch_due.apply(args=(now.isoformat(),))
+        _print_sent(runtime, now, out)
+    _print_summary(runtime, out)
+    runtime.close()
+
+
+def _tasks(settings: Settings, runtime: Runtime):  # type: ignore[no-untyped-def]
+    create_celery(settings, runtime)
+    from followup import tasks
+
+    return tasks
+
+
+def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
+    with transaction(runtime.sessions) as session:
+        for ref, first, last, phone, email, preferred, zone, consents in SAMPLE_PATIENTS:
+            patient = save_patient(
+                session,
+                PatientDetails.parse(
+                    ref=ref, first_name=first, last_name=last, phone=phone, email=email,
+                    preferred_channel=preferred, timezone=zone,
+                ),
+            )
+            for channel, granted in consents.items():
+                record_consent(
+                    session, patient, channel=channel, purpose=Purpose.CARE, granted=granted,
+                    source="intake form", by="front desk", at=VISIT_TIME,
+                )
+        for ref, office, clinician in VISITS:
+            patient = get_patient(session, ref)
+            record = record_visit(
+                session, settings=runtime.settings, ref=f"V-{ref}", patient=patient,
+                office=office, clinician=clinician, visited_at=VISIT_TIME, tags="lower-back",
+                now=VISIT_TIME,
+            )
+            channels = {"sms": patient.phone, "email": patient.email}
+            out(
+                f"enrolled {patient.first_name} {patient.last_name} ({zone_of(patient)}), "
+                f"{office.label}: {record.messages_added} messages planned; "
+                f"prefers {patient.preferred_channel} -> {channels[patient.preferred_channel]}"
+            )
+    out("")
+
+
+def zone_of(patient: Patient) -> str:
+    return patient.timezone.split("/")[-1].replace("_", " ")
+
+
+def _next_due(runtime: Runtime) -> datetime | None:
+    with runtime.sessions() as session:
+        return session.scalar(
+            select(func.min(Message.due_at)).where(Message.status == MessageStatus.SCHEDULED)
+        )
+
+
+def _revoke_sms(runtime: Runtime, ref: str, now: datetime, out: Callable[[str], object]) -> None:
+    with transaction(runtime.sessions) as session:
+        patient = get_patient(session, ref)
+        record_consent(
+            session, patient, channel=Channel.SMS, purpose=Purpose.CARE, granted=False,
+            source="sms keyword STOP", by="patient", at=now,
+        )
+    out(f"--- {patient.first_name} replies STOP: SMS consent revoked, pending texts cancelled\n")
+
+
+def _print_sent(runtime: Runtime, now: datetime, out: Callable[[str], object]) -> None:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Message, Patient)
+            .join(Patient)
+            .where(Message.updated_at == now, Message.status != MessageStatus.SCHEDULED)
+            .order_by(Message.id)
+        ).all()
+    for message, patient in rows:
+        local = now.astimezone(ZoneInfo(patient.timezone))
+        head = f"{local:%a %b %d %H:%M %Z}  {message.channel.upper():<5} -> {message.recipient or '-'}"
+        if message.status != MessageStatus.SENT:
+            out(f"{head}  [{message.status}: {message.last_error}]\n")
+        elif message.channel == Channel.SMS:
+            out(f"{head}\n    {message.body}\n")
+        else:
+            body = "\n".join(f"    | {line}" for line in (message.body or "").splitlines())
+            out(f"{head}\n    Subject: {message.subject}\n{body}\n")
+
+
+def _print_summary(runtime: Runtime, out: Callable[[str], object]) -> None:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Patient.first_name, Message.step, Message.channel, Message.status, Message.last_error)
+            .join(Patient)
+            .order_by(Patient.id, Message.due_at)
+        ).all()
+    out("Final state of every message:")
+    for name, step, channel, status, reason in rows:
+        out(f"  {name:<6} {step:<14} {channel:<5} {status:<10} {reason or ''}")
+    totals = Counter(status for _, _, _, status, _ in rows)
+    out("Totals: " + ", ".join(f"{status} {count}" for status, count in sorted(totals.items())))

@@ -1,0 +1,187 @@
+"""SQLAlchemy models: patients, consent, visits and the message outbox.
+
+The schema itself is created and evolved by the Alembic migrations in `migrations/`;
+these classes must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, hands back aware UTC; refuses naive values on the way in.
+
+    SQLite has no time zones, so both databases store the same naive UTC value.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Purpose(StrEnum):
+    CARE = "care"
+    CAMPAIGN = "campaign"
+
+
+class Office(StrEnum):
+    JERSEY_CITY = "jersey-city"
+    HOBOKEN = "hoboken"
+    WEEHAWKEN = "weehawken"
+
+    @property
+    def label(self) -> str:
+        return {"jersey-city": "Jersey City", "hoboken": "Hoboken", "weehawken": "Weehawken"}[
+            self.value
+        ]
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+    UNKNOWN = "unknown"
+
+
+PENDING_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
+    preferred_channel: Mapped[str] = mapped_column(String(10), default=Channel.SMS)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    timezone: Mapped[str] = mapped_column(String(64))
+    discharged_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    visits: Mapped[list[Visit]] = relationship(back_populates="patient")
+
+
+class Consent(Base):
+    """Current consent per channel and purpose; `ConsentEvent` keeps the history."""
+
+    __tablename__ = "consents"
+
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(10), primary_key=True)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(40))
+    changed_by: Mapped[str] = mapped_column(String(100))
+
+
+class ConsentEvent(Base):
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    purpose: Mapped[str] = mapped_column(String(10))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(40))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    office: Mapped[str] = mapped_column(String(20))
+    clinician: Mapped[str] = mapped_column(String(100))
+    visited_at: Mapped[datetime]
+    # Comma-separated condition or programme tags, e.g. "lower-back,popping".
+    tags: Mapped[str] = mapped_column(String(500), default="")
+    plan: Mapped[str] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None]
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")
+
+
+class Message(Base):
+    """One planned SMS or email: the outbox row every state change goes through."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "step", "channel", name="uq_messages_visit_step_channel"),
+        Index("ix_messages_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    step: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(10))
+    purpose: Mapped[str] = mapped_column(String(10))
+    template: Mapped[str] = mapped_column(String(100))
+    # The step may move to email if the SMS is refused or undelivered.
+    email_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default=MessageStatus.SCHEDULED)
+    due_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,101 @@
+"""Rendering plan templates: SMS text and email parts, strictly.
+
+Templates live under `templates/sms/<language>/` and `templates/email/<language>/`;
+a missing language falls back to English. Every variable must be defined
+(`StrictUndefined`); HTML is autoescaped. Every SMS ends with the opt-out line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    UndefinedError,
+    select_autoescape,
+)
+
+from followup.config import Settings
+from followup.exceptions import TemplateProblem
+from followup.models import Office, Patient, Visit
+
+OPT_OUT_LINE = {"en": "Reply STOP to opt out.", "es": "Responda STOP para no recibir mas."}
+FALLBACK_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path) -> None:
+        self.environment = Environment(
+            loader=FileSystemLoader(templates_dir),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(["html"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
+        text = self._render("sms", f"{template}.txt", language, context)
+        opt_out = OPT_OUT_LINE.get(language, OPT_OUT_LINE[FALLBACK_LANGUAGE])
+        return " ".join(text.split()) + " " + opt_out
+
+    def email(self, template: str, language: str, context: dict[str, Any]) -> RenderedEmail:
+        subject = self._render("email", f"{template}.subject.txt", language, context)
+        return RenderedEmail(
+            subject=" ".join(subject.split()),
+            text=self._render("email", f"{template}.txt", language, context).strip() + "\n",
+            html=self._render("email", f"{template}.html", language, context),
+        )
+
+    def _render(self, kind: str, name: str, language: str, context: dict[str, Any]) -> str:
+        path = f"{kind}/{language}/{name}"
+        try:
+            template = self.environment.get_template(path)
+        except TemplateNotFound:
+            path = f"{kind}/{FALLBACK_LANGUAGE}/{name}"
+            try:
+                template = self.environment.get_template(path)
+            except TemplateNotFound:
+                raise TemplateProblem(f"{path}: no such template") from None
+        try:
+            return template.render(context)
+        except UndefinedError as exc:
+            raise TemplateProblem(f"{path}: {exc.message}") from None
+        except TemplateError as exc:
+            raise TemplateProblem(f"{path}: {exc}") from None
+
+
+def message_context(
+    *, patient: Patient, visit: Visit | None, settings: Settings
+) -> dict[str, Any]:
+    """The variables every plan template may use; no diagnosis or visit tags on purpose."""
+    context: dict[str, Any] = {
+        "patient": {"first_name": patient.first_name},
+        "clinic": {"name": settings.clinic_name, "phone": settings.clinic_phone},
+    }
+    if visit is not None:
+        local = visit.visited_at.astimezone(ZoneInfo(patient.timezone))
+        context["visit"] = {
+            "office": Office(visit.office).label,
+            "clinician": visit.clinician,
+            "date": _long_date(local),
+        }
+    return context
+
+
+def _long_date(moment: datetime) -> str:
+    return f"{moment:%A, %B} {moment.day}"

@@ -1,0 +1,77 @@
+"""The process's wiring: settings, database, channels and renderer, built lazily.
+
+Nothing connects at import time. A worker builds its runtime from the environment
+on first use; tests and the demo install their own with `use`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from followup.channels import DeliveryChannel, build_channels
+from followup.config import Settings
+from followup.db import make_engine, make_session_factory
+from followup.dispatch import Clock, Dispatcher
+from followup.models import Channel, utcnow
+from followup.render import Renderer
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    channels: dict[Channel, DeliveryChannel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            self.channels = build_channels(self.settings)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_session_factory(self.engine)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings.templates_dir)
+
+    def dispatcher(self, clock: Clock = utcnow) -> Dispatcher:
+        return Dispatcher(
+            sessions=self.sessions,
+            settings=self.settings,
+            channels=self.channels,
+            renderer=self.renderer,
+            clock=clock,
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Runtime(Settings.from_env())
+        return _current
+
+
+def use(runtime: Runtime | None) -> None:
+    """Install `runtime` for this process (None: rebuild from the environment)."""
+    global _current
+    with _lock:
+        if _current is not None and _current is not runtime:
+            _current.close()
+        _current = runtime
