@@ -127,10 +127,13 @@ def enrol(
     if not rows:
         return 0
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Message).values(rows).on_conflict_do_nothing(
-        index_elements=["visit_id", "step", "channel"]
+    statement = (
+        dialect.insert(Message)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["visit_id", "step", "channel"])
+        .returning(Message.id)
     )
-    return session.execute(statement).rowcount
+    return len(session.execute(statement).all())
 
 
 def move_pending(

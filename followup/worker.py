@@ -21,7 +21,7 @@ def create_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     app.config_from_object("celeryconfig")
     if settings.eager:
         app.conf.update(
-            broker_url="memory://", task_always_eager=True, task_eager_propagates=True
+            broker_url="memory://localhost/", task_always_eager=True, task_eager_propagates=True
         )
     else:
         app.conf.update(broker_url=settings.redis_url)

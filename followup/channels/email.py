@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -52,15 +53,16 @@ class SmtpEmail:
         message["From"] = self.settings.email_from
         message["To"] = outgoing.to
         message["Subject"] = outgoing.subject or ""
-        message["Date"] = formatdate(localtime=False)
+        message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(f"m{outgoing.message_id}", domain=self.domain)
         message["List-Unsubscribe"] = (
             f"<mailto:{self.from_address}?subject=unsubscribe%20{outgoing.message_id}>"
         )
         message["Auto-Submitted"] = "auto-generated"
-        message.set_content(outgoing.body)
+        # Quoted-printable keeps every line under SMTP's 998-character limit.
+        message.set_content(outgoing.body, cte="quoted-printable")
         if outgoing.html:
-            message.add_alternative(outgoing.html, subtype="html")
+            message.add_alternative(outgoing.html, subtype="html", cte="quoted-printable")
         return message
 
     def open(self) -> smtplib.SMTP:
@@ -99,12 +101,14 @@ class _SmtpSession:
             smtp = self._connection()
             self._envelope(smtp, outgoing.to)
         try:
-            smtp.data(message.as_bytes())
-        except smtplib.SMTPDataError as exc:
+            code, reply = smtp.data(message.as_bytes(policy=policy.SMTP))
+        except smtplib.SMTPDataError as exc:  # refused before any content was sent
             raise _by_code(exc.smtp_code, exc.smtp_error) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.smtp = None
             raise AmbiguousDeliveryError(f"connection lost during DATA: {exc}") from exc
+        if code != 250:
+            raise _by_code(code, reply)
         return str(message["Message-ID"])
 
     def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
