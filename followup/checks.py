@@ -24,11 +24,33 @@ from followup.segments import sms_shape
 MAX_SMS_SEGMENTS = 2
 # Words that would tell a reader of a lock screen or an inbox what the patient has.
 DIAGNOSIS_TERMS = (
-    r"\w*arthritis", "crepitus", "facets?", "nerves?", "ligaments?", "tendons?", "cartilage",
-    "synovial", "steroids?", "injections?", r"diagnos\w*", "popping", "lower back", "spine",
-    "spinal", "sciatica", "discs?", r"herniat\w*",
+    r"\w*arthritis",
+    "crepitus",
+    "facets?",
+    "nerves?",
+    "ligaments?",
+    "tendons?",
+    "cartilage",
+    "synovial",
+    "steroids?",
+    "injections?",
+    r"diagnos\w*",
+    "popping",
+    "lower back",
+    "spine",
+    "spinal",
+    "sciatica",
+    "discs?",
+    r"herniat\w*",
 )
-SUBJECT_TERMS = DIAGNOSIS_TERMS + ("pain", "back", r"symptoms?", "therapy", r"exercis\w*", "warning")
+SUBJECT_TERMS = DIAGNOSIS_TERMS + (
+    "pain",
+    "back",
+    r"symptoms?",
+    "therapy",
+    r"exercis\w*",
+    "warning",
+)
 SOURCE_COMMENT = re.compile(r"\A\{#\s*Source:", re.IGNORECASE)
 
 
@@ -45,16 +67,26 @@ class CheckedTemplate:
 def sample_patient(settings: Settings) -> Patient:
     # A long name, so the segment budget holds for real patients too.
     return Patient(
-        id=0, ref="sample", first_name="Maximiliana-Josefina", last_name="Sample",
-        phone="+12015550123", email="sample@example.com", preferred_channel="sms",
-        language="en", timezone=settings.default_timezone,
+        id=0,
+        ref="sample",
+        first_name="Maximiliana-Josefina",
+        last_name="Sample",
+        phone="+12015550123",
+        email="sample@example.com",
+        preferred_channel="sms",
+        language="en",
+        timezone=settings.default_timezone,
     )
 
 
 def sample_visit() -> Visit:
     return Visit(
-        id=0, ref="sample", office=Office.WEEHAWKEN.value, clinician="Dr. Sample",
-        visited_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC), plan="sample",
+        id=0,
+        ref="sample",
+        office=Office.WEEHAWKEN.value,
+        clinician="Dr. Sample",
+        visited_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC),
+        plan="sample",
     )
 
 
@@ -63,28 +95,41 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
     renderer = Renderer(settings.templates_dir)
     problems = _syntax_problems(renderer, settings.templates_dir)
     checked: list[CheckedTemplate] = []
-    context = message_context(patient=sample_patient(settings), visit=sample_visit(), settings=settings)
+    context = message_context(
+        patient=sample_patient(settings), visit=sample_visit(), settings=settings
+    )
     clinic = settings.clinic_name.lower()
     for plan in list_plans(settings.plans_dir):
         for step in plan.steps:
             channels = list(Channel) if step.channel == PREFERRED else [Channel(step.channel)]
             for channel in channels:
-                where = f"plan {plan.name}, step {step.key}, {channel.value} template {step.template!r}"
+                where = (
+                    f"plan {plan.name}, step {step.key}, {channel.value} template {step.template!r}"
+                )
                 try:
                     if channel is Channel.SMS:
                         text = renderer.sms(step.template, "en", context)
                         shape = sms_shape(text)
                         checked.append(
-                            CheckedTemplate(plan.name, step.key, channel, text, shape.encoding, shape.segments)
+                            CheckedTemplate(
+                                plan.name, step.key, channel, text, shape.encoding, shape.segments
+                            )
                         )
                         if shape.segments > MAX_SMS_SEGMENTS:
-                            problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
-                        problems += _terms(where, "SMS", text.lower().replace(clinic, ""), DIAGNOSIS_TERMS)
+                            problems.append(
+                                f"{where}: {shape.segments} segments ({shape.encoding})"
+                            )
+                        problems += _terms(
+                            where, "SMS", text.lower().replace(clinic, ""), DIAGNOSIS_TERMS
+                        )
                     else:
                         email = renderer.email(step.template, "en", context)
                         checked.append(CheckedTemplate(plan.name, step.key, channel, email.subject))
                         problems += _terms(
-                            where, "subject", email.subject.lower().replace(clinic, ""), SUBJECT_TERMS
+                            where,
+                            "subject",
+                            email.subject.lower().replace(clinic, ""),
+                            SUBJECT_TERMS,
                         )
                 except FollowupError as exc:
                     problems.append(f"{where}: {exc}")
@@ -101,7 +146,9 @@ def _source_problems(templates_dir: Path, template: str) -> list[str]:
     problems = []
     for path in sorted(templates_dir.glob(f"*/*/{template}.*")):
         if not SOURCE_COMMENT.match(path.read_text(encoding="utf-8")):
-            problems.append(f"{path.relative_to(templates_dir)}: no '{{# Source: ... #}}' comment at its top")
+            problems.append(
+                f"{path.relative_to(templates_dir)}: no '{{# Source: ... #}}' comment at its top"
+            )
     return problems
 
 

@@ -50,6 +50,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """Post-visit SMS and email follow-up. Settings come from the environment."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     ctx.obj = _LazyRuntime()
+    ctx.call_on_close(ctx.obj.close)
 
 
 class _LazyRuntime:
@@ -61,6 +62,10 @@ class _LazyRuntime:
         if self._runtime is None:
             self._runtime = Runtime(Settings.from_env())
         return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
 
 
 pass_runtime = click.make_pass_decorator(_LazyRuntime)
@@ -96,7 +101,9 @@ def import_(lazy: _LazyRuntime, csv_file: Path) -> None:
 @click.option("--ref", "visit_ref", help="The visit's id in the clinic's records.")
 @click.option("--office", required=True, help="Jersey City, Hoboken or Weehawken.")
 @click.option("--clinician", required=True)
-@click.option("--at", "at", required=True, help="Visit time, ISO 8601; local to the patient if no offset.")
+@click.option(
+    "--at", "at", required=True, help="Visit time, ISO 8601; local to the patient if no offset."
+)
 @click.option("--tags", default="", help="Condition or programme tags, comma-separated.")
 @click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
 @pass_runtime
@@ -163,7 +170,9 @@ def cancel_visit_command(lazy: _LazyRuntime, visit_ref: str, reason: str) -> Non
 def discharge(lazy: _LazyRuntime, patient_ref: str, reason: str) -> None:
     """Discharge a patient: nothing more is sent to them."""
     with transaction(lazy.get().sessions) as session:
-        cancelled = discharge_patient(session, patient=get_patient(session, patient_ref), reason=reason)
+        cancelled = discharge_patient(
+            session, patient=get_patient(session, patient_ref), reason=reason
+        )
     click.echo(f"patient {patient_ref} discharged: {cancelled} messages cancelled")
 
 
@@ -235,11 +244,14 @@ def check(lazy: _LazyRuntime) -> None:
 
 
 @main.command()
-@click.option("--database", type=click.Path(path_type=Path), default=None,
-              help="SQLite file to use (default: a fresh temporary file).")
+@click.option(
+    "--database",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite file to use (default: a fresh temporary file).",
+)
 def demo(database: Path | None) -> None:
     """Enrol sample patients, walk the clock through the plan and print every message."""
     from followup.demo import run_demo
 
     run_demo(database, out=click.echo)
-

@@ -119,7 +119,9 @@ class Settings:
                 raise ConfigurationError(f"{_env_name(name)} must be at least 1")
         if self.sms_backend == "twilio":
             if not self.twilio_account_sid or not self.twilio_auth_token:
-                raise ConfigurationError("the twilio backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+                raise ConfigurationError(
+                    "the twilio backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+                )
             if not (self.twilio_messaging_service_sid or self.twilio_from_number):
                 raise ConfigurationError(
                     "the twilio backend needs TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER"

@@ -26,14 +26,46 @@ from followup.worker import create_celery
 
 # (ref, first, last, phone, email, preferred, zone, consents: channel -> granted)
 SAMPLE_PATIENTS = [
-    ("P-1001", "Ana", "Rivera", "+12015550101", "ana.rivera@example.com", "sms",
-     "America/New_York", {Channel.SMS: True, Channel.EMAIL: True}),
-    ("P-1002", "Ben", "Okafor", "", "ben.okafor@example.com", "email",
-     "America/New_York", {Channel.EMAIL: True}),
-    ("P-1003", "Chloe", "Park", "+12015550103", "", "sms",
-     "America/Los_Angeles", {Channel.SMS: True}),
-    ("P-1004", "Dev", "Shah", "+12015550104", "dev.shah@example.com", "sms",
-     "America/New_York", {Channel.SMS: False, Channel.EMAIL: True}),
+    (
+        "P-1001",
+        "Ana",
+        "Rivera",
+        "+12015550101",
+        "ana.rivera@example.com",
+        "sms",
+        "America/New_York",
+        {Channel.SMS: True, Channel.EMAIL: True},
+    ),
+    (
+        "P-1002",
+        "Ben",
+        "Okafor",
+        "",
+        "ben.okafor@example.com",
+        "email",
+        "America/New_York",
+        {Channel.EMAIL: True},
+    ),
+    (
+        "P-1003",
+        "Chloe",
+        "Park",
+        "+12015550103",
+        "",
+        "sms",
+        "America/Los_Angeles",
+        {Channel.SMS: True},
+    ),
+    (
+        "P-1004",
+        "Dev",
+        "Shah",
+        "+12015550104",
+        "dev.shah@example.com",
+        "sms",
+        "America/New_York",
+        {Channel.SMS: False, Channel.EMAIL: True},
+    ),
 ]
 VISITS = [
     ("P-1001", Office.JERSEY_CITY, "Dr. Lee"),
@@ -82,20 +114,37 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
             patient = save_patient(
                 session,
                 PatientDetails.parse(
-                    ref=ref, first_name=first, last_name=last, phone=phone, email=email,
-                    preferred_channel=preferred, timezone=zone,
+                    ref=ref,
+                    first_name=first,
+                    last_name=last,
+                    phone=phone,
+                    email=email,
+                    preferred_channel=preferred,
+                    timezone=zone,
                 ),
             )
             for channel, granted in consents.items():
                 record_consent(
-                    session, patient, channel=channel, purpose=Purpose.CARE, granted=granted,
-                    source="intake form", by="front desk", at=VISIT_TIME,
+                    session,
+                    patient,
+                    channel=channel,
+                    purpose=Purpose.CARE,
+                    granted=granted,
+                    source="intake form",
+                    by="front desk",
+                    at=VISIT_TIME,
                 )
         for ref, office, clinician in VISITS:
             patient = get_patient(session, ref)
             record = record_visit(
-                session, settings=runtime.settings, ref=f"V-{ref}", patient=patient,
-                office=office, clinician=clinician, visited_at=VISIT_TIME, tags="lower-back",
+                session,
+                settings=runtime.settings,
+                ref=f"V-{ref}",
+                patient=patient,
+                office=office,
+                clinician=clinician,
+                visited_at=VISIT_TIME,
+                tags="lower-back",
                 now=VISIT_TIME,
             )
             channels = {"sms": patient.phone, "email": patient.email}
@@ -122,8 +171,14 @@ def _revoke_sms(runtime: Runtime, ref: str, now: datetime, out: Callable[[str], 
     with transaction(runtime.sessions) as session:
         patient = get_patient(session, ref)
         record_consent(
-            session, patient, channel=Channel.SMS, purpose=Purpose.CARE, granted=False,
-            source="sms keyword STOP", by="patient", at=now,
+            session,
+            patient,
+            channel=Channel.SMS,
+            purpose=Purpose.CARE,
+            granted=False,
+            source="sms keyword STOP",
+            by="patient",
+            at=now,
         )
     out(f"--- {patient.first_name} replies STOP: SMS consent revoked, pending texts cancelled\n")
 
@@ -138,7 +193,9 @@ def _print_sent(runtime: Runtime, now: datetime, out: Callable[[str], object]) -
         ).all()
     for message, patient in rows:
         local = now.astimezone(ZoneInfo(patient.timezone))
-        head = f"{local:%a %b %d %H:%M %Z}  {message.channel.upper():<5} -> {message.recipient or '-'}"
+        head = (
+            f"{local:%a %b %d %H:%M %Z}  {message.channel.upper():<5} -> {message.recipient or '-'}"
+        )
         if message.status != MessageStatus.SENT:
             out(f"{head}  [{message.status}: {message.last_error}]\n")
         elif message.channel == Channel.SMS:
@@ -151,7 +208,13 @@ def _print_sent(runtime: Runtime, now: datetime, out: Callable[[str], object]) -
 def _print_summary(runtime: Runtime, out: Callable[[str], object]) -> None:
     with runtime.sessions() as session:
         rows = session.execute(
-            select(Patient.first_name, Message.step, Message.channel, Message.status, Message.last_error)
+            select(
+                Patient.first_name,
+                Message.step,
+                Message.channel,
+                Message.status,
+                Message.last_error,
+            )
             .join(Patient)
             .order_by(Patient.id, Message.due_at)
         ).all()

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing
+from followup.channels.sms import UNSUBSCRIBED
 from followup.config import Settings
 from followup.db import transaction
 from followup.eligibility import Defer, Send, Skip, decide
@@ -37,7 +38,6 @@ from followup.models import Channel, Consent, Message, MessageStatus, Patient, P
 from followup.patients import record_consent
 from followup.render import Renderer, message_context
 from followup.schedule import retry_delay
-from followup.channels.sms import UNSUBSCRIBED
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -163,11 +163,17 @@ class Dispatcher:
                     message, patient, consented=consented, now=now, settings=self.settings
                 )
                 if isinstance(decision, Skip):
-                    self._leave_queue(session, message.id, MessageStatus.SKIPPED, decision.reason, now)
+                    self._leave_queue(
+                        session, message.id, MessageStatus.SKIPPED, decision.reason, now
+                    )
                     _bump(counts, "skipped")
                 elif isinstance(decision, Defer):
                     self._leave_queue(
-                        session, message.id, MessageStatus.SCHEDULED, decision.reason, now,
+                        session,
+                        message.id,
+                        MessageStatus.SCHEDULED,
+                        decision.reason,
+                        now,
                         due_at=decision.until,
                     )
                     _bump(counts, "deferred")
@@ -249,7 +255,10 @@ class Dispatcher:
                         "error_code": None,
                     }
                     # A row that recovery marked unknown meanwhile was sent after all.
-                    leaving = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
+                    leaving: tuple[MessageStatus, ...] = (
+                        MessageStatus.SENDING,
+                        MessageStatus.UNKNOWN,
+                    )
                     _bump(counts, "sent")
                 else:
                     values = self._failure(session, outgoing, error, now, counts)
@@ -270,7 +279,9 @@ class Dispatcher:
     ) -> dict[str, object]:
         if not isinstance(error, DeliveryError):
             # A bug of ours after the hand-over may hide a real send: never resend blindly.
-            log.exception("unexpected error sending message %s", outgoing.message_id, exc_info=error)
+            log.exception(
+                "unexpected error sending message %s", outgoing.message_id, exc_info=error
+            )
             error = AmbiguousDeliveryError(f"unexpected error: {error!r}")
         values: dict[str, object] = {"last_error": error.reason, "error_code": error.code}
         if isinstance(error, TransientDeliveryError):

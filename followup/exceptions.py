@@ -1,15 +1,15 @@
 """The exception tree. Callers catch the branch they can act on.
 
-    FollowupError
-    ├── ConfigurationError          settings that cannot work
-    ├── InvalidInput                bad data from a person or a file; nothing was changed
-    │   └── ImportErrors            every bad row of a CSV file, with line numbers
-    ├── TemplateProblem             a template that does not render with its data
-    ├── NotFound                    a patient, visit or plan that does not exist
-    └── DeliveryError               a channel could not hand a message over
-        ├── TransientDeliveryError  nothing was sent: safe to retry later
-        ├── AmbiguousDeliveryError  the provider may have accepted it: reconcile first
-        └── PermanentDeliveryError  refused for good (bad number, unsubscribed, landline)
+FollowupError
+├── ConfigurationError          settings that cannot work
+├── InvalidInput                bad data from a person or a file; nothing was changed
+│   └── ImportErrors            every bad row of a CSV file, with line numbers
+├── TemplateProblem             a template that does not render with its data
+├── NotFound                    a patient, visit or plan that does not exist
+└── DeliveryError               a channel could not hand a message over
+    ├── TransientDeliveryError  nothing was sent: safe to retry later
+    ├── AmbiguousDeliveryError  the provider may have accepted it: reconcile first
+    └── PermanentDeliveryError  refused for good (bad number, unsubscribed, landline)
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
+from followup.db import rows_changed
 from followup.exceptions import InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
@@ -154,7 +155,8 @@ def move_pending(
             step, visit.visited_at, visit.patient, Channel(message.channel), settings
         )
         # Conditional: a row a worker claimed meanwhile is left to the worker.
-        moved += session.execute(
+        moved += rows_changed(
+            session,
             update(Message)
             .where(Message.id == message.id, Message.status.in_(PENDING_STATUSES))
             .values(
@@ -162,8 +164,8 @@ def move_pending(
                 due_at=due_at,
                 expires_at=expires_at,
                 updated_at=now,
-            )
-        ).rowcount
+            ),
+        )
     return moved
 
 
@@ -204,4 +206,3 @@ def _resolve_channel(
     other = Channel.EMAIL if preferred is Channel.SMS else Channel.SMS
     chosen = preferred if reachable(preferred) or not reachable(other) else other
     return chosen, chosen is Channel.SMS and reachable(Channel.EMAIL)
-

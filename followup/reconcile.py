@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing
 from followup.config import Settings
-from followup.db import transaction
+from followup.db import rows_changed, transaction
 from followup.exceptions import AmbiguousDeliveryError
 from followup.models import Channel, Message, MessageStatus
 
@@ -34,24 +34,28 @@ class Settlement:
     unresolved: int = 0
 
 
-def recover_stuck(sessions: sessionmaker[Session], *, now: datetime, settings: Settings) -> tuple[int, int]:
+def recover_stuck(
+    sessions: sessionmaker[Session], *, now: datetime, settings: Settings
+) -> tuple[int, int]:
     """Return (requeued, marked unknown) for rows stuck in queued or sending."""
     cutoff = now - timedelta(seconds=settings.stuck_after_seconds)
     with transaction(sessions) as session:
-        requeued = session.execute(
+        requeued = rows_changed(
+            session,
             update(Message)
             .where(Message.status == MessageStatus.QUEUED, Message.updated_at < cutoff)
-            .values(status=MessageStatus.SCHEDULED, updated_at=now)
-        ).rowcount
-        unknown = session.execute(
+            .values(status=MessageStatus.SCHEDULED, updated_at=now),
+        )
+        unknown = rows_changed(
+            session,
             update(Message)
             .where(Message.status == MessageStatus.SENDING, Message.attempted_at < cutoff)
             .values(
                 status=MessageStatus.UNKNOWN,
                 last_error="the worker stopped while sending",
                 updated_at=now,
-            )
-        ).rowcount
+            ),
+        )
     return requeued, unknown
 
 

@@ -17,8 +17,8 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
-    TemplateError,
-    TemplateNotFound,
+    TemplatesNotFound,
+    TemplateSyntaxError,
     UndefinedError,
     select_autoescape,
 )
@@ -62,26 +62,19 @@ class Renderer:
         )
 
     def _render(self, kind: str, name: str, language: str, context: dict[str, Any]) -> str:
-        path = f"{kind}/{language}/{name}"
+        names = [f"{kind}/{language}/{name}", f"{kind}/{FALLBACK_LANGUAGE}/{name}"]
         try:
-            template = self.environment.get_template(path)
-        except TemplateNotFound:
-            path = f"{kind}/{FALLBACK_LANGUAGE}/{name}"
-            try:
-                template = self.environment.get_template(path)
-            except TemplateNotFound:
-                raise TemplateProblem(f"{path}: no such template") from None
-        try:
+            template = self.environment.select_template(names)
             return template.render(context)
+        except TemplatesNotFound:
+            raise TemplateProblem(f"{names[-1]}: no such template") from None
         except UndefinedError as exc:
-            raise TemplateProblem(f"{path}: {exc.message}") from None
-        except TemplateError as exc:
-            raise TemplateProblem(f"{path}: {exc}") from None
+            raise TemplateProblem(f"{template.name}: {exc.message}") from None
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem(f"{exc.name}: line {exc.lineno}: {exc.message}") from None
 
 
-def message_context(
-    *, patient: Patient, visit: Visit | None, settings: Settings
-) -> dict[str, Any]:
+def message_context(*, patient: Patient, visit: Visit | None, settings: Settings) -> dict[str, Any]:
     """The variables every plan template may use; no diagnosis or visit tags on purpose."""
     context: dict[str, Any] = {
         "patient": {"first_name": patient.first_name},

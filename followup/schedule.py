@@ -18,6 +18,7 @@ def local_datetime(day: date, at: time, zone: ZoneInfo) -> datetime:
     # trip through UTC lands after the gap; for a repeated time it picks the first.
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
+
 def step_due_at(visited_at: datetime, *, day_offset: int, at: time, zone: ZoneInfo) -> datetime:
     """UTC moment of 'day N at HH:MM' in the patient's zone, never before the visit."""
     visit_day = visited_at.astimezone(zone).date()

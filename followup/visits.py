@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
+from followup.db import rows_changed
 from followup.exceptions import InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
@@ -125,10 +126,10 @@ def discharge_patient(session: Session, *, patient: Patient, reason: str) -> int
     return _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
 
 
-def _cancel_pending(session: Session, which: object, reason: str) -> int:
-    result = session.execute(
+def _cancel_pending(session: Session, which: ColumnElement[bool], reason: str) -> int:
+    return rows_changed(
+        session,
         update(Message)
-        .where(which, Message.status.in_(PENDING_STATUSES))  # type: ignore[arg-type]
-        .values(status=MessageStatus.CANCELLED, last_error=reason.strip(), updated_at=utcnow())
+        .where(which, Message.status.in_(PENDING_STATUSES))
+        .values(status=MessageStatus.CANCELLED, last_error=reason.strip(), updated_at=utcnow()),
     )
-    return result.rowcount

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session as SmtpSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,9 @@ from followup.patients import PatientDetails, record_consent, save_patient
 from followup.runtime import Runtime, use
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
 
-POSTGRES_SERVER = os.environ.get("FOLLOWUP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_SERVER = os.environ.get(
+    "FOLLOWUP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 POSTGRES_SCHEMA = "followup_test"
 REDIS_URL = os.environ.get("FOLLOWUP_TEST_REDIS", "redis://127.0.0.1:6379/15")
 VISIT = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
@@ -115,7 +118,12 @@ class SmtpRecorder:
     rcpt_reply: str | None = None
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str, options: list[str]
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> str:
         if self.rcpt_reply:
             return self.rcpt_reply
@@ -177,14 +185,24 @@ def add_patient(
         patient = save_patient(
             session,
             PatientDetails.parse(
-                ref=ref, first_name="Pat", last_name="Doe", phone=phone, email=email,
-                preferred_channel=preferred, timezone=timezone,
+                ref=ref,
+                first_name="Pat",
+                last_name="Doe",
+                phone=phone,
+                email=email,
+                preferred_channel=preferred,
+                timezone=timezone,
             ),
         )
         for channel, granted in consents.items():
             record_consent(
-                session, patient, channel=channel, purpose=Purpose.CARE, granted=granted,
-                source="test", by="test",
+                session,
+                patient,
+                channel=channel,
+                purpose=Purpose.CARE,
+                granted=granted,
+                source="test",
+                by="test",
             )
     return patient
 
@@ -200,15 +218,22 @@ def live_runtime(
     use(None)
 
 
-def enrol_visit(runtime: Runtime, patient: Patient, *, ref: str = "V1", at: datetime = VISIT) -> int:
+def enrol_visit(
+    runtime: Runtime, patient: Patient, *, ref: str = "V1", at: datetime = VISIT
+) -> int:
     """Record a visit for `patient` on the default plan; returns messages added."""
     from followup.models import Office
     from followup.visits import record_visit
 
     with transaction(runtime.sessions) as session:
         record = record_visit(
-            session, settings=runtime.settings, ref=ref, patient=session.get_one(Patient, patient.id),
-            office=Office.HOBOKEN, clinician="Dr. Test", visited_at=at,
+            session,
+            settings=runtime.settings,
+            ref=ref,
+            patient=session.get_one(Patient, patient.id),
+            office=Office.HOBOKEN,
+            clinician="Dr. Test",
+            visited_at=at,
         )
     return record.messages_added
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 from sqlalchemy import select, update
 
@@ -41,6 +42,12 @@ def get(runtime: Runtime, message_id: int) -> Message:
         return session.get_one(Message, message_id)
 
 
+def part(email: EmailMessage, subtype: str) -> str:
+    body = email.get_body((subtype,))
+    assert body is not None, f"no {subtype} part"
+    return str(body.get_content())
+
+
 def test_due_sms_is_sent_through_twilio_and_recorded(
     live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
@@ -73,8 +80,8 @@ def test_email_has_text_and_html_parts_unsubscribe_header_and_plain_subject(
     assert envelope.rcpt_tos == ["pat@example.com"]
     assert email["Subject"] == "Thank you for your visit to Spine & PT Clinic"
     assert email["List-Unsubscribe"].startswith("<mailto:")
-    assert email.get_body(("plain",)).get_content().startswith("Hi Pat,")
-    assert "<p>Hi Pat,</p>" in email.get_body(("html",)).get_content()
+    assert part(email, "plain").startswith("Hi Pat,")
+    assert "<p>Hi Pat,</p>" in part(email, "html")
     stored = get(live_runtime, first.id)
     assert stored.status == MessageStatus.SENT and stored.provider_id == email["Message-ID"]
 
@@ -88,7 +95,7 @@ def test_html_email_escapes_patient_data(
     enrol_visit(live_runtime, patient)
     tick(live_runtime, only_first_step(live_runtime).due_at)
     email = message_from_bytes(smtp_server[1].envelopes[0].content, policy=policy.default)  # type: ignore[arg-type]
-    assert "&lt;b&gt;Pat&lt;/b&gt;" in email.get_body(("html",)).get_content()
+    assert "&lt;b&gt;Pat&lt;/b&gt;" in part(email, "html")
 
 
 def test_a_send_task_delivered_twice_sends_once(
@@ -155,7 +162,9 @@ def test_refused_connection_is_retried_and_gives_up_after_the_bound(
     failed = get(live_runtime, first.id)
     assert failed.status == MessageStatus.FAILED
     assert failed.attempts == live_runtime.settings.max_attempts
-    assert failed.last_error is not None and failed.last_error.startswith("gave up after 5 attempts")
+    assert failed.last_error is not None and failed.last_error.startswith(
+        "gave up after 5 attempts"
+    )
 
 
 def test_permanent_errors_fail_at_once_with_the_code(
@@ -208,8 +217,13 @@ def test_revoked_consent_is_never_sent_even_after_claim(
     [batch] = claim_due(live_runtime.sessions, now=first.due_at, limit=10, batch_size=10)
     with transaction(live_runtime.sessions) as session:
         record_consent(
-            session, session.merge(patient), channel=Channel.SMS, purpose=Purpose.CARE,
-            granted=False, source="sms keyword STOP", by="patient",
+            session,
+            session.merge(patient),
+            channel=Channel.SMS,
+            purpose=Purpose.CARE,
+            granted=False,
+            source="sms keyword STOP",
+            by="patient",
         )
     live_runtime.dispatcher(lambda: first.due_at).send_batch(batch.message_ids)
     assert twilio_server.messages == []

@@ -11,7 +11,14 @@ from followup.schedule import (
 )
 
 NY = ZoneInfo("America/New_York")
-WINDOW = {"zone": NY, "start": time(8), "end": time(21)}
+
+
+def window(moment: datetime) -> datetime:
+    return into_sending_window(moment, zone=NY, start=time(8), end=time(21))
+
+
+def inside(moment: datetime) -> bool:
+    return in_sending_window(moment, zone=NY, start=time(8), end=time(21))
 
 
 def test_plan_time_is_local_wall_clock_across_the_autumn_change() -> None:
@@ -43,23 +50,23 @@ def test_step_never_falls_before_the_visit() -> None:
 def test_quiet_hours_move_early_and_late_messages_into_the_window() -> None:
     early = datetime(2026, 11, 16, 11, 0, tzinfo=UTC)  # 06:00 local
     late = datetime(2026, 11, 17, 2, 30, tzinfo=UTC)  # 21:30 local on the 16th
-    inside = datetime(2026, 11, 16, 20, 0, tzinfo=UTC)  # 15:00 local
-    assert into_sending_window(early, **WINDOW) == datetime(2026, 11, 16, 13, 0, tzinfo=UTC)
-    assert into_sending_window(late, **WINDOW) == datetime(2026, 11, 17, 13, 0, tzinfo=UTC)
-    assert into_sending_window(inside, **WINDOW) == inside
-    assert not in_sending_window(late, **WINDOW)
-    assert in_sending_window(inside, **WINDOW)
+    afternoon = datetime(2026, 11, 16, 20, 0, tzinfo=UTC)  # 15:00 local
+    assert window(early) == datetime(2026, 11, 16, 13, 0, tzinfo=UTC)
+    assert window(late) == datetime(2026, 11, 17, 13, 0, tzinfo=UTC)
+    assert window(afternoon) == afternoon
+    assert not inside(late)
+    assert inside(afternoon)
 
 
 def test_quiet_hours_window_respects_the_dst_change_overnight() -> None:
     # 22:00 EDT on Sat 31 Oct; the window opens 08:00 EST on Sun 1 Nov = 13:00 UTC.
     late = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
-    assert into_sending_window(late, **WINDOW) == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    assert window(late) == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
 
 
 def test_end_of_window_is_exclusive() -> None:
     at_nine_pm = datetime(2026, 11, 17, 2, 0, tzinfo=UTC)  # 21:00 local
-    assert not in_sending_window(at_nine_pm, **WINDOW)
+    assert not inside(at_nine_pm)
 
 
 def test_retry_delay_grows_exponentially_with_bounded_jitter() -> None:

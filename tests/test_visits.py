@@ -9,7 +9,13 @@ from followup.exceptions import InvalidInput
 from followup.models import Channel, Message, MessageStatus, Office
 from followup.plans import load_plan
 from followup.runtime import Runtime
-from followup.visits import cancel_visit, discharge_patient, get_visit, record_visit, reschedule_visit
+from followup.visits import (
+    cancel_visit,
+    discharge_patient,
+    get_visit,
+    record_visit,
+    reschedule_visit,
+)
 from tests.conftest import VISIT, add_patient, enrol_visit
 
 NY = ZoneInfo("America/New_York")
@@ -50,7 +56,9 @@ def test_preferred_channel_falls_back_to_email_without_sms_consent(runtime: Runt
 
 def test_sms_steps_may_fall_back_to_email_only_when_email_is_reachable(runtime: Runtime) -> None:
     both = add_patient(runtime, "P1")
-    sms_only = add_patient(runtime, "P2", phone="+12015550112", email="", consents={Channel.SMS: True})
+    sms_only = add_patient(
+        runtime, "P2", phone="+12015550112", email="", consents={Channel.SMS: True}
+    )
     enrol_visit(runtime, both, ref="V1")
     enrol_visit(runtime, sms_only, ref="V2")
     by_patient = {(row.patient_id, row.email_fallback) for row in messages(runtime)}
@@ -120,6 +128,11 @@ def test_a_visit_ref_cannot_move_to_another_patient(runtime: Runtime) -> None:
     enrol_visit(runtime, first)
     with transaction(runtime.sessions) as session, pytest.raises(InvalidInput, match="another"):
         record_visit(
-            session, settings=runtime.settings, ref="V1", patient=session.merge(other),
-            office=Office.HOBOKEN, clinician="Dr. Test", visited_at=VISIT,
+            session,
+            settings=runtime.settings,
+            ref="V1",
+            patient=session.merge(other),
+            office=Office.HOBOKEN,
+            clinician="Dr. Test",
+            visited_at=VISIT,
         )

@@ -8,7 +8,6 @@ during DATA may have delivered the message.
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,7 +69,10 @@ class SmtpEmail:
         smtp: smtplib.SMTP
         if s.smtp_security == "ssl":
             smtp = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=ssl.create_default_context()
+                s.smtp_host,
+                s.smtp_port,
+                timeout=s.smtp_timeout,
+                context=ssl.create_default_context(),
             )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
@@ -128,7 +130,7 @@ class _SmtpSession:
             except smtplib.SMTPAuthenticationError as exc:
                 self.unavailable = TransientDeliveryError(f"SMTP login refused: {exc.smtp_code}")
                 raise self.unavailable from exc
-            except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            except (TimeoutError, smtplib.SMTPException, OSError) as exc:
                 self.unavailable = TransientDeliveryError(f"SMTP server unavailable: {exc}")
                 raise self.unavailable from exc
         return self.smtp

@@ -123,7 +123,9 @@ def classify_rest_error(exc: TwilioRestException) -> DeliveryError:
         return TransientDeliveryError(f"provider refused our credentials ({exc.status})", code=code)
     if exc.status >= 500:
         return AmbiguousDeliveryError(f"provider error {exc.status}", code=code)
-    return PermanentDeliveryError(f"provider refused the message ({exc.status}): {exc.msg}", code=code)
+    return PermanentDeliveryError(
+        f"provider refused the message ({exc.status}): {exc.msg}", code=code
+    )
 
 
 def classify_network_error(exc: requests.RequestException) -> DeliveryError:

@@ -189,7 +189,13 @@ class TwilioPeer:
         size = int(request.query.get("PageSize", "50"))
         found = [m for m in reversed(self.messages) if to in (None, m["to"])][:size]
         return web.json_response(
-            {"messages": found, "page": 0, "page_size": size, "next_page_uri": None, "uri": request.path}
+            {
+                "messages": found,
+                "page": 0,
+                "page_size": size,
+                "next_page_uri": None,
+                "uri": request.path,
+            }
         )
 
     async def _stats(self, _: web.Request) -> web.Response:

@@ -1,0 +1,116 @@
+"""The `followup` command, run in-process with the environment a user would set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from followup.cli import main
+from tests.test_imports import PATIENTS, VISITS
+
+
+@pytest.fixture
+def cli(database_url: str) -> CliRunner:
+    return CliRunner(env={"FOLLOWUP_DATABASE_URL": database_url})
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    commands = list(main.commands)  # type: ignore[attr-defined]
+    assert {"init-db", "import", "visit", "schedule", "dispatch", "check", "demo"} <= set(commands)
+    for name in commands:
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
+
+
+def test_import_record_schedule_and_dispatch(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "patients.csv").write_text(PATIENTS)
+    (tmp_path / "visits.csv").write_text(VISITS)
+    assert cli.invoke(main, ["init-db"]).exit_code == 0
+    assert (
+        cli.invoke(main, ["import", str(tmp_path / "patients.csv")]).output
+        == "2 patients imported\n"
+    )
+    assert (
+        "14 messages planned" in cli.invoke(main, ["import", str(tmp_path / "visits.csv")]).output
+    )
+
+    recorded = cli.invoke(
+        main,
+        [
+            "visit",
+            "P1",
+            "--office",
+            "Weehawken",
+            "--clinician",
+            "Dr. Lee",
+            "--at",
+            "2026-12-01 09:00",
+        ],
+    )
+    assert recorded.exit_code == 0, recorded.output
+    assert recorded.output == "visit P1-202612010900 recorded: 7 messages planned\n"
+
+    shown = cli.invoke(main, ["schedule", "P1"])
+    assert shown.exit_code == 0
+    assert "times in America/New_York" in shown.output
+    assert "Mon 2026-11-16 18:00  sms    scheduled   welcome  [V1]" in shown.output
+
+    ticked = cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
+    assert ticked.exit_code == 0, ticked.output
+    assert ticked.output.startswith("claimed 2 due messages")
+    after = cli.invoke(main, ["schedule", "P1", "--all"]).output
+    assert "sms    sent        welcome  [V1]" in after
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(cli: CliRunner, tmp_path: Path) -> None:
+    cli.invoke(main, ["init-db"])
+    bad = tmp_path / "patients.csv"
+    bad.write_text("ref,first_name,last_name,phone\nP1,Ana,Rivera,12345\n")
+    result = cli.invoke(main, ["import", str(bad)])
+    assert result.exit_code == 1
+    assert "line 2: phone '12345' is not a valid number" in result.output
+    assert "Traceback" not in result.output
+    for args in (
+        ["schedule", "nobody"],
+        ["visit", "nobody", "--office", "Hoboken", "--clinician", "X", "--at", "2026-11-16 10:00"],
+        ["dispatch", "--at", "tomorrow"],
+        ["cancel-visit", "V9", "--reason", "x"],
+    ):
+        result = cli.invoke(main, args)
+        assert result.exit_code == 1, args
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+
+
+def test_a_database_without_schema_says_to_run_init_db(tmp_path: Path) -> None:
+    runner = CliRunner(env={"FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"})
+    result = runner.invoke(main, ["schedule", "P1"])
+    assert result.exit_code == 1
+    assert "followup init-db" in result.output and result.output.count("\n") == 1
+
+
+def test_bad_settings_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner(env={"FOLLOWUP_SMS_BACKEND": "pigeon"})
+    result = runner.invoke(main, ["schedule", "P1"])
+    assert result.exit_code == 1
+    assert result.output == "Error: FOLLOWUP_SMS_BACKEND must be console or twilio\n"
+
+
+def test_check_passes_on_the_shipped_templates() -> None:
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "ok  lower-back/warning-signs/sms  GSM-7, 2 segment(s)" in result.output
+    assert result.output.endswith("14 renders checked, all templates fine\n")
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--database", str(tmp_path / "demo.db")])
+    assert result.exit_code == 0, result.output
+    assert "SMS   -> +12015550101\n    Hi Ana, thank you for visiting" in result.output
+    assert "Subject: Thank you for your visit to Spine & PT Clinic" in result.output
+    assert "Chloe replies STOP" in result.output
+    assert "Totals: cancelled 3, sent 25" in result.output

@@ -1,0 +1,60 @@
+from datetime import time
+
+import pytest
+
+from followup.config import Settings
+from followup.exceptions import ConfigurationError
+
+
+def test_settings_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
+            "FOLLOWUP_QUIET_HOURS_START": "09:30",
+            "FOLLOWUP_SMS_CONCURRENCY": "50",
+            "TWILIO_TIMEOUT": "2.5",
+            "SMTP_PORT": "587",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://db/followup"
+    assert settings.quiet_hours_start == time(9, 30)
+    assert (settings.sms_concurrency, settings.twilio_timeout, settings.smtp_port) == (50, 2.5, 587)
+    assert settings.eager
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"FOLLOWUP_SMS_CONCURRENCY": "many"}, "FOLLOWUP_SMS_CONCURRENCY: cannot read"),
+        ({"FOLLOWUP_DEFAULT_TIMEZONE": "Mars/Base"}, "unknown time zone"),
+        ({"FOLLOWUP_QUIET_HOURS_START": "22:00"}, "must start before it ends"),
+        ({"FOLLOWUP_SMS_BACKEND": "twilio"}, "TWILIO_ACCOUNT_SID"),
+        ({"TWILIO_TIMEOUT": "0"}, "TWILIO_TIMEOUT"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_variable_name(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(environ)
+
+
+def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
+    production = {
+        "FOLLOWUP_ENVIRONMENT": "production",
+        "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
+        "FOLLOWUP_REDIS_URL": "redis://redis:6379/0",
+        "FOLLOWUP_SMS_BACKEND": "twilio",
+        "FOLLOWUP_EMAIL_BACKEND": "smtp",
+        "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
+        "TWILIO_ACCOUNT_SID": "AC123",
+        "TWILIO_AUTH_TOKEN": "changeme",
+        "TWILIO_MESSAGING_SERVICE_SID": "MG123",
+    }
+    with pytest.raises(ConfigurationError, match="placeholder"):
+        Settings.from_env(production)
+    assert not Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "a-real-token"}).eager
+    with pytest.raises(ConfigurationError, match="PostgreSQL"):
+        Settings.from_env(
+            production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_DATABASE_URL": "sqlite:///x.db"}
+        )

@@ -1,0 +1,100 @@
+"""End to end: a real Celery worker on the real Redis, sending to real local servers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis as redis_lib
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import select
+
+from followup.config import Settings
+from followup.models import Message, MessageStatus
+from followup.runtime import Runtime, use
+from followup.worker import create_celery, redis_eviction_warning
+from tests.conftest import REDIS_URL, SmtpRecorder, add_patient, enrol_visit, live_settings
+from tests.peers.twilio_server import TwilioPeer
+
+
+@pytest.fixture
+def celery_app(
+    settings: Settings,
+    redis: redis_lib.Redis,
+    twilio_server: TwilioPeer,
+    smtp_server: tuple[object, SmtpRecorder],
+) -> Iterator[tuple[Celery, Runtime]]:
+    live = live_settings(settings, twilio_server, smtp_server[0], redis_url=REDIS_URL)  # type: ignore[arg-type]
+    runtime = Runtime(live)
+    app = create_celery(live, runtime)
+    yield app, runtime
+    use(None)
+
+
+def wait_for(condition: object, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_worker_sends_due_sms_and_email_through_real_servers(
+    celery_app: tuple[Celery, Runtime],
+    twilio_server: TwilioPeer,
+    smtp_server: tuple[object, SmtpRecorder],
+) -> None:
+    app, runtime = celery_app
+    from followup.tasks import dispatch_due
+
+    sms_patient = add_patient(runtime, "P1")
+    email_patient = add_patient(
+        runtime, "P2", phone="+12015550112", email="b@example.com", preferred="email"
+    )
+    enrol_visit(runtime, sms_patient, ref="V1")
+    enrol_visit(runtime, email_patient, ref="V2")
+    with runtime.sessions() as session:
+        first_due = session.scalar(select(Message.due_at).order_by(Message.due_at).limit(1))
+    assert first_due is not None
+
+    def sent() -> list[Message]:
+        with runtime.sessions() as session:
+            return list(
+                session.scalars(select(Message).where(Message.status == MessageStatus.SENT))
+            )
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        dispatch_due.delay(first_due.isoformat())
+        assert wait_for(lambda: len(sent()) == 2)
+        # The same tick delivered again (e.g. after a broker redelivery) sends nothing new.
+        dispatch_due.delay(first_due.isoformat())
+        time.sleep(1)
+
+    assert [m["to"] for m in twilio_server.messages] == ["+12015550111"]
+    assert [e.rcpt_tos for e in smtp_server[1].envelopes] == [["b@example.com"]]
+    assert {m.channel for m in sent()} == {"sms", "email"}
+
+
+def test_celery_policy_is_safe_for_redelivery(celery_app: tuple[Celery, Runtime]) -> None:
+    conf = celery_app[0].conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert conf.timezone == "UTC" and conf.enable_utc
+    assert conf.broker_url == REDIS_URL
+    assert not conf.task_always_eager
+
+
+def test_worker_warns_when_redis_may_evict_keys(redis: redis_lib.Redis) -> None:
+    original = redis.config_get("maxmemory-policy")["maxmemory-policy"]
+    try:
+        redis.config_set("maxmemory-policy", "allkeys-lru")
+        warning = redis_eviction_warning(REDIS_URL)
+        assert warning is not None and "allkeys-lru" in warning
+        redis.config_set("maxmemory-policy", "noeviction")
+        assert redis_eviction_warning(REDIS_URL) is None
+    finally:
+        redis.config_set("maxmemory-policy", str(original))
