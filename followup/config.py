@@ -54,8 +54,9 @@ class Settings:
     smtp_timeout: float = 30.0
     email_from: str = "Spine & PT Clinic <care@clinic.example>"
 
-    dispatch_limit: int = 5000
-    batch_size: int = 500
+    dispatch_limit: int = 10000
+    # Messages per send task; each task drains its pipeline at the end, so bigger is faster.
+    batch_size: int = 2000
     sms_concurrency: int = 16
     max_attempts: int = 5
     retry_base_seconds: float = 30.0

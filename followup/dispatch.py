@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import deque
+from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing
@@ -36,11 +45,85 @@ from followup.exceptions import (
 )
 from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
 from followup.patients import record_consent
+from followup.pipeline import SendPipeline
 from followup.render import Renderer, message_context
 from followup.schedule import retry_delay
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+
+
+# The hot path works on plain rows, not ORM objects: a dispatcher reads many.
+MESSAGES = cast(Table, Message.__table__)
+CANDIDATES = (
+    select(
+        Message.id,
+        Message.channel,
+        Message.purpose,
+        Message.template,
+        Message.expires_at,
+        Patient.id,
+        Patient.first_name,
+        Patient.phone,
+        Patient.email,
+        Patient.language,
+        Patient.timezone,
+        Patient.discharged_at,
+        Visit.visited_at,
+        Visit.office,
+        Visit.clinician,
+        Consent.granted,
+    )
+    .join(Patient, Message.patient_id == Patient.id)
+    .outerjoin(Visit, Message.visit_id == Visit.id)
+    .outerjoin(
+        Consent,
+        and_(
+            Consent.patient_id == Message.patient_id,
+            Consent.channel == Message.channel,
+            Consent.purpose == Message.purpose,
+        ),
+    )
+    .where(Message.status == MessageStatus.QUEUED)
+)
+
+
+class Candidate(NamedTuple):
+    """A queued message with what deciding and rendering it needs."""
+
+    id: int
+    channel: str
+    purpose: str
+    template: str
+    expires_at: datetime
+    patient_id: int
+    first_name: str
+    phone: str | None
+    email: str | None
+    language: str
+    timezone: str
+    discharged_at: datetime | None
+    visited_at: datetime | None
+    office: str | None
+    clinician: str | None
+    consented: bool | None
+
+    def visit(self) -> VisitRow | None:
+        if self.visited_at is None or self.office is None or self.clinician is None:
+            return None
+        return VisitRow(self.visited_at, self.office, self.clinician)
+
+
+class VisitRow(NamedTuple):
+    visited_at: datetime
+    office: str
+    clinician: str
+
+
+def claim_chunk(concurrency: int) -> int:
+    """Rows claimed per transaction: enough to amortise a commit, few enough that a
+    crash leaves little in `sending` (an email there cannot be looked up later)."""
+    return min(100, max(10, 4 * concurrency))
 
 
 @dataclass(frozen=True)
@@ -101,6 +184,7 @@ class Dispatcher:
         settings: Settings,
         channels: dict[Channel, DeliveryChannel],
         renderer: Renderer,
+        pools: dict[Channel, Executor],
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
@@ -108,32 +192,26 @@ class Dispatcher:
         self.settings = settings
         self.channels = channels
         self.renderer = renderer
+        self.pools = pools
         self.clock = clock
         self.rng = rng or random.Random()
 
     def send_batch(self, message_ids: Iterable[int]) -> BatchReport:
-        """Send the queued rows among `message_ids`; rows in any other state are left alone.
-
-        Rows move to `sending` in chunks only as room frees up, so a row is `sending`
-        only while its request may really be in flight.
-        """
-        counts: dict[str, int] = {}
-        by_channel = self._group_by_channel(list(message_ids))
-        for channel_kind, ids in by_channel.items():
-            channel = self.channels[channel_kind]
-            pending = deque(ids)
-            with channel.connect() as send, ThreadPoolExecutor(channel.concurrency) as pool:
-                in_flight: dict[Future[str], Outgoing] = {}
-                while pending or in_flight:
-                    room = channel.concurrency - len(in_flight)
-                    if pending and room > 0:
-                        chunk = [pending.popleft() for _ in range(min(room, len(pending)))]
-                        for outgoing in self._start(chunk, counts):
-                            in_flight[pool.submit(send, outgoing)] = outgoing
-                        continue
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    self._record([(in_flight.pop(future), future) for future in done], counts)
-        return BatchReport(**counts)
+        """Send the queued rows among `message_ids`; rows in any other state are left alone."""
+        started: Counter[str] = Counter()
+        recorded: Counter[str] = Counter()
+        for kind, ids in self._group_by_channel(list(message_ids)).items():
+            channel = self.channels[kind]
+            with channel.connect() as send:
+                SendPipeline(
+                    pool=self.pools[kind],
+                    concurrency=channel.concurrency,
+                    chunk_size=claim_chunk(channel.concurrency),
+                    start=lambda chunk: self._start(chunk, started),
+                    send=send,
+                    record=lambda finished: self._record(finished, recorded),
+                ).run(ids)
+        return BatchReport(**(started + recorded))
 
     def _group_by_channel(self, ids: list[int]) -> dict[Channel, list[int]]:
         with self.sessions() as session:
@@ -145,48 +223,51 @@ class Dispatcher:
             grouped.setdefault(Channel(channel), []).append(message_id)
         return grouped
 
-    def _start(self, chunk: list[int], counts: dict[str, int]) -> list[Outgoing]:
+    def _start(self, chunk: list[int], counts: Counter[str]) -> list[Outgoing]:
         """Check, render and move a chunk from queued to sending in one transaction."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            rows = session.execute(
-                select(Message, Patient, Visit)
-                .join(Patient, Message.patient_id == Patient.id)
-                .outerjoin(Visit, Message.visit_id == Visit.id)
-                .where(Message.id.in_(chunk), Message.status == MessageStatus.QUEUED)
-            ).all()
-            consents = _consents(session, {patient.id for _, patient, _ in rows})
+            db = session.connection()
+            rows = [
+                Candidate._make(row) for row in db.execute(CANDIDATES.where(Message.id.in_(chunk)))
+            ]
             ready: dict[int, Outgoing] = {}
-            for message, patient, visit in rows:
-                consented = consents.get((patient.id, message.channel, message.purpose), False)
+            for row in rows:
+                channel = Channel(row.channel)
                 decision = decide(
-                    message, patient, consented=consented, now=now, settings=self.settings
+                    channel=channel,
+                    purpose=row.purpose,
+                    expires_at=row.expires_at,
+                    address=row.phone if channel is Channel.SMS else row.email,
+                    discharged=row.discharged_at is not None,
+                    consented=bool(row.consented),
+                    zone=ZoneInfo(row.timezone),
+                    now=now,
+                    settings=self.settings,
                 )
                 if isinstance(decision, Skip):
-                    self._leave_queue(
-                        session, message.id, MessageStatus.SKIPPED, decision.reason, now
-                    )
-                    _bump(counts, "skipped")
+                    self._leave_queue(session, row.id, MessageStatus.SKIPPED, decision.reason, now)
+                    counts["skipped"] += 1
                 elif isinstance(decision, Defer):
                     self._leave_queue(
                         session,
-                        message.id,
+                        row.id,
                         MessageStatus.SCHEDULED,
                         decision.reason,
                         now,
                         due_at=decision.until,
                     )
-                    _bump(counts, "deferred")
+                    counts["deferred"] += 1
                 elif isinstance(decision, Send):
                     try:
-                        ready[message.id] = self._render(message, patient, visit, decision.to)
+                        ready[row.id] = self._render(row, channel, decision.to)
                     except TemplateProblem as exc:
-                        self._leave_queue(session, message.id, MessageStatus.FAILED, str(exc), now)
-                        _bump(counts, "failed")
+                        self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
+                        counts["failed"] += 1
             if not ready:
                 return []
-            started = set(
-                session.scalars(
+            started = sorted(
+                db.scalars(
                     update(Message)
                     .where(Message.id.in_(ready), Message.status == MessageStatus.QUEUED)
                     .values(
@@ -199,27 +280,34 @@ class Dispatcher:
                 )
             )
             if started:
-                session.execute(
-                    update(Message),
+                db.execute(
+                    update(MESSAGES)
+                    .where(Message.id == bindparam("message_id"))
+                    .values(
+                        recipient=bindparam("to"),
+                        subject=bindparam("subject"),
+                        body=bindparam("body"),
+                    ),
                     [
                         {
-                            "id": message_id,
-                            "recipient": ready[message_id].to,
+                            "message_id": message_id,
+                            "to": ready[message_id].to,
                             "subject": ready[message_id].subject,
                             "body": ready[message_id].body,
                         }
                         for message_id in started
                     ],
                 )
-        return [ready[message_id] for message_id in sorted(started)]
+        return [ready[message_id] for message_id in started]
 
-    def _render(self, message: Message, patient: Patient, visit: Visit | None, to: str) -> Outgoing:
-        context = message_context(patient=patient, visit=visit, settings=self.settings)
-        if message.channel == Channel.SMS:
-            text = self.renderer.sms(message.template, patient.language, context)
-            return Outgoing(message.id, to, text)
-        email = self.renderer.email(message.template, patient.language, context)
-        return Outgoing(message.id, to, email.text, subject=email.subject, html=email.html)
+    def _render(self, row: Candidate, channel: Channel, to: str) -> Outgoing:
+        visit = row.visit()
+        context = message_context(patient=row, visit=visit, settings=self.settings)
+        if channel is Channel.SMS:
+            text = self.renderer.sms(row.template, row.language, context)
+            return Outgoing(row.id, to, text)
+        email = self.renderer.email(row.template, row.language, context)
+        return Outgoing(row.id, to, email.text, subject=email.subject, html=email.html)
 
     def _leave_queue(
         self,
@@ -240,32 +328,44 @@ class Dispatcher:
             .values(**values)
         )
 
-    def _record(self, results: list[tuple[Outgoing, Future[str]]], counts: dict[str, int]) -> None:
+    def _record(self, results: list[tuple[Outgoing, Future[str]]], counts: Counter[str]) -> None:
         """Record what the provider said, for every finished send, in one transaction."""
         now = self.clock()
+        sent = [(o, f.result()) for o, f in results if f.exception() is None]
         with transaction(self.sessions) as session:
+            if sent:
+                # One statement for the batch; a row that recovery marked unknown
+                # meanwhile was sent after all.
+                session.connection().execute(
+                    update(MESSAGES)
+                    .where(
+                        Message.id == bindparam("message_id"),
+                        or_(
+                            Message.status == MessageStatus.SENDING,
+                            Message.status == MessageStatus.UNKNOWN,
+                        ),
+                    )
+                    .values(
+                        status=MessageStatus.SENT,
+                        provider_id=bindparam("provider_id"),
+                        sent_at=now,
+                        updated_at=now,
+                        last_error=None,
+                        error_code=None,
+                    ),
+                    [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
+                )
+                counts["sent"] += len(sent)
             for outgoing, future in results:
                 error = future.exception()
                 if error is None:
-                    values: dict[str, object] = {
-                        "status": MessageStatus.SENT,
-                        "provider_id": future.result(),
-                        "sent_at": now,
-                        "last_error": None,
-                        "error_code": None,
-                    }
-                    # A row that recovery marked unknown meanwhile was sent after all.
-                    leaving: tuple[MessageStatus, ...] = (
-                        MessageStatus.SENDING,
-                        MessageStatus.UNKNOWN,
-                    )
-                    _bump(counts, "sent")
-                else:
-                    values = self._failure(session, outgoing, error, now, counts)
-                    leaving = (MessageStatus.SENDING,)
+                    continue
+                values = self._failure(session, outgoing, error, now, counts)
                 session.execute(
                     update(Message)
-                    .where(Message.id == outgoing.message_id, Message.status.in_(leaving))
+                    .where(
+                        Message.id == outgoing.message_id, Message.status == MessageStatus.SENDING
+                    )
                     .values(updated_at=now, **values)
                 )
 
@@ -275,7 +375,7 @@ class Dispatcher:
         outgoing: Outgoing,
         error: BaseException,
         now: datetime,
-        counts: dict[str, int],
+        counts: Counter[str],
     ) -> dict[str, object]:
         if not isinstance(error, DeliveryError):
             # A bug of ours after the hand-over may hide a real send: never resend blindly.
@@ -293,9 +393,9 @@ class Dispatcher:
                     cap=self.settings.retry_max_seconds,
                     rng=self.rng,
                 )
-                _bump(counts, "retrying")
+                counts["retrying"] += 1
                 return values | {"status": MessageStatus.SCHEDULED, "due_at": now + delay}
-            _bump(counts, "failed")
+            counts["failed"] += 1
             return values | {
                 "status": MessageStatus.FAILED,
                 "last_error": f"gave up after {message.attempts} attempts: {error.reason}",
@@ -303,9 +403,9 @@ class Dispatcher:
         if isinstance(error, PermanentDeliveryError):
             if error.code == UNSUBSCRIBED:
                 self._record_carrier_opt_out(session, outgoing, now)
-            _bump(counts, "failed")
+            counts["failed"] += 1
             return values | {"status": MessageStatus.FAILED}
-        _bump(counts, "unknown")
+        counts["unknown"] += 1
         return values | {"status": MessageStatus.UNKNOWN}
 
     def _record_carrier_opt_out(self, session: Session, outgoing: Outgoing, now: datetime) -> None:
@@ -323,18 +423,3 @@ class Dispatcher:
                 by="provider",
                 at=now,
             )
-
-
-def _consents(session: Session, patient_ids: set[int]) -> dict[tuple[int, str, str], bool]:
-    if not patient_ids:
-        return {}
-    rows = session.execute(
-        select(Consent.patient_id, Consent.channel, Consent.purpose, Consent.granted).where(
-            Consent.patient_id.in_(patient_ids)
-        )
-    ).all()
-    return {(pid, channel, purpose): granted for pid, channel, purpose, granted in rows}
-
-
-def _bump(counts: dict[str, int], key: str) -> None:
-    counts[key] = counts.get(key, 0) + 1

@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from followup.config import Settings
-from followup.models import Channel, Message, Patient
+from followup.models import Channel
 from followup.schedule import into_sending_window
 
 
@@ -35,27 +35,32 @@ Decision = Send | Skip | Defer
 
 
 def decide(
-    message: Message, patient: Patient, *, consented: bool, now: datetime, settings: Settings
+    *,
+    channel: Channel,
+    purpose: str,
+    expires_at: datetime,
+    address: str | None,
+    discharged: bool,
+    consented: bool,
+    zone: ZoneInfo,
+    now: datetime,
+    settings: Settings,
 ) -> Decision:
-    channel = Channel(message.channel)
-    if now >= message.expires_at:
-        return Skip(f"expired at {message.expires_at:%Y-%m-%d %H:%M} UTC before it could be sent")
-    if patient.discharged_at is not None:
+    """Send to `address` now, skip for good (with the reason), or wait for the window."""
+    if now >= expires_at:
+        return Skip(f"expired at {expires_at:%Y-%m-%d %H:%M} UTC before it could be sent")
+    if discharged:
         return Skip("patient discharged")
-    address = patient.phone if channel is Channel.SMS else patient.email
     if not address:
         return Skip("no phone number" if channel is Channel.SMS else "no email address")
     if not consented:
-        return Skip(f"no {channel.value} consent for {message.purpose} messages")
+        return Skip(f"no {channel.value} consent for {purpose} messages")
     if channel is Channel.SMS:
         opens = into_sending_window(
-            now,
-            zone=ZoneInfo(patient.timezone),
-            start=settings.quiet_hours_start,
-            end=settings.quiet_hours_end,
+            now, zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
         )
         if opens != now:
-            if opens >= message.expires_at:
+            if opens >= expires_at:
                 return Skip("expired: the sending window opens after the step's expiry")
             return Defer(opens, "outside the patient's sending hours")
     return Send(address)

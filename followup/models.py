@@ -65,9 +65,7 @@ class Office(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"jersey-city": "Jersey City", "hoboken": "Hoboken", "weehawken": "Weehawken"}[
-            self.value
-        ]
+        return self.value.replace("-", " ").title()
 
 
 class MessageStatus(StrEnum):

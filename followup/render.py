@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
@@ -25,7 +25,7 @@ from jinja2 import (
 
 from followup.config import Settings
 from followup.exceptions import TemplateProblem
-from followup.models import Office, Patient, Visit
+from followup.models import Office
 
 OPT_OUT_LINE = {"en": "Reply STOP to opt out.", "es": "Responda STOP para no recibir mas."}
 FALLBACK_LANGUAGE = "en"
@@ -46,6 +46,8 @@ class Renderer:
             autoescape=select_autoescape(["html"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once per process; `followup check` builds its own.
+            auto_reload=False,
         )
 
     def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
@@ -74,7 +76,25 @@ class Renderer:
             raise TemplateProblem(f"{exc.name}: line {exc.lineno}: {exc.message}") from None
 
 
-def message_context(*, patient: Patient, visit: Visit | None, settings: Settings) -> dict[str, Any]:
+class PatientFacts(Protocol):
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+class VisitFacts(Protocol):
+    @property
+    def visited_at(self) -> datetime: ...
+    @property
+    def office(self) -> str: ...
+    @property
+    def clinician(self) -> str: ...
+
+
+def message_context(
+    *, patient: PatientFacts, visit: VisitFacts | None, settings: Settings
+) -> dict[str, Any]:
     """The variables every plan template may use; no diagnosis or visit tags on purpose."""
     context: dict[str, Any] = {
         "patient": {"first_name": patient.first_name},

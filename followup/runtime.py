@@ -7,6 +7,7 @@ on first use; tests and the demo install their own with `use`.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -42,16 +43,28 @@ class Runtime:
     def renderer(self) -> Renderer:
         return Renderer(self.settings.templates_dir)
 
+    @cached_property
+    def pools(self) -> dict[Channel, ThreadPoolExecutor]:
+        """One long-lived sender pool per channel, so connections are reused."""
+        return {
+            kind: ThreadPoolExecutor(channel.concurrency, thread_name_prefix=f"send-{kind.value}")
+            for kind, channel in self.channels.items()
+        }
+
     def dispatcher(self, clock: Clock = utcnow) -> Dispatcher:
         return Dispatcher(
             sessions=self.sessions,
             settings=self.settings,
             channels=self.channels,
             renderer=self.renderer,
+            pools=dict(self.pools),
             clock=clock,
         )
 
     def close(self) -> None:
+        if "pools" in self.__dict__:
+            for pool in self.pools.values():
+                pool.shutdown()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

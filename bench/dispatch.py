@@ -1,0 +1,262 @@
+"""Dispatch throughput: our whole send path against a bare loop of the Twilio client.
+
+    python bench/dispatch.py [--messages 10000] [--database-url URL]
+
+Seeds N due SMS on PostgreSQL, then runs claim -> render -> send -> record through
+`followup.dispatch` against the Twilio-compatible server (its own process), and in
+the same run times bare `client.messages.create` loops against the same server.
+
+Two scenarios:
+  1. no added latency: our path at the default concurrency vs a sequential bare loop
+     (the issue's 1.25x budget) and vs a bare loop with the same number of threads;
+  2. 300 ms added to every provider call, at most 100 requests in flight: sustained
+     messages/second (the ceiling is 100 / 0.3 s = 333/s).
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
+from followup.config import Settings  # noqa: E402
+from followup.db import upgrade_to_head  # noqa: E402
+from followup.dispatch import claim_due  # noqa: E402
+from followup.models import Base, Consent, Message, Patient, Visit  # noqa: E402
+from followup.runtime import Runtime  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
+
+DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SCHEMA = "followup_bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument("--concurrency", type=int, default=Settings().sms_concurrency)
+    args = parser.parse_args()
+    url = prepare_schema(args.database_url)
+    n = args.messages
+
+    print(f"dispatch benchmark: {n} messages, PostgreSQL, Twilio-compatible server on loopback\n")
+    with peer(latency=0.0) as base_url:
+        ours = run_our_path(url, base_url, n, concurrency=args.concurrency)
+        bare = bare_loop(base_url, n, threads=1)
+        bare_threads = bare_loop(base_url, n, threads=args.concurrency)
+    print("1. no added latency")
+    print(f"   our path ({args.concurrency} in flight): {ours:8.0f} msg/s")
+    print(f"   bare loop, sequential:      {bare:8.0f} msg/s   cost ratio {bare / ours:.2f}x")
+    print(
+        f"   bare loop, {args.concurrency} threads:       {bare_threads:8.0f} msg/s   "
+        f"cost ratio {bare_threads / ours:.2f}x\n"
+    )
+
+    with peer(latency=0.3) as base_url:
+        ours = run_our_path(url, base_url, n, concurrency=100)
+        peak = peer_stats(base_url)["peak_in_flight"]
+        bare_threads = bare_loop(base_url, min(n, 3000), threads=100)
+    print("2. 300 ms provider latency, at most 100 requests in flight")
+    print(
+        f"   our path:                   {ours:8.0f} msg/s   (peak in flight at the server: {peak})"
+    )
+    print(f"   bare loop, 100 threads:     {bare_threads:8.0f} msg/s   (ceiling 333 msg/s)")
+
+
+def prepare_schema(server_url: str) -> str:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    admin.dispose()
+    url = f"{server_url}?options=-csearch_path%3D{SCHEMA}"
+    upgrade_to_head(url)
+    return url
+
+
+def seed(url: str, n: int, now: datetime) -> None:
+    """N patients with SMS consent, a visit each, and one due SMS each."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        ids = range(1, n + 1)
+        connection.execute(
+            insert(Patient),
+            [
+                {
+                    "id": i,
+                    "ref": f"B{i}",
+                    "first_name": "Pat",
+                    "last_name": f"Bench{i}",
+                    "phone": f"+1201{i:07d}",
+                    "email": None,
+                    "preferred_channel": "sms",
+                    "language": "en",
+                    "timezone": "America/New_York",
+                    "created_at": now,
+                }
+                for i in ids
+            ],
+        )
+        connection.execute(
+            insert(Consent),
+            [
+                {
+                    "patient_id": i,
+                    "channel": "sms",
+                    "purpose": "care",
+                    "granted": True,
+                    "changed_at": now,
+                    "source": "bench",
+                    "changed_by": "bench",
+                }
+                for i in ids
+            ],
+        )
+        connection.execute(
+            insert(Visit),
+            [
+                {
+                    "id": i,
+                    "ref": f"BV{i}",
+                    "patient_id": i,
+                    "office": "hoboken",
+                    "clinician": "Dr. Bench",
+                    "visited_at": now - timedelta(days=2),
+                    "tags": "lower-back",
+                    "plan": "lower-back",
+                }
+                for i in ids
+            ],
+        )
+        connection.execute(
+            insert(Message),
+            [
+                {
+                    "patient_id": i,
+                    "visit_id": i,
+                    "step": "keep-moving",
+                    "channel": "sms",
+                    "purpose": "care",
+                    "template": "keep-moving",
+                    "email_fallback": False,
+                    "status": "scheduled",
+                    "due_at": now - timedelta(minutes=1),
+                    "expires_at": now + timedelta(days=1),
+                    "attempts": 0,
+                    "updated_at": now,
+                    "created_at": now,
+                }
+                for i in ids
+            ],
+        )
+    engine.dispose()
+
+
+def run_our_path(url: str, base_url: str, n: int, *, concurrency: int) -> float:
+    now = datetime.now(UTC)
+    seed(url, n, now)
+    settings = Settings(
+        database_url=url,
+        sms_backend="twilio",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number="+12015550199",
+        twilio_api_base_url=base_url,
+        sms_concurrency=concurrency,
+        batch_size=2000,
+        dispatch_limit=n,
+        # The figures must not depend on the hour the benchmark runs at.
+        quiet_hours_start=clock_time(0, 0),
+        quiet_hours_end=clock_time(23, 59, 59),
+    )
+    runtime = Runtime(settings)
+    dispatcher = runtime.dispatcher()
+    started = time.perf_counter()
+    sent = 0
+    for batch in claim_due(runtime.sessions, now=now, limit=n, batch_size=settings.batch_size):
+        sent += dispatcher.send_batch(batch.message_ids).sent
+    elapsed = time.perf_counter() - started
+    runtime.close()
+    if sent != n:
+        raise SystemExit(f"only {sent} of {n} messages were sent")
+    return n / elapsed
+
+
+def bare_loop(base_url: str, n: int, *, threads: int) -> float:
+    """`messages.create` calls with nothing around them; one client per thread."""
+    from twilio.rest import Client
+
+    def work(count: int) -> None:
+        client = Client(
+            ACCOUNT_SID, AUTH_TOKEN, http_client=BaseUrlHttpClient(base_url, timeout=10)
+        )
+        for i in range(count):
+            client.messages.create(to=f"+1202{i:07d}", from_="+12015550199", body="x" * 180)
+
+    shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, shares))
+    return n / (time.perf_counter() - started)
+
+
+class peer:  # noqa: N801 - used as a context manager
+    """The Twilio-compatible server in its own process, so it does not share our GIL."""
+
+    def __init__(self, *, latency: float) -> None:
+        self.latency = latency
+
+    def __enter__(self) -> str:
+        port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.peers.twilio_server",
+                "--port",
+                str(port),
+                "--latency",
+                str(self.latency),
+            ],
+            cwd=ROOT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                peer_stats(base_url)
+                return base_url
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("the Twilio-compatible server did not start")
+
+    def __exit__(self, *_: object) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+def peer_stats(base_url: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{base_url}/_peer/stats", timeout=2) as response:
+        return dict(json.load(response))
+
+
+if __name__ == "__main__":
+    main()
