@@ -75,7 +75,7 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(_env_name(f.name))
+            raw = env.get(env_name(f.name))
             if raw is None:
                 continue
             values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name, "")))
@@ -117,7 +117,7 @@ class Settings:
             raise ConfigurationError("TWILIO_TIMEOUT must be a positive number of seconds")
         for name in ("dispatch_limit", "batch_size", "sms_concurrency", "max_attempts"):
             if getattr(self, name) < 1:
-                raise ConfigurationError(f"{_env_name(name)} must be at least 1")
+                raise ConfigurationError(f"{env_name(name)} must be at least 1")
         if self.sms_backend == "twilio":
             if not self.twilio_account_sid or not self.twilio_auth_token:
                 raise ConfigurationError(
@@ -145,7 +145,7 @@ class Settings:
             raise ConfigurationError("production needs an https:// FOLLOWUP_PUBLIC_URL")
 
 
-def _env_name(field_name: str) -> str:
+def env_name(field_name: str) -> str:
     if field_name.startswith(("twilio_", "smtp_")):
         return field_name.upper()
     return "FOLLOWUP_" + field_name.upper()
@@ -162,5 +162,5 @@ def _parse(name: str, raw: str, kind: type) -> object:
         if issubclass(kind, Path):
             return Path(raw)
     except ValueError as exc:
-        raise ConfigurationError(f"{_env_name(name)}: cannot read {raw!r}") from exc
+        raise ConfigurationError(f"{env_name(name)}: cannot read {raw!r}") from exc
     return raw.strip()

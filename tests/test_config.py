@@ -58,3 +58,15 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
         Settings.from_env(
             production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_DATABASE_URL": "sqlite:///x.db"}
         )
+
+
+def test_readme_documents_every_setting() -> None:
+    from dataclasses import fields
+
+    from followup.config import PROJECT_ROOT, env_name
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [
+        env_name(f.name) for f in fields(Settings) if f"| `{env_name(f.name)}` |" not in readme
+    ]
+    assert missing == []
