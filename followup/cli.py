@@ -228,6 +228,26 @@ def dispatch(lazy: _LazyRuntime, at: str | None) -> None:
 
 @main.command()
 @pass_runtime
+def status(lazy: _LazyRuntime) -> None:
+    """Count messages per state and list those whose delivery nobody can confirm."""
+    from followup.report import needs_attention, status_counts
+
+    with lazy.get().sessions() as session:
+        counts = status_counts(session)
+        unsure = needs_attention(session)
+    click.echo("messages: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+    if unsure:
+        click.echo("may or may not have reached the patient (decide whether to resend):")
+    for item in unsure:
+        when = f"{item.attempted_at:%Y-%m-%d %H:%M} UTC" if item.attempted_at else "-"
+        click.echo(
+            f"  #{item.message_id} {item.patient_ref} {item.channel} {item.step or '-'} "
+            f"tried {when}: {item.reason}"
+        )
+
+
+@main.command()
+@pass_runtime
 def check(lazy: _LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""
     from followup.checks import check_templates

@@ -52,6 +52,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
     smtp_timeout: float = 30.0
+    # A CA bundle for a relay whose certificate a private CA signed; empty: system CAs.
+    smtp_ca_file: str = ""
     email_from: str = "Spine & PT Clinic <care@clinic.example>"
 
     dispatch_limit: int = 10000

@@ -114,3 +114,31 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "Subject: Thank you for your visit to Spine & PT Clinic" in result.output
     assert "Chloe replies STOP" in result.output
     assert "Totals: cancelled 3, sent 25" in result.output
+
+
+def test_status_counts_states_and_lists_what_staff_must_decide(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "patients.csv").write_text(PATIENTS)
+    (tmp_path / "visits.csv").write_text(VISITS)
+    cli.invoke(main, ["init-db"])
+    cli.invoke(main, ["import", str(tmp_path / "patients.csv")])
+    cli.invoke(main, ["import", str(tmp_path / "visits.csv")])
+    cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(cli.env["FOLLOWUP_DATABASE_URL"] or "")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE messages SET status = 'unknown', last_error = 'connection lost during DATA'"
+                " WHERE channel = 'email' AND status = 'sent'"
+            )
+        )
+    engine.dispose()
+    result = cli.invoke(main, ["status"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("messages: scheduled 12, sent 1, unknown 1\n")
+    assert (
+        "P2 email welcome tried 2026-11-16 23:00 UTC: connection lost during DATA" in result.output
+    )

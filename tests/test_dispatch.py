@@ -9,12 +9,13 @@ from email.message import EmailMessage
 
 from sqlalchemy import select, update
 
+from followup.config import Settings
 from followup.db import transaction
 from followup.dispatch import claim_due
 from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose
 from followup.patients import has_consent, record_consent
 from followup.runtime import Runtime
-from tests.conftest import SmtpRecorder, add_patient, enrol_visit, tick
+from tests.conftest import SmtpRecorder, add_patient, enrol_visit, live_settings, tick
 from tests.peers.twilio_server import TwilioPeer
 
 
@@ -316,3 +317,22 @@ def test_a_missing_template_variable_fails_the_message_with_the_name(
     assert failed.status == MessageStatus.FAILED
     assert "sms/en/no-such-template.txt" in (failed.last_error or "")
     assert twilio_server.messages == []
+
+
+def test_messaging_service_sid_is_used_when_configured(
+    settings: Settings, twilio_server: TwilioPeer
+) -> None:
+    runtime = Runtime(
+        live_settings(
+            settings,
+            twilio_server,
+            twilio_from_number="",
+            twilio_messaging_service_sid="MG" + "1" * 32,
+        )
+    )
+    enrol_visit(runtime, add_patient(runtime))
+    tick(runtime, only_first_step(runtime).due_at)
+    [received] = twilio_server.messages
+    assert received["messaging_service_sid"] == "MG" + "1" * 32
+    assert received["from"] is None
+    runtime.close()

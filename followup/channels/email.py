@@ -66,22 +66,22 @@ class SmtpEmail:
 
     def open(self) -> smtplib.SMTP:
         s = self.settings
+        tls = ssl.create_default_context(cafile=s.smtp_ca_file or None)
         smtp: smtplib.SMTP
         if s.smtp_security == "ssl":
-            smtp = smtplib.SMTP_SSL(
-                s.smtp_host,
-                s.smtp_port,
-                timeout=s.smtp_timeout,
-                context=ssl.create_default_context(),
-            )
+            smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=tls)
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-        smtp.ehlo()
-        if s.smtp_security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+        try:
             smtp.ehlo()
-        if s.smtp_username:
-            smtp.login(s.smtp_username, s.smtp_password)
+            if s.smtp_security == "starttls":
+                smtp.starttls(context=tls)
+                smtp.ehlo()
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password)
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
 
@@ -115,8 +115,12 @@ class _SmtpSession:
 
     def _envelope(self, smtp: smtplib.SMTP, to: str) -> None:
         code, reply = smtp.mail(self.channel.from_address)
-        if code == 250:
-            code, reply = smtp.rcpt(to)
+        if code != 250:
+            # The relay refuses us, not this recipient (TLS or login required, sender
+            # not allowed): our configuration, so retry within the bound, never fail it.
+            smtp.rset()
+            raise TransientDeliveryError(f"relay refused our sender: {_text(code, reply)}")
+        code, reply = smtp.rcpt(to)
         if code not in (250, 251):
             smtp.rset()
             raise _by_code(code, reply)
@@ -143,9 +147,13 @@ class _SmtpSession:
                 self.smtp.close()
 
 
-def _by_code(code: int, reply: bytes | str) -> DeliveryError:
+def _text(code: int, reply: bytes | str) -> str:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-    reason = f"SMTP {code}: {text}"
+    return f"SMTP {code}: {text}"
+
+
+def _by_code(code: int, reply: bytes | str) -> DeliveryError:
+    reason = _text(code, reply)
     if 400 <= code < 500:
         return TransientDeliveryError(reason, code=str(code))
     return PermanentDeliveryError(reason, code=str(code))

@@ -1,0 +1,51 @@
+"""What staff look at: the outbox by state, and the messages that need a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from followup.models import Message, MessageStatus, Patient
+
+
+@dataclass(frozen=True)
+class Attention:
+    message_id: int
+    patient_ref: str
+    channel: str
+    step: str | None
+    status: str
+    attempted_at: datetime | None
+    reason: str | None
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+    return {status: count for status, count in sorted(rows)}
+
+
+def needs_attention(session: Session, *, limit: int = 50) -> list[Attention]:
+    """Messages that may or may not have reached the patient, oldest first.
+
+    These are `unknown` rows reconciliation could not settle (an email lost mid-DATA,
+    a provider that cannot be asked): a person decides whether to send again.
+    """
+    rows = session.execute(
+        select(
+            Message.id,
+            Patient.ref,
+            Message.channel,
+            Message.step,
+            Message.status,
+            Message.attempted_at,
+            Message.last_error,
+        )
+        .join(Patient, Message.patient_id == Patient.id)
+        .where(Message.status == MessageStatus.UNKNOWN)
+        .order_by(Message.attempted_at)
+        .limit(limit)
+    ).all()
+    return [Attention(*row) for row in rows]
