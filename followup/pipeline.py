@@ -2,8 +2,8 @@
 
 The calling thread claims a chunk of rows and hands their sends to a pool; a second
 thread records results as they finish, grouping whatever finished together into one
-transaction. At most `concurrency` sends are in flight, plus one chunk claimed ahead
-so the pool never waits on the database. A result not yet recorded when a process
+transaction. At most `concurrency` sends are in flight, and up to two chunks are
+claimed ahead of them, so the pool does not wait while the database is slow. A result not yet recorded when a process
 dies leaves its row in `sending`, which reconciliation settles without a resend.
 """
 
