@@ -19,7 +19,13 @@ from sqlalchemy import func, select
 from followup.config import Settings
 from followup.db import transaction, upgrade_to_head
 from followup.models import Channel, Message, MessageStatus, Office, Patient, Purpose
-from followup.patients import PatientDetails, get_patient, record_consent, save_patient
+from followup.patients import (
+    PatientDetails,
+    get_patient,
+    record_consent,
+    record_consents,
+    save_patient,
+)
 from followup.runtime import Runtime
 from followup.visits import record_visit
 from followup.worker import create_celery
@@ -123,17 +129,14 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
                     timezone=zone,
                 ),
             )
-            for channel, granted in consents.items():
-                record_consent(
-                    session,
-                    patient,
-                    channel=channel,
-                    purpose=Purpose.CARE,
-                    granted=granted,
-                    source="intake form",
-                    by="front desk",
-                    at=VISIT_TIME,
-                )
+            record_consents(
+                session,
+                patient,
+                {(channel, Purpose.CARE): granted for channel, granted in consents.items()},
+                source="intake form",
+                by="front desk",
+                at=VISIT_TIME,
+            )
         for ref, office, clinician in VISITS:
             patient = get_patient(session, ref)
             record = record_visit(

@@ -1,4 +1,4 @@
-"""The outbox state machine: claim due rows, send them, record every outcome.
+"""The outbox state machine: claim due rows, check and render them, send them.
 
     scheduled ─claim─► queued ─start─► sending ─► sent (─► delivered, by callback)
         ▲                 │               ├─► scheduled  nothing was sent: retry later
@@ -11,50 +11,37 @@ runs twice, or two workers racing, move a row once and send it once.
 
 from __future__ import annotations
 
-import logging
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Table,
     and_,
     bindparam,
-    or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing
-from followup.channels.sms import UNSUBSCRIBED
 from followup.config import Settings
 from followup.db import transaction
 from followup.eligibility import Defer, Send, Skip, decide
-from followup.exceptions import (
-    AmbiguousDeliveryError,
-    DeliveryError,
-    PermanentDeliveryError,
-    TemplateProblem,
-    TransientDeliveryError,
-)
-from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
-from followup.patients import record_consent
+from followup.exceptions import TemplateProblem
+from followup.models import Channel, Consent, Message, MessageStatus, Patient, Visit
+from followup.outcomes import MESSAGES, OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer, message_context
-from followup.schedule import retry_delay
 
-log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
 # The hot path works on plain rows, not ORM objects: a dispatcher reads many.
-MESSAGES = cast(Table, Message.__table__)
 CANDIDATES = (
     select(
         Message.id,
@@ -194,7 +181,9 @@ class Dispatcher:
         self.renderer = renderer
         self.pools = pools
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.outcomes = OutcomeRecorder(
+            sessions=sessions, settings=settings, rng=rng or random.Random()
+        )
 
     def send_batch(self, message_ids: Iterable[int]) -> BatchReport:
         """Send the queued rows among `message_ids`; rows in any other state are left alone."""
@@ -209,7 +198,9 @@ class Dispatcher:
                     chunk_size=claim_chunk(channel.concurrency),
                     start=lambda chunk: self._start(chunk, started),
                     send=send,
-                    record=lambda finished: self._record(finished, recorded),
+                    record=lambda finished: self.outcomes.record(
+                        finished, now=self.clock(), counts=recorded
+                    ),
                 ).run(ids)
         return BatchReport(**(started + recorded))
 
@@ -327,99 +318,3 @@ class Dispatcher:
             .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
             .values(**values)
         )
-
-    def _record(self, results: list[tuple[Outgoing, Future[str]]], counts: Counter[str]) -> None:
-        """Record what the provider said, for every finished send, in one transaction."""
-        now = self.clock()
-        sent = [(o, f.result()) for o, f in results if f.exception() is None]
-        with transaction(self.sessions) as session:
-            if sent:
-                # One statement for the batch; a row that recovery marked unknown
-                # meanwhile was sent after all.
-                session.connection().execute(
-                    update(MESSAGES)
-                    .where(
-                        Message.id == bindparam("message_id"),
-                        or_(
-                            Message.status == MessageStatus.SENDING,
-                            Message.status == MessageStatus.UNKNOWN,
-                        ),
-                    )
-                    .values(
-                        status=MessageStatus.SENT,
-                        provider_id=bindparam("provider_id"),
-                        sent_at=now,
-                        updated_at=now,
-                        last_error=None,
-                        error_code=None,
-                    ),
-                    [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
-                )
-                counts["sent"] += len(sent)
-            for outgoing, future in results:
-                error = future.exception()
-                if error is None:
-                    continue
-                values = self._failure(session, outgoing, error, now, counts)
-                session.execute(
-                    update(Message)
-                    .where(
-                        Message.id == outgoing.message_id, Message.status == MessageStatus.SENDING
-                    )
-                    .values(updated_at=now, **values)
-                )
-
-    def _failure(
-        self,
-        session: Session,
-        outgoing: Outgoing,
-        error: BaseException,
-        now: datetime,
-        counts: Counter[str],
-    ) -> dict[str, object]:
-        if not isinstance(error, DeliveryError):
-            # A bug of ours after the hand-over may hide a real send: never resend blindly.
-            log.exception(
-                "unexpected error sending message %s", outgoing.message_id, exc_info=error
-            )
-            error = AmbiguousDeliveryError(f"unexpected error: {error!r}")
-        values: dict[str, object] = {"last_error": error.reason, "error_code": error.code}
-        if isinstance(error, TransientDeliveryError):
-            message = session.get_one(Message, outgoing.message_id)
-            if message.attempts < self.settings.max_attempts:
-                delay = retry_delay(
-                    message.attempts,
-                    base=self.settings.retry_base_seconds,
-                    cap=self.settings.retry_max_seconds,
-                    rng=self.rng,
-                )
-                counts["retrying"] += 1
-                return values | {"status": MessageStatus.SCHEDULED, "due_at": now + delay}
-            counts["failed"] += 1
-            return values | {
-                "status": MessageStatus.FAILED,
-                "last_error": f"gave up after {message.attempts} attempts: {error.reason}",
-            }
-        if isinstance(error, PermanentDeliveryError):
-            if error.code == UNSUBSCRIBED:
-                self._record_carrier_opt_out(session, outgoing, now)
-            counts["failed"] += 1
-            return values | {"status": MessageStatus.FAILED}
-        counts["unknown"] += 1
-        return values | {"status": MessageStatus.UNKNOWN}
-
-    def _record_carrier_opt_out(self, session: Session, outgoing: Outgoing, now: datetime) -> None:
-        patient = session.scalars(
-            select(Patient).join(Message).where(Message.id == outgoing.message_id)
-        ).one()
-        for purpose in Purpose:
-            record_consent(
-                session,
-                patient,
-                channel=Channel.SMS,
-                purpose=purpose,
-                granted=False,
-                source="twilio-21610",
-                by="provider",
-                at=now,
-            )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from followup.config import Settings
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
 from followup.models import Channel, Office, Patient, Purpose
-from followup.patients import PatientDetails, record_consent, save_patient
+from followup.patients import PatientDetails, record_consents, save_patient
 from followup.plans import load_plan
 from followup.visits import parse_office, record_visit
 
@@ -84,16 +84,7 @@ def _import_patients(
     parsed = _validate(rows, "ref", lambda row: _patient_row(row, settings))
     for details, consents in parsed:
         patient = save_patient(session, details)
-        for (channel, purpose), granted in consents.items():
-            record_consent(
-                session,
-                patient,
-                channel=channel,
-                purpose=purpose,
-                granted=granted,
-                source=f"csv import {filename}",
-                by="import",
-            )
+        record_consents(session, patient, consents, source=f"csv import {filename}", by="import")
     return ImportResult("patients", len(parsed), f"{len(parsed)} patients imported")
 
 

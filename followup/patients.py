@@ -186,6 +186,29 @@ def record_consent(
     return True
 
 
+def record_consents(
+    session: Session,
+    patient: Patient,
+    decisions: dict[tuple[Channel, Purpose], bool],
+    *,
+    source: str,
+    by: str,
+    at: datetime | None = None,
+) -> None:
+    """Record several consent decisions made at once (an intake form, a CSV row)."""
+    for (channel, purpose), granted in decisions.items():
+        record_consent(
+            session,
+            patient,
+            channel=channel,
+            purpose=purpose,
+            granted=granted,
+            source=source,
+            by=by,
+            at=at,
+        )
+
+
 def has_consent(session: Session, patient_id: int, channel: Channel, purpose: Purpose) -> bool:
     granted = session.scalar(
         select(Consent.granted).where(

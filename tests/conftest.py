@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from followup.config import Settings
 from followup.db import transaction, upgrade_to_head
 from followup.models import Base, Channel, Patient, Purpose
-from followup.patients import PatientDetails, record_consent, save_patient
+from followup.patients import PatientDetails, record_consents, save_patient
 from followup.runtime import Runtime, use
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
 
@@ -194,16 +194,13 @@ def add_patient(
                 timezone=timezone,
             ),
         )
-        for channel, granted in consents.items():
-            record_consent(
-                session,
-                patient,
-                channel=channel,
-                purpose=Purpose.CARE,
-                granted=granted,
-                source="test",
-                by="test",
-            )
+        record_consents(
+            session,
+            patient,
+            {(channel, Purpose.CARE): granted for channel, granted in consents.items()},
+            source="test",
+            by="test",
+        )
     return patient
 
 

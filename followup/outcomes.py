@@ -1,0 +1,142 @@
+"""Recording what the provider said about each send, as the next state of its row.
+
+    sent        accepted: the provider's id is kept
+    scheduled   nothing was sent (429, refused connection): retry with backoff, bounded
+    unknown     the provider may have it (5xx, timeout): reconciliation decides
+    failed      refused for good, with the code; 21610 also records the opt-out
+
+A success may also settle a row that recovery had marked `unknown` meanwhile; every
+other change leaves only `sending`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from concurrent.futures import Future
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from followup.channels import Outgoing
+from followup.channels.sms import UNSUBSCRIBED
+from followup.config import Settings
+from followup.db import transaction
+from followup.exceptions import (
+    AmbiguousDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from followup.models import Channel, Message, MessageStatus, Patient, Purpose
+from followup.patients import record_consents
+from followup.schedule import retry_delay
+
+log = logging.getLogger(__name__)
+MESSAGES = cast(Table, Message.__table__)
+
+
+class OutcomeRecorder:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], settings: Settings, rng: random.Random
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.rng = rng
+
+    def record(
+        self, results: list[tuple[Outgoing, Future[str]]], *, now: datetime, counts: Counter[str]
+    ) -> None:
+        """Record what the provider said, for every finished send, in one transaction."""
+        sent = [(o, f.result()) for o, f in results if f.exception() is None]
+        with transaction(self.sessions) as session:
+            if sent:
+                # One statement for the batch; a row that recovery marked unknown
+                # meanwhile was sent after all.
+                session.connection().execute(
+                    update(MESSAGES)
+                    .where(
+                        Message.id == bindparam("message_id"),
+                        or_(
+                            Message.status == MessageStatus.SENDING,
+                            Message.status == MessageStatus.UNKNOWN,
+                        ),
+                    )
+                    .values(
+                        status=MessageStatus.SENT,
+                        provider_id=bindparam("provider_id"),
+                        sent_at=now,
+                        updated_at=now,
+                        last_error=None,
+                        error_code=None,
+                    ),
+                    [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
+                )
+                counts["sent"] += len(sent)
+            for outgoing, future in results:
+                error = future.exception()
+                if error is None:
+                    continue
+                values = self._failure(session, outgoing, error, now, counts)
+                session.execute(
+                    update(Message)
+                    .where(
+                        Message.id == outgoing.message_id, Message.status == MessageStatus.SENDING
+                    )
+                    .values(updated_at=now, **values)
+                )
+
+    def _failure(
+        self,
+        session: Session,
+        outgoing: Outgoing,
+        error: BaseException,
+        now: datetime,
+        counts: Counter[str],
+    ) -> dict[str, object]:
+        if not isinstance(error, DeliveryError):
+            # A bug of ours after the hand-over may hide a real send: never resend blindly.
+            log.exception(
+                "unexpected error sending message %s", outgoing.message_id, exc_info=error
+            )
+            error = AmbiguousDeliveryError(f"unexpected error: {error!r}")
+        values: dict[str, object] = {"last_error": error.reason, "error_code": error.code}
+        if isinstance(error, TransientDeliveryError):
+            message = session.get_one(Message, outgoing.message_id)
+            if message.attempts < self.settings.max_attempts:
+                delay = retry_delay(
+                    message.attempts,
+                    base=self.settings.retry_base_seconds,
+                    cap=self.settings.retry_max_seconds,
+                    rng=self.rng,
+                )
+                counts["retrying"] += 1
+                return values | {"status": MessageStatus.SCHEDULED, "due_at": now + delay}
+            counts["failed"] += 1
+            return values | {
+                "status": MessageStatus.FAILED,
+                "last_error": f"gave up after {message.attempts} attempts: {error.reason}",
+            }
+        if isinstance(error, PermanentDeliveryError):
+            if error.code == UNSUBSCRIBED:
+                self._record_carrier_opt_out(session, outgoing, now)
+            counts["failed"] += 1
+            return values | {"status": MessageStatus.FAILED}
+        counts["unknown"] += 1
+        return values | {"status": MessageStatus.UNKNOWN}
+
+    def _record_carrier_opt_out(self, session: Session, outgoing: Outgoing, now: datetime) -> None:
+        patient = session.scalars(
+            select(Patient).join(Message).where(Message.id == outgoing.message_id)
+        ).one()
+        record_consents(
+            session,
+            patient,
+            {(Channel.SMS, purpose): False for purpose in Purpose},
+            source="twilio-21610",
+            by="provider",
+            at=now,
+        )
