@@ -35,6 +35,12 @@ class Settings:
     clinic_name: str = "Spine & PT Clinic"
     clinic_phone: str = "+12015550100"
     public_url: str = "http://localhost:8000"
+    # Signs one-tap answer and unsubscribe links in emails.
+    secret_key: str = field(default="dev-only-secret-key", repr=False)
+    link_max_age_days: int = 30
+    # On-call staff notified of emergency and attention replies (comma-separated).
+    oncall_sms: str = ""
+    oncall_emails: str = ""
 
     sms_backend: str = "console"
     email_backend: str = "console"
@@ -95,8 +101,10 @@ class Settings:
         return not self.redis_url
 
     @property
-    def timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.default_timezone)
+    def oncall(self) -> list[tuple[str, str]]:
+        """(channel, address) of every on-call staff contact."""
+        sms = [("sms", a.strip()) for a in self.oncall_sms.split(",") if a.strip()]
+        return sms + [("email", a.strip()) for a in self.oncall_emails.split(",") if a.strip()]
 
     def _validate(self) -> None:
         if self.environment not in {"development", "production"}:
@@ -139,6 +147,8 @@ class Settings:
             raise ConfigurationError("production needs FOLLOWUP_REDIS_URL (the Celery broker)")
         if "console" in {self.sms_backend, self.email_backend}:
             raise ConfigurationError("production cannot use the console channel")
+        if self.secret_key.lower() in PLACEHOLDER_SECRETS | {"dev-only-secret-key"}:
+            raise ConfigurationError("FOLLOWUP_SECRET_KEY is a placeholder")
         if self.twilio_auth_token.lower() in PLACEHOLDER_SECRETS:
             raise ConfigurationError("TWILIO_AUTH_TOKEN is a placeholder")
         if self.smtp_username and self.smtp_password.lower() in PLACEHOLDER_SECRETS:

@@ -9,9 +9,14 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import PROJECT_ROOT
+
+Insert = PostgresInsert | SQLiteInsert
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -39,6 +44,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert(session: Session, model: type) -> Insert:
+    """An INSERT that can `on_conflict_do_nothing` on both PostgreSQL and SQLite."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 def rows_changed(session: Session, statement: Executable) -> int:

@@ -56,6 +56,8 @@ class Channel(StrEnum):
 class Purpose(StrEnum):
     CARE = "care"
     CAMPAIGN = "campaign"
+    # A notification to on-call staff about a patient's reply.
+    ALERT = "alert"
 
 
 class Office(StrEnum):
@@ -84,6 +86,12 @@ class MessageStatus(StrEnum):
 PENDING_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
 
 
+class Triage(StrEnum):
+    EMERGENCY = "emergency"
+    ATTENTION = "attention"
+    ROUTINE = "routine"
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
 
@@ -95,7 +103,7 @@ class Patient(Base):
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     preferred_channel: Mapped[str] = mapped_column(String(10), default=Channel.SMS)
     language: Mapped[str] = mapped_column(String(5), default="en")
@@ -183,3 +191,38 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reply(Base):
+    """What a patient (or an unknown sender) said back, as received."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Twilio's MessageSid, or a key for a one-tap email answer: duplicates are dropped.
+    provider_id: Mapped[str] = mapped_column(String(80), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    from_address: Mapped[str] = mapped_column(String(320))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    body: Mapped[str] = mapped_column(Text)
+    keyword: Mapped[str | None] = mapped_column(String(10))
+    pain: Mapped[int | None] = mapped_column(Integer)
+    triage: Mapped[str | None] = mapped_column(String(10))
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """A reply staff must act on; one per reply at most."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    level: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))

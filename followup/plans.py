@@ -15,11 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.db import rows_changed
+from followup.db import insert, rows_changed
 from followup.exceptions import InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
@@ -127,9 +126,8 @@ def enrol(
         )
     if not rows:
         return 0
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(Message)
+        insert(session, Message)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["visit_id", "step", "channel"])
         .returning(Message.id)

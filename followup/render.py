@@ -17,6 +17,7 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    TemplateNotFound,
     TemplatesNotFound,
     TemplateSyntaxError,
     UndefinedError,
@@ -62,6 +63,18 @@ class Renderer:
             text=self._render("email", f"{template}.txt", language, context).strip() + "\n",
             html=self._render("email", f"{template}.html", language, context),
         )
+
+    def staff(self, name: str, context: dict[str, Any]) -> str:
+        """A notification to staff (`templates/staff/`), never sent to a patient."""
+        return self._render_path(f"staff/{name}", context)
+
+    def _render_path(self, path: str, context: dict[str, Any]) -> str:
+        try:
+            return self.environment.get_template(path).render(context)
+        except TemplateNotFound:
+            raise TemplateProblem(f"{path}: no such template") from None
+        except UndefinedError as exc:
+            raise TemplateProblem(f"{path}: {exc.message}") from None
 
     def _render(self, kind: str, name: str, language: str, context: dict[str, Any]) -> str:
         names = [f"{kind}/{language}/{name}", f"{kind}/{FALLBACK_LANGUAGE}/{name}"]

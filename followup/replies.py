@@ -160,7 +160,9 @@ def _found(pattern: re.Pattern[str], clause: str, lang: _Language) -> bool:
     """True if `pattern` matches somewhere in `clause` without a negation before it."""
     for match in pattern.finditer(clause):
         before = TOKEN.findall(clause[: match.start()])[-NEGATION_WINDOW:]
-        if not any(_ends_with(before[: k + 1], neg) for neg in lang.negations for k in range(len(before))):
+        if not any(
+            _ends_with(before[: k + 1], neg) for neg in lang.negations for k in range(len(before))
+        ):
             return True
     return False
 
@@ -173,7 +175,9 @@ def _phrases(phrases: list[str]) -> re.Pattern[str]:
     parts = []
     for phrase in phrases:
         words = normalize(phrase).split()
-        body = r"\s+".join(re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words)
+        body = r"\s+".join(
+            re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words
+        )
         parts.append(body)
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
 

@@ -50,10 +50,13 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
         "TWILIO_ACCOUNT_SID": "AC123",
         "TWILIO_AUTH_TOKEN": "changeme",
         "TWILIO_MESSAGING_SERVICE_SID": "MG123",
+        "FOLLOWUP_SECRET_KEY": "a-long-random-key",
     }
     with pytest.raises(ConfigurationError, match="placeholder"):
         Settings.from_env(production)
     assert not Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "a-real-token"}).eager
+    with pytest.raises(ConfigurationError, match="FOLLOWUP_SECRET_KEY"):
+        Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_SECRET_KEY": ""})
     with pytest.raises(ConfigurationError, match="PostgreSQL"):
         Settings.from_env(
             production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_DATABASE_URL": "sqlite:///x.db"}

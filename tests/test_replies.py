@@ -25,7 +25,9 @@ def test_corpus_reply_is_read_as_labelled(
 
 
 def test_every_emergency_is_caught_without_knowing_the_language() -> None:
-    missed = [text for text, _, expected, _ in CORPUS if expected == E and read_reply(text).triage != E]
+    missed = [
+        text for text, _, expected, _ in CORPUS if expected == E and read_reply(text).triage != E
+    ]
     assert missed == []
 
 

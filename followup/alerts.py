@@ -1,0 +1,143 @@
+"""Staff alerts: a reply with a warning sign reaches on-call staff at once.
+
+An alert is one row per reply; its notifications are ordinary outbox rows (purpose
+`alert`, recipient set), so they go through the same dispatch path, ahead of nothing
+and behind nothing, with no quiet hours and no patient consent involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from followup.config import Settings
+from followup.db import insert, rows_changed
+from followup.exceptions import InvalidInput, NotFound
+from followup.models import Alert, Message, MessageStatus, Patient, Purpose, Reply, Triage
+from followup.render import Renderer
+
+ADVICE = {
+    Triage.EMERGENCY: "Signs that need care today: call the patient now; they were told to call 911.",
+    Triage.ATTENTION: "Please call the patient back today.",
+}
+NOTIFY_FOR = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    id: int
+    level: str
+    created_at: datetime
+    patient_ref: str
+    patient_name: str
+    phone: str | None
+    reply: str
+
+
+def raise_alert(
+    session: Session,
+    *,
+    reply: Reply,
+    patient: Patient,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+) -> Alert | None:
+    """Create the alert for `reply` and queue its notifications; None if it exists."""
+    level = Triage(reply.triage or Triage.ATTENTION)
+    alert_id = session.scalar(
+        insert(session, Alert)
+        .values(reply_id=reply.id, patient_id=patient.id, level=level.value, created_at=now)
+        .on_conflict_do_nothing(index_elements=["reply_id"])
+        .returning(Alert.id)
+    )
+    if alert_id is None:
+        return None
+    alert = session.get_one(Alert, alert_id)
+    context = {
+        "alert": {"id": alert.id, "level": level.value, "advice": ADVICE[level]},
+        "patient": {
+            "name": f"{patient.first_name} {patient.last_name}",
+            "ref": patient.ref,
+            "phone": patient.phone,
+            "email": patient.email,
+        },
+        "reply": {
+            "body": reply.body,
+            "pain": reply.pain,
+            "reasons": reply.reasons or "-",
+            "received": f"{reply.received_at.astimezone(ZoneInfo(settings.default_timezone)):%a %b %d %H:%M %Z}",
+        },
+        "link": f"{settings.public_url.rstrip('/')}/staff/patients/{patient.ref}",
+    }
+    for channel, address in settings.oncall:
+        subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
+        body = renderer.staff(f"alert-{channel}.txt", context)
+        session.add(
+            Message(
+                patient_id=patient.id,
+                channel=channel,
+                purpose=Purpose.ALERT.value,
+                template=f"staff/alert-{channel}",
+                status=MessageStatus.SCHEDULED,
+                due_at=now,
+                expires_at=now + NOTIFY_FOR,
+                recipient=address,
+                subject=" ".join(subject.split()) if subject else None,
+                body=" ".join(body.split()) if channel == "sms" else body.strip() + "\n",
+                updated_at=now,
+                created_at=now,
+            )
+        )
+    session.flush()
+    return alert
+
+
+def open_alerts(session: Session) -> list[OpenAlert]:
+    rows = session.execute(
+        select(
+            Alert.id,
+            Alert.level,
+            Alert.created_at,
+            Patient.ref,
+            Patient.first_name,
+            Patient.last_name,
+            Patient.phone,
+            Reply.body,
+        )
+        .join(Patient, Alert.patient_id == Patient.id)
+        .join(Reply, Alert.reply_id == Reply.id)
+        .where(Alert.acknowledged_at.is_(None))
+        .order_by(Alert.level != Triage.EMERGENCY.value, Alert.created_at)
+    ).all()
+    return [
+        OpenAlert(
+            row.id,
+            row.level,
+            row.created_at,
+            row.ref,
+            f"{row.first_name} {row.last_name}",
+            row.phone,
+            row.body,
+        )
+        for row in rows
+    ]
+
+
+def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime) -> None:
+    if not by.strip():
+        raise InvalidInput("say who acknowledges the alert (--by)")
+    if session.get(Alert, alert_id) is None:
+        raise NotFound(f"no alert #{alert_id}")
+    changed = rows_changed(
+        session,
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=by.strip()),
+    )
+    if not changed:
+        raise InvalidInput(f"alert #{alert_id} was already acknowledged")

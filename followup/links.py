@@ -1,0 +1,55 @@
+"""Signed, expiring links in emails: one-tap 0-10 answers and one-click unsubscribe."""
+
+from __future__ import annotations
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from followup.config import Settings
+from followup.exceptions import InvalidInput
+
+SCORES = range(0, 11)
+
+
+class InvalidLink(InvalidInput):
+    """A link that was altered, expired, or never ours."""
+
+
+class Links:
+    def __init__(self, settings: Settings) -> None:
+        self.base = settings.public_url.rstrip("/")
+        self.max_age = settings.link_max_age_days * 24 * 3600
+        self._answers = URLSafeTimedSerializer(settings.secret_key, salt="followup-answer")
+        self._unsubscribes = URLSafeTimedSerializer(
+            settings.secret_key, salt="followup-unsubscribe"
+        )
+
+    def answer_urls(self, message_id: int) -> list[str]:
+        """One URL per score 0-10 for the check-in email `message_id`."""
+        return [f"{self.base}/r/{self._answers.dumps([message_id, score])}" for score in SCORES]
+
+    def unsubscribe_url(self, message_id: int) -> str:
+        return f"{self.base}/u/{self._unsubscribes.dumps(message_id)}"
+
+    def read_answer(self, token: str) -> tuple[int, int]:
+        """(message id, score) from an answer link; `InvalidLink` if it is not valid."""
+        data = self._load(self._answers, token)
+        if (
+            not isinstance(data, list)
+            or len(data) != 2
+            or not all(isinstance(x, int) for x in data)
+            or data[1] not in SCORES
+        ):
+            raise InvalidLink("this link is not one of ours")
+        return data[0], data[1]
+
+    def read_unsubscribe(self, token: str) -> int:
+        data = self._load(self._unsubscribes, token)
+        if not isinstance(data, int):
+            raise InvalidLink("this link is not one of ours")
+        return data
+
+    def _load(self, serializer: URLSafeTimedSerializer, token: str) -> object:
+        try:
+            return serializer.loads(token, max_age=self.max_age)
+        except BadData:
+            raise InvalidLink("this link has expired or was changed") from None
