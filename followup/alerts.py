@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -58,22 +59,7 @@ def raise_alert(
     if alert_id is None:
         return None
     alert = session.get_one(Alert, alert_id)
-    context = {
-        "alert": {"id": alert.id, "level": level.value, "advice": ADVICE[level]},
-        "patient": {
-            "name": f"{patient.first_name} {patient.last_name}",
-            "ref": patient.ref,
-            "phone": patient.phone,
-            "email": patient.email,
-        },
-        "reply": {
-            "body": reply.body,
-            "pain": reply.pain,
-            "reasons": reply.reasons or "-",
-            "received": f"{reply.received_at.astimezone(ZoneInfo(settings.default_timezone)):%a %b %d %H:%M %Z}",
-        },
-        "link": f"{settings.public_url.rstrip('/')}/staff/patients/{patient.ref}",
-    }
+    context = alert_context(alert, patient, reply, settings)
     for channel, address in settings.oncall:
         subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
         body = renderer.staff(f"alert-{channel}.txt", context)
@@ -95,6 +81,30 @@ def raise_alert(
         )
     session.flush()
     return alert
+
+
+def alert_context(
+    alert: Alert, patient: Patient, reply: Reply, settings: Settings
+) -> dict[str, Any]:
+    """What staff notifications (`templates/staff/`) may use."""
+    level = Triage(alert.level)
+    zone = ZoneInfo(settings.default_timezone)
+    return {
+        "alert": {"id": alert.id, "level": level.value, "advice": ADVICE[level]},
+        "patient": {
+            "name": f"{patient.first_name} {patient.last_name}",
+            "ref": patient.ref,
+            "phone": patient.phone,
+            "email": patient.email,
+        },
+        "reply": {
+            "body": reply.body,
+            "pain": reply.pain,
+            "reasons": reply.reasons or "-",
+            "received": f"{reply.received_at.astimezone(zone):%a %b %d %H:%M %Z}",
+        },
+        "link": f"{settings.public_url.rstrip('/')}/staff/patients/{patient.ref}",
+    }
 
 
 def open_alerts(session: Session) -> list[OpenAlert]:

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
+from followup.alerts import alert_context
 from followup.config import Settings
 from followup.exceptions import FollowupError
-from followup.models import Channel, Office, Patient, Visit
+from followup.links import Links
+from followup.models import Alert, Channel, Office, Patient, Reply, Visit
 from followup.plans import PREFERRED, list_plans
-from followup.render import Renderer, message_context
+from followup.render import ANSWERS, Renderer, message_context
 from followup.segments import sms_shape
 
 MAX_SMS_SEGMENTS = 2
@@ -98,6 +100,7 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
     context = message_context(
         patient=sample_patient(settings), visit=sample_visit(), settings=settings
     )
+    context["answers"] = Links(settings).answer_urls(0)
     clinic = settings.clinic_name.lower()
     for plan in list_plans(settings.plans_dir):
         for step in plan.steps:
@@ -134,7 +137,59 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
                 except FollowupError as exc:
                     problems.append(f"{where}: {exc}")
             problems += _source_problems(settings.templates_dir, step.template)
+    problems += _answer_problems(renderer, settings, checked)
+    problems += _staff_problems(renderer, settings)
     return checked, sorted(set(problems))
+
+
+def _answer_problems(
+    renderer: Renderer, settings: Settings, checked: list[CheckedTemplate]
+) -> list[str]:
+    problems = []
+    for language in sorted(
+        p.name for p in (settings.templates_dir / "sms").iterdir() if p.is_dir()
+    ):
+        for name in ANSWERS:
+            if name == "unknown" and language != "en":
+                continue  # an unknown sender's language is unknown: English
+            where = f"answer {name!r} ({language})"
+            try:
+                text = renderer.answer(name, language, settings)
+            except FollowupError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            shape = sms_shape(text)
+            checked.append(
+                CheckedTemplate(
+                    "answers",
+                    f"{name}-{language}",
+                    Channel.SMS,
+                    text,
+                    shape.encoding,
+                    shape.segments,
+                )
+            )
+            if shape.segments > MAX_SMS_SEGMENTS:
+                problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
+    return problems
+
+
+def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
+    patient = sample_patient(settings)
+    reply = Reply(
+        body="It pops and hurts, about a 7",
+        pain=7,
+        reasons="pain with popping",
+        received_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC),
+    )
+    context = alert_context(Alert(id=1, level="attention"), patient, reply, settings)
+    problems = []
+    for name in ("alert-sms.txt", "alert-email.subject.txt", "alert-email.txt"):
+        try:
+            renderer.staff(name, context)
+        except FollowupError as exc:
+            problems.append(f"staff {name}: {exc}")
+    return problems
 
 
 def _terms(where: str, part: str, text: str, terms: tuple[str, ...]) -> list[str]:

@@ -247,6 +247,54 @@ def status(lazy: _LazyRuntime) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes.")
+@pass_runtime
+def serve(lazy: _LazyRuntime, host: str, port: int, workers: int) -> None:
+    """Serve the web app: Twilio webhooks and the pages behind email links."""
+    import uvicorn
+
+    lazy.get()  # settings are checked before the server starts
+    uvicorn.run("followup.web.main:app", host=host, port=port, workers=workers, access_log=False)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def alerts(ctx: click.Context) -> None:
+    """List open alerts (emergencies first); `alerts ack` acknowledges one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from followup.alerts import open_alerts
+
+    lazy: _LazyRuntime = ctx.obj
+    with lazy.get().sessions() as session:
+        found = open_alerts(session)
+    if not found:
+        click.echo("no open alerts")
+    for alert in found:
+        click.echo(
+            f"#{alert.id} {alert.level.upper():<9} {alert.created_at:%Y-%m-%d %H:%M} UTC  "
+            f"{alert.patient_name} ({alert.patient_ref}, {alert.phone or 'no phone'}): "
+            f"{alert.reply!r}"
+        )
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", "by", required=True, help="Who called the patient back.")
+@pass_runtime
+def ack(lazy: _LazyRuntime, alert_id: int, by: str) -> None:
+    """Acknowledge an alert: records who and when."""
+    from followup.alerts import acknowledge
+    from followup.models import utcnow
+
+    with transaction(lazy.get().sessions) as session:
+        acknowledge(session, alert_id=alert_id, by=by, now=utcnow())
+    click.echo(f"alert #{alert_id} acknowledged by {by}")
+
+
+@main.command()
 @pass_runtime
 def check(lazy: _LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""

@@ -33,7 +33,8 @@ from followup.config import Settings
 from followup.db import transaction
 from followup.eligibility import Defer, Send, Skip, decide
 from followup.exceptions import TemplateProblem
-from followup.models import Channel, Consent, Message, MessageStatus, Patient, Visit
+from followup.links import Links
+from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
 from followup.outcomes import MESSAGES, OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer, message_context
@@ -49,6 +50,9 @@ CANDIDATES = (
         Message.purpose,
         Message.template,
         Message.expires_at,
+        Message.recipient,
+        Message.subject,
+        Message.body,
         Patient.id,
         Patient.first_name,
         Patient.phone,
@@ -83,6 +87,9 @@ class Candidate(NamedTuple):
     purpose: str
     template: str
     expires_at: datetime
+    recipient: str | None  # set in advance only for staff alerts
+    subject: str | None
+    body: str | None
     patient_id: int
     first_name: str
     phone: str | None
@@ -181,6 +188,7 @@ class Dispatcher:
         self.renderer = renderer
         self.pools = pools
         self.clock = clock
+        self.links = Links(settings)
         self.outcomes = OutcomeRecorder(
             sessions=sessions, settings=settings, rng=rng or random.Random()
         )
@@ -225,13 +233,15 @@ class Dispatcher:
             ready: dict[int, Outgoing] = {}
             for row in rows:
                 channel = Channel(row.channel)
+                staff = row.purpose == Purpose.ALERT
+                patient_address = row.phone if channel is Channel.SMS else row.email
                 decision = decide(
                     channel=channel,
                     purpose=row.purpose,
                     expires_at=row.expires_at,
-                    address=row.phone if channel is Channel.SMS else row.email,
-                    discharged=row.discharged_at is not None,
-                    consented=bool(row.consented),
+                    address=row.recipient if staff else patient_address,
+                    discharged=row.discharged_at is not None and not staff,
+                    consented=staff or bool(row.consented),
                     zone=ZoneInfo(row.timezone),
                     now=now,
                     settings=self.settings,
@@ -292,13 +302,24 @@ class Dispatcher:
         return [ready[message_id] for message_id in started]
 
     def _render(self, row: Candidate, channel: Channel, to: str) -> Outgoing:
+        if row.purpose == Purpose.ALERT:
+            # Written when the alert was raised, from the patient's reply.
+            return Outgoing(row.id, to, row.body or "", subject=row.subject)
         visit = row.visit()
         context = message_context(patient=row, visit=visit, settings=self.settings)
         if channel is Channel.SMS:
             text = self.renderer.sms(row.template, row.language, context)
             return Outgoing(row.id, to, text)
+        context["answers"] = self.links.answer_urls(row.id)
         email = self.renderer.email(row.template, row.language, context)
-        return Outgoing(row.id, to, email.text, subject=email.subject, html=email.html)
+        return Outgoing(
+            row.id,
+            to,
+            email.text,
+            subject=email.subject,
+            html=email.html,
+            unsubscribe_url=self.links.unsubscribe_url(row.id),
+        )
 
     def _leave_queue(
         self,

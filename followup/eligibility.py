@@ -11,7 +11,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from followup.config import Settings
-from followup.models import Channel
+from followup.models import Channel, Purpose
 from followup.schedule import into_sending_window
 
 
@@ -55,7 +55,8 @@ def decide(
         return Skip("no phone number" if channel is Channel.SMS else "no email address")
     if not consented:
         return Skip(f"no {channel.value} consent for {purpose} messages")
-    if channel is Channel.SMS:
+    # Staff alerts go out at any hour; patients get texts only in their window.
+    if channel is Channel.SMS and purpose != Purpose.ALERT:
         opens = into_sending_window(
             now, zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
         )

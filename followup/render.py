@@ -28,6 +28,8 @@ from followup.config import Settings
 from followup.exceptions import TemplateProblem
 from followup.models import Office
 
+# Answers to a patient's SMS, one template each under `sms/<lang>/answer-<name>.txt`.
+ANSWERS = ("emergency", "attention", "routine", "stop", "start", "help", "unknown")
 OPT_OUT_LINE = {"en": "Reply STOP to opt out.", "es": "Responda STOP para no recibir mas."}
 FALLBACK_LANGUAGE = "en"
 
@@ -63,6 +65,11 @@ class Renderer:
             text=self._render("email", f"{template}.txt", language, context).strip() + "\n",
             html=self._render("email", f"{template}.html", language, context),
         )
+
+    def answer(self, name: str, language: str, settings: Settings) -> str:
+        """The SMS sent back in answer to a patient's reply (`sms/<lang>/answer-*.txt`)."""
+        context = {"clinic": {"name": settings.clinic_name, "phone": settings.clinic_phone}}
+        return " ".join(self._render("sms", f"answer-{name}.txt", language, context).split())
 
     def staff(self, name: str, context: dict[str, Any]) -> str:
         """A notification to staff (`templates/staff/`), never sent to a patient."""

@@ -140,8 +140,9 @@ def pain_score(normalized: str, languages: list[_Language]) -> int | None:
 
 def _score(token: str, words: dict[str, int]) -> int | None:
     value = Decimal(words[token]) if token in words else Decimal(token)
-    rounded = int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return rounded if 0 <= rounded <= 10 else None
+    if value >= Decimal("10.5"):
+        return None  # rounds to 11 or more: out of range
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _fires(rule: _Rule, clauses: list[str], lang: _Language, pain: int | None) -> bool:

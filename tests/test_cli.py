@@ -104,7 +104,7 @@ def test_check_passes_on_the_shipped_templates() -> None:
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 0, result.output
     assert "ok  lower-back/warning-signs/sms  GSM-7, 2 segment(s)" in result.output
-    assert result.output.endswith("14 renders checked, all templates fine\n")
+    assert result.output.endswith("27 renders checked, all templates fine\n")
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

@@ -80,7 +80,9 @@ def test_email_has_text_and_html_parts_unsubscribe_header_and_plain_subject(
     email = message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
     assert envelope.rcpt_tos == ["pat@example.com"]
     assert email["Subject"] == "Thank you for your visit to Spine & PT Clinic"
-    assert email["List-Unsubscribe"].startswith("<mailto:")
+    assert email["List-Unsubscribe"].strip().startswith("<http://localhost:8000/u/")
+    assert "<mailto:care@clinic.example?subject=unsubscribe" in email["List-Unsubscribe"]
+    assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert part(email, "plain").startswith("Hi Pat,")
     assert "<p>Hi Pat,</p>" in part(email, "html")
     stored = get(live_runtime, first.id)

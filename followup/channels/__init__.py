@@ -25,6 +25,7 @@ class Outgoing:
     body: str  # the SMS text, or the plain-text part of an email
     subject: str | None = None
     html: str | None = None
+    unsubscribe_url: str | None = None
 
 
 Send = Callable[[Outgoing], str]

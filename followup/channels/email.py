@@ -54,9 +54,13 @@ class SmtpEmail:
         message["Subject"] = outgoing.subject or ""
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(f"m{outgoing.message_id}", domain=self.domain)
-        message["List-Unsubscribe"] = (
-            f"<mailto:{self.from_address}?subject=unsubscribe%20{outgoing.message_id}>"
-        )
+        mailto = f"<mailto:{self.from_address}?subject=unsubscribe%20{outgoing.message_id}>"
+        if outgoing.unsubscribe_url:
+            # RFC 8058: mail programs unsubscribe with one POST to the https URL.
+            message["List-Unsubscribe"] = f"<{outgoing.unsubscribe_url}>, {mailto}"
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        else:
+            message["List-Unsubscribe"] = mailto
         message["Auto-Submitted"] = "auto-generated"
         # Quoted-printable keeps every line under SMTP's 998-character limit.
         message.set_content(outgoing.body, cte="quoted-printable")

@@ -1,0 +1,18 @@
+"""The web app factory: `followup serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from followup.links import Links
+from followup.runtime import Runtime
+from followup.web import pages, twilio
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="followup", version="0.1.0", docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    app.state.links = Links(runtime.settings)
+    app.include_router(twilio.router)
+    app.include_router(pages.router)
+    return app

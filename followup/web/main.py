@@ -1,0 +1,7 @@
+"""The ASGI app for uvicorn, built from the environment: `followup.web.main:app`."""
+
+from followup.config import Settings
+from followup.runtime import Runtime
+from followup.web.app import create_app
+
+app = create_app(Runtime(Settings.from_env()))

@@ -1,0 +1,144 @@
+"""Twilio webhooks: inbound SMS and delivery status callbacks, both signed.
+
+Twilio signs each request with the account's auth token over the public URL it
+called and the form parameters; a missing or wrong signature gets 403 and nothing
+is stored. Twilio retries, so both hooks are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from followup.db import transaction
+from followup.inbound import Received, receive_sms, record_delivery
+from followup.models import Triage, utcnow
+from followup.runtime import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/twilio", include_in_schema=False)
+TWIML = "application/xml"
+# Twilio answers these itself (its standard opt-out handling): we stay silent.
+ANSWERED_BY_TWILIO = {
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+    "start",
+    "unstop",
+    "yes",
+    "help",
+    "info",
+}
+
+
+@router.post("/sms")
+async def inbound_sms(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    params = await _signed_form(request, runtime)
+    if params is None:
+        return Response("invalid signature", status_code=403)
+    sid, sender = params.get("MessageSid", ""), params.get("From", "")
+    if not sid or not sender:
+        return Response("MessageSid and From are required", status_code=400)
+    body = params.get("Body", "")
+    received = await run_in_threadpool(_store_sms, runtime, sid, sender, body)
+    text = _answer(runtime, received, body)
+    twiml = MessagingResponse()
+    if text:
+        twiml.message(text)
+    return Response(str(twiml), media_type=TWIML)
+
+
+@router.post("/status/{message_id}")
+async def delivery_status(message_id: int, request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    params = await _signed_form(request, runtime)
+    if params is None:
+        return Response("invalid signature", status_code=403)
+    status = params.get("MessageStatus", "")
+    sid = params.get("MessageSid", "")
+    if not status or not sid:
+        return Response("MessageSid and MessageStatus are required", status_code=400)
+    await run_in_threadpool(
+        _store_status, runtime, message_id, sid, status, params.get("ErrorCode") or None
+    )
+    return Response(status_code=204)
+
+
+async def _signed_form(request: Request, runtime: Runtime) -> dict[str, str] | None:
+    """The form parameters if Twilio's signature over them holds, else None."""
+    token = runtime.settings.twilio_auth_token
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return None
+    form = await request.form()
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    url = runtime.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not RequestValidator(token).validate(url, params, signature):
+        log.warning("rejected a request to %s with a wrong Twilio signature", request.url.path)
+        return None
+    # NUL cannot be stored in PostgreSQL text and is never meaningful in an SMS.
+    return {key: value.replace("\x00", "") for key, value in params.items()}
+
+
+def _store_sms(runtime: Runtime, sid: str, sender: str, body: str) -> Received:
+    with transaction(runtime.sessions) as session:
+        return receive_sms(
+            session,
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            sid=sid,
+            from_number=sender,
+            body=body,
+            now=utcnow(),
+        )
+
+
+def _store_status(
+    runtime: Runtime, message_id: int, sid: str, status: str, error_code: str | None
+) -> None:
+    with transaction(runtime.sessions) as session:
+        record_delivery(
+            session,
+            message_id=message_id,
+            provider_sid=sid,
+            provider_status=status,
+            error_code=error_code,
+            now=utcnow(),
+        )
+
+
+def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
+    """The text sent back in TwiML, or None where Twilio answers or silence is right."""
+    reading = received.reading
+    words = " ".join(body.lower().split()).strip(" .!")
+    if reading.keyword and words in ANSWERED_BY_TWILIO:
+        return None
+    if received.consent_change == "restarted" and words in ANSWERED_BY_TWILIO:
+        return None
+    patient = received.patient
+    language = patient.language if patient else "en"
+    if patient is None:
+        name = "unknown"
+    elif reading.keyword == "stop":
+        name = "stop"
+    elif reading.keyword == "start" or received.consent_change == "restarted":
+        name = "start"
+    elif reading.keyword == "help":
+        name = "help"
+    else:
+        name = {Triage.EMERGENCY: "emergency", Triage.ATTENTION: "attention"}.get(
+            Triage(reading.triage or Triage.ROUTINE), "routine"
+        )
+    return runtime.renderer.answer(name, language, runtime.settings)
