@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from followup.config import Settings
 from followup.db import insert, rows_changed
 from followup.exceptions import InvalidInput, NotFound
+from followup.links import Links
 from followup.models import Alert, Message, MessageStatus, Patient, Purpose, Reply, Triage
 from followup.render import Renderer
 
@@ -103,8 +104,31 @@ def alert_context(
             "reasons": reply.reasons or "-",
             "received": f"{reply.received_at.astimezone(zone):%a %b %d %H:%M %Z}",
         },
-        "link": f"{settings.public_url.rstrip('/')}/staff/patients/{patient.ref}",
+        "link": Links(settings).alert_url(alert.id),
     }
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """What the alert page shows staff: the alert, the patient, recent replies."""
+
+    alert: Alert
+    patient: Patient
+    replies: list[Reply]
+
+
+def view_alert(session: Session, alert_id: int) -> AlertView | None:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    patient = session.get_one(Patient, alert.patient_id)
+    replies = session.scalars(
+        select(Reply)
+        .where(Reply.patient_id == patient.id)
+        .order_by(Reply.received_at.desc())
+        .limit(10)
+    ).all()
+    return AlertView(alert, patient, list(replies))
 
 
 def open_alerts(session: Session) -> list[OpenAlert]:

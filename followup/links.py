@@ -1,4 +1,6 @@
-"""Signed, expiring links in emails: one-tap 0-10 answers and one-click unsubscribe."""
+"""Signed, expiring links: one-tap 0-10 answers and one-click unsubscribe in patients'
+emails, and the alert page in staff notifications (the link is the key, so it is
+scoped to one alert and expires sooner)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from followup.config import Settings
 from followup.exceptions import InvalidInput
 
 SCORES = range(0, 11)
+ALERT_LINK_MAX_AGE = 3 * 24 * 3600
 
 
 class InvalidLink(InvalidInput):
@@ -22,6 +25,7 @@ class Links:
         self._unsubscribes = URLSafeTimedSerializer(
             settings.secret_key, salt="followup-unsubscribe"
         )
+        self._alerts = URLSafeTimedSerializer(settings.secret_key, salt="followup-alert")
 
     def answer_urls(self, message_id: int) -> list[str]:
         """One URL per score 0-10 for the check-in email `message_id`."""
@@ -29,6 +33,15 @@ class Links:
 
     def unsubscribe_url(self, message_id: int) -> str:
         return f"{self.base}/u/{self._unsubscribes.dumps(message_id)}"
+
+    def alert_url(self, alert_id: int) -> str:
+        return f"{self.base}/staff/alerts/{self._alerts.dumps(alert_id)}"
+
+    def read_alert(self, token: str) -> int:
+        data = self._load(self._alerts, token, max_age=ALERT_LINK_MAX_AGE)
+        if not isinstance(data, int):
+            raise InvalidLink("this link is not one of ours")
+        return data
 
     def read_answer(self, token: str) -> tuple[int, int]:
         """(message id, score) from an answer link; `InvalidLink` if it is not valid."""
@@ -48,8 +61,10 @@ class Links:
             raise InvalidLink("this link is not one of ours")
         return data
 
-    def _load(self, serializer: URLSafeTimedSerializer, token: str) -> object:
+    def _load(
+        self, serializer: URLSafeTimedSerializer, token: str, *, max_age: int | None = None
+    ) -> object:
         try:
-            return serializer.loads(token, max_age=self.max_age)
+            return serializer.loads(token, max_age=self.max_age if max_age is None else max_age)
         except BadData:
             raise InvalidLink("this link has expired or was changed") from None

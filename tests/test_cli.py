@@ -142,3 +142,39 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
     assert (
         "P2 email welcome tried 2026-11-16 23:00 UTC: connection lost during DATA" in result.output
     )
+
+
+def test_alerts_are_listed_emergencies_first_and_acknowledged(
+    cli: CliRunner, database_url: str
+) -> None:
+    from followup.config import Settings
+    from followup.db import transaction
+    from followup.inbound import receive_sms
+    from followup.models import utcnow
+    from followup.runtime import Runtime
+    from tests.conftest import add_patient
+
+    cli.invoke(main, ["init-db"])
+    runtime = Runtime(Settings(database_url=database_url))
+    add_patient(runtime)
+    for sid, text in (("SM1", "getting worse"), ("SM2", "I wet myself and my legs are weak")):
+        with transaction(runtime.sessions) as session:
+            receive_sms(
+                session,
+                settings=runtime.settings,
+                renderer=runtime.renderer,
+                sid=sid,
+                from_number="+12015550111",
+                body=text,
+                now=utcnow(),
+            )
+    runtime.close()
+    listed = cli.invoke(main, ["alerts"]).output.splitlines()
+    assert listed[0].startswith("#2 EMERGENCY") and "Pat Doe (P1, +12015550111)" in listed[0]
+    assert listed[1].startswith("#1 ATTENTION") and listed[1].endswith("'getting worse'")
+    assert cli.invoke(main, ["alerts", "ack", "2", "--by", "Dr. Lee"]).output == (
+        "alert #2 acknowledged by Dr. Lee\n"
+    )
+    again = cli.invoke(main, ["alerts", "ack", "2", "--by", "Dr. Lee"])
+    assert again.exit_code == 1 and "already acknowledged" in again.output
+    assert cli.invoke(main, ["alerts"]).output.startswith("#1 ATTENTION")

@@ -363,3 +363,26 @@ def test_one_click_unsubscribe_revokes_email_consent(
         assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CARE)
         assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CAMPAIGN)
     assert {m.status for m in rows(web_runtime)} == {MessageStatus.CANCELLED}
+
+
+def test_staff_follow_the_alert_link_and_acknowledge_it(
+    web_runtime: Runtime, client: TestClient, twilio_server: TwilioPeer
+) -> None:
+    sent_welcome(web_runtime)
+    sms(client, "sharp stinging pain since this morning, 8/10")
+    with web_runtime.sessions() as session:
+        notice = session.scalars(select(Message).where(Message.purpose == Purpose.ALERT)).first()
+    assert notice is not None
+    tick(web_runtime, notice.due_at + timedelta(seconds=1))
+    [staff_text] = twilio_server.bodies_to("+12015550900")
+    link = staff_text.rsplit(" ", 1)[-1].removeprefix(PUBLIC)
+    assert link.startswith("/staff/alerts/")
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "Pat Doe" in page.text and "sharp stinging pain" in page.text and "pain 8" in page.text
+    assert client.get(link[:-2] + "xx").status_code == 400
+    acknowledged = client.post(link, data={"by": "Dr. Lee"})
+    assert "Acknowledged by Dr. Lee" in acknowledged.text
+    with web_runtime.sessions() as session:
+        alert = session.scalars(select(Alert)).one()
+    assert alert.acknowledged_by == "Dr. Lee" and alert.acknowledged_at is not None
