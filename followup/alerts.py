@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -40,16 +40,47 @@ class OpenAlert:
     reply: str
 
 
+class AlertPatient(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def ref(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+
+
+class AlertReply(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def pain(self) -> int | None: ...
+    @property
+    def triage(self) -> str | None: ...
+    @property
+    def reasons(self) -> str: ...
+    @property
+    def received_at(self) -> datetime: ...
+
+
 def raise_alert(
     session: Session,
     *,
-    reply: Reply,
-    patient: Patient,
+    reply: AlertReply,
+    patient: AlertPatient,
     settings: Settings,
     renderer: Renderer,
     now: datetime,
-) -> Alert | None:
-    """Create the alert for `reply` and queue its notifications; None if it exists."""
+) -> int | None:
+    """Create the alert for `reply` and queue its notifications; returns the alert's
+    id, or None if the reply had one already."""
     level = Triage(reply.triage or Triage.ATTENTION)
     alert_id = session.scalar(
         insert(session, Alert)
@@ -59,39 +90,41 @@ def raise_alert(
     )
     if alert_id is None:
         return None
-    alert = session.get_one(Alert, alert_id)
-    context = alert_context(alert, patient, reply, settings)
+    context = alert_context(alert_id, level, patient, reply, settings)
+    notices = []
     for channel, address in settings.oncall:
-        subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
         body = renderer.staff(f"alert-{channel}.txt", context)
-        session.add(
-            Message(
-                patient_id=patient.id,
-                channel=channel,
-                purpose=Purpose.ALERT.value,
-                template=f"staff/alert-{channel}",
-                status=MessageStatus.SCHEDULED,
-                due_at=now,
-                expires_at=now + NOTIFY_FOR,
-                recipient=address,
-                subject=" ".join(subject.split()) if subject else None,
-                body=" ".join(body.split()) if channel == "sms" else body.strip() + "\n",
-                updated_at=now,
-                created_at=now,
-            )
+        subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
+        notices.append(
+            {
+                "patient_id": patient.id,
+                "channel": channel,
+                "purpose": Purpose.ALERT.value,
+                "template": f"staff/alert-{channel}",
+                "email_fallback": False,
+                "status": MessageStatus.SCHEDULED.value,
+                "due_at": now,
+                "expires_at": now + NOTIFY_FOR,
+                "attempts": 0,
+                "recipient": address,
+                "subject": " ".join(subject.split()) if subject else None,
+                "body": " ".join(body.split()) if channel == "sms" else body.strip() + "\n",
+                "updated_at": now,
+                "created_at": now,
+            }
         )
-    session.flush()
-    return alert
+    if notices:
+        session.connection().execute(insert(session, Message), notices)
+    return alert_id
 
 
 def alert_context(
-    alert: Alert, patient: Patient, reply: Reply, settings: Settings
+    alert_id: int, level: Triage, patient: AlertPatient, reply: AlertReply, settings: Settings
 ) -> dict[str, Any]:
     """What staff notifications (`templates/staff/`) may use."""
-    level = Triage(alert.level)
     zone = ZoneInfo(settings.default_timezone)
     return {
-        "alert": {"id": alert.id, "level": level.value, "advice": ADVICE[level]},
+        "alert": {"id": alert_id, "level": level.value, "advice": ADVICE[level]},
         "patient": {
             "name": f"{patient.first_name} {patient.last_name}",
             "ref": patient.ref,
@@ -104,7 +137,7 @@ def alert_context(
             "reasons": reply.reasons or "-",
             "received": f"{reply.received_at.astimezone(zone):%a %b %d %H:%M %Z}",
         },
-        "link": Links(settings).alert_url(alert.id),
+        "link": Links(settings).alert_url(alert_id),
     }
 
 

@@ -18,7 +18,7 @@ from followup.alerts import alert_context
 from followup.config import Settings
 from followup.exceptions import FollowupError
 from followup.links import Links
-from followup.models import Alert, Channel, Office, Patient, Reply, Visit
+from followup.models import Channel, Office, Patient, Reply, Triage, Visit
 from followup.plans import PREFERRED, list_plans
 from followup.render import ANSWERS, Renderer, message_context
 from followup.segments import sms_shape
@@ -182,7 +182,7 @@ def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
         reasons="pain with popping",
         received_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC),
     )
-    context = alert_context(Alert(id=1, level="attention"), patient, reply, settings)
+    context = alert_context(1, Triage.ATTENTION, patient, reply, settings)
     problems = []
     for name in ("alert-sms.txt", "alert-email.subject.txt", "alert-email.txt"):
         try:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from followup.alerts import raise_alert
@@ -25,6 +25,7 @@ from followup.models import (
     Purpose,
     Reply,
     Triage,
+    UTCDateTime,
 )
 from followup.patients import has_consent, record_consents
 from followup.render import Renderer
@@ -57,9 +58,33 @@ class Received:
     reply_id: int
     reading: Reading
     duplicate: bool
-    patient: Patient | None
+    # The sender's language; None when the number belongs to no patient.
+    language: str | None
     # Consent changed by this reply: "stopped", "restarted" or None.
     consent_change: str | None
+
+
+@dataclass(frozen=True)
+class _Sender:
+    id: int
+    ref: str
+    first_name: str
+    last_name: str
+    phone: str | None
+    email: str | None
+    language: str
+    last_message_id: int | None
+    last_visit_id: int | None
+
+
+@dataclass(frozen=True)
+class _StoredReply:
+    id: int
+    body: str
+    pain: int | None
+    triage: str | None
+    reasons: str
+    received_at: datetime
 
 
 def receive_sms(
@@ -72,37 +97,44 @@ def receive_sms(
     body: str,
     now: datetime,
 ) -> Received:
-    """Store an inbound SMS once per `sid`, then act on it: consent, triage, alert."""
-    patient = _sender(session, from_number)
-    last = _last_outbound(session, patient.id) if patient else None
+    """Store an inbound SMS once per `sid`, then act on it: consent, triage, alert.
+
+    A plain reply costs two statements and a commit; consent and alerts add theirs
+    only when the reply calls for them.
+    """
+    sender = _sender(session, from_number)
+    language = sender.language if sender else None
+    reading = read_reply(body, language=language)
     reply_id = _insert_reply(
         session,
         provider_id=sid,
         channel=Channel.SMS,
         from_address=from_number,
-        patient_id=patient.id if patient else None,
-        message_id=last.id if last else None,
-        visit_id=last.visit_id if last else None,
+        patient_id=sender.id if sender else None,
+        message_id=sender.last_message_id if sender else None,
+        visit_id=sender.last_visit_id if sender else None,
         body=body,
+        reading=reading,
         now=now,
     )
-    language = patient.language if patient else None
-    reading = read_reply(body, language=language)
     if reply_id is None:
-        existing = session.scalars(select(Reply).where(Reply.provider_id == sid)).one()
-        return Received(existing.id, reading, True, patient, None)
-    reply = session.get_one(Reply, reply_id)
-    _store_reading(reply, reading)
-    change = None
-    if patient is not None:
-        change = _keyword_consent(session, patient, reading, body, now)
-        if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-            raise_alert(
-                session, reply=reply, patient=patient, settings=settings, renderer=renderer, now=now
-            )
-    else:
+        existing = session.scalars(select(Reply.id).where(Reply.provider_id == sid)).one()
+        return Received(existing, reading, True, language, None)
+    if sender is None:
         log.warning("SMS %s from an unknown number, stored for staff", sid)
-    return Received(reply_id, reading, False, patient, change)
+        return Received(reply_id, reading, False, None, None)
+    change = None
+    if reading.keyword or is_yes(body, language=language):
+        patient = session.get_one(Patient, sender.id)
+        change = _keyword_consent(session, patient, reading, body, now)
+    if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
+        stored = _StoredReply(
+            reply_id, body, reading.pain, reading.triage, "; ".join(reading.reasons), now
+        )
+        raise_alert(
+            session, reply=stored, patient=sender, settings=settings, renderer=renderer, now=now
+        )
+    return Received(reply_id, reading, False, language, change)
 
 
 def receive_answer(
@@ -124,6 +156,7 @@ def receive_answer(
     if message is None:
         return None
     patient = session.get_one(Patient, message.patient_id)
+    reading = read_reply(text, language=patient.language)
     reply_id = _insert_reply(
         session,
         provider_id=key,
@@ -133,13 +166,12 @@ def receive_answer(
         message_id=message.id,
         visit_id=message.visit_id,
         body=text,
+        reading=reading,
         now=now,
     )
     if reply_id is None:
         return session.scalars(select(Reply).where(Reply.provider_id == key)).one()
     reply = session.get_one(Reply, reply_id)
-    reading = read_reply(text, language=patient.language)
-    _store_reading(reply, reading)
     if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
         raise_alert(
             session, reply=reply, patient=patient, settings=settings, renderer=renderer, now=now
@@ -261,47 +293,65 @@ def _stopped_by_keyword(session: Session, patient: Patient) -> bool:
     return consent is not None and not consent.granted and consent.source.startswith(KEYWORD_SOURCE)
 
 
-def _sender(session: Session, number: str) -> Patient | None:
-    """The patient with this number; if several share it, the one texted last."""
-    patients = session.scalars(select(Patient).where(Patient.phone == number)).all()
-    if len(patients) <= 1:
-        return patients[0] if patients else None
-    latest = session.scalar(
-        select(Message.patient_id)
-        .where(Message.patient_id.in_([p.id for p in patients]), Message.channel == Channel.SMS)
-        .order_by(Message.sent_at.desc().nulls_last())
-        .limit(1)
-    )
-    return next((p for p in patients if p.id == latest), patients[0])
+# The two statements every inbound SMS runs, as plain SQL both databases read: the
+# webhook's throughput depends on them, and SQLAlchemy's statement building and
+# caching cost more than the queries themselves.
+_LAST_TEXT = """
+    SELECT {column} FROM messages m
+    WHERE m.patient_id = p.id AND m.channel = 'sms' AND m.purpose <> 'alert'
+      AND m.sent_at IS NOT NULL
+    ORDER BY m.sent_at DESC LIMIT 1"""
+SENDER_SQL = text(
+    f"""SELECT p.id, p.ref, p.first_name, p.last_name, p.phone, p.email, p.language,
+        ({_LAST_TEXT.format(column="m.id")}),
+        ({_LAST_TEXT.format(column="m.visit_id")})
+    FROM patients p WHERE p.phone = :number
+    ORDER BY ({_LAST_TEXT.format(column="m.sent_at")}) DESC NULLS LAST LIMIT 1"""
+)
+INSERT_REPLY_SQL = text(
+    """INSERT INTO replies (provider_id, channel, from_address, patient_id, message_id, visit_id,
+        body, keyword, pain, triage, reasons, received_at)
+    VALUES (:provider_id, :channel, :from_address, :patient_id, :message_id, :visit_id,
+        :body, :keyword, :pain, :triage, :reasons, :received_at)
+    ON CONFLICT (provider_id) DO NOTHING RETURNING id"""
+).bindparams(bindparam("received_at", type_=UTCDateTime()))
 
 
-def _last_outbound(session: Session, patient_id: int) -> Message | None:
-    return session.scalars(
-        select(Message)
-        .where(
-            Message.patient_id == patient_id,
-            Message.channel == Channel.SMS,
-            Message.purpose != Purpose.ALERT,
-            Message.sent_at.is_not(None),
-        )
-        .order_by(Message.sent_at.desc())
-        .limit(1)
-    ).first()
+def _sender(session: Session, number: str) -> _Sender | None:
+    """The patient with this number (if several share it, the one texted last), with
+    the last text we sent them."""
+    row = session.connection().execute(SENDER_SQL, {"number": number}).first()
+    return _Sender(*row) if row else None
 
 
 def _insert_reply(
-    session: Session, *, provider_id: str, now: datetime, **values: object
+    session: Session,
+    *,
+    provider_id: str,
+    channel: Channel,
+    from_address: str,
+    patient_id: int | None,
+    message_id: int | None,
+    visit_id: int | None,
+    body: str,
+    reading: Reading,
+    now: datetime,
 ) -> int | None:
-    return session.scalar(
-        insert(session, Reply)
-        .values(provider_id=provider_id, received_at=now, reasons="", **values)
-        .on_conflict_do_nothing(index_elements=["provider_id"])
-        .returning(Reply.id)
+    """Insert the reply with its reading; None if `provider_id` was stored before."""
+    return session.connection().scalar(
+        INSERT_REPLY_SQL,
+        {
+            "provider_id": provider_id,
+            "channel": channel.value,
+            "from_address": from_address,
+            "patient_id": patient_id,
+            "message_id": message_id,
+            "visit_id": visit_id,
+            "body": body,
+            "keyword": reading.keyword,
+            "pain": reading.pain,
+            "triage": reading.triage,
+            "reasons": "; ".join(reading.reasons),
+            "received_at": now,
+        },
     )
-
-
-def _store_reading(reply: Reply, reading: Reading) -> None:
-    reply.keyword = reading.keyword
-    reply.pain = reading.pain
-    reply.triage = reading.triage
-    reply.reasons = "; ".join(reading.reasons)

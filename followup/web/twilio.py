@@ -127,9 +127,8 @@ def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
         return None
     if received.consent_change == "restarted" and words in ANSWERED_BY_TWILIO:
         return None
-    patient = received.patient
-    language = patient.language if patient else "en"
-    if patient is None:
+    language = received.language or "en"
+    if received.language is None:
         name = "unknown"
     elif reading.keyword == "stop":
         name = "stop"

@@ -1,0 +1,248 @@
+"""Inbound-SMS webhook throughput: signed requests against `followup serve` on PostgreSQL.
+
+    python bench/webhook.py [--seconds 20] [--connections 64] [--workers 2]
+
+Needs `wrk` (Debian: `apt-get install wrk`). Seeds patients on PostgreSQL, starts
+`followup serve`, and has wrk post pre-signed Twilio webhooks, each with its own
+MessageSid and a realistic reply, so every request is validated, stored, triaged and,
+for warning signs, queued as a staff alert. Prints requests/second and latency
+percentiles, then checks that every answered request left exactly one reply row.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import create_engine, func, insert, select, text
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from followup.db import upgrade_to_head  # noqa: E402
+from followup.models import Base, Consent, Patient, Reply  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SCHEMA = "followup_bench_web"
+PUBLIC = "https://followup.clinic.example"
+TOKEN = "bench-auth-token"
+PATIENTS = 2000
+REPLIES = [
+    "feeling better, maybe a 3",
+    "7",
+    "Pain is a 4 today",
+    "it pops and hurts when I bend",
+    "Much better than last week, thank you!",
+    "still stiff in the mornings, 5/10",
+    "did my 10 reps, all good",
+    "sharp pain going down my leg",
+]
+LUA = """
+-- `id` is set per thread by setup(); each thread posts its own share of the lines.
+local lines = {}
+local counter = 0
+local threads = 1
+setup_threads = {}
+function setup(thread) thread:set("id", #setup_threads) table.insert(setup_threads, thread) end
+function init(args)
+  for line in io.lines(args[1]) do lines[#lines + 1] = line end
+  threads = tonumber(args[2])
+end
+function request()
+  local line = lines[(counter * threads + id) % #lines + 1]
+  counter = counter + 1
+  local tab = line:find("\\t")
+  return wrk.format("POST", "/twilio/sms", {
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Twilio-Signature"] = line:sub(1, tab - 1),
+  }, line:sub(tab + 1))
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--database-url", default=SERVER)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    url = prepare(args.database_url)
+    folder = Path(tempfile.mkdtemp(prefix="followup-bench-"))
+    requests_file = folder / "requests.tsv"
+    count = write_requests(requests_file, 4000 * args.seconds)
+    (folder / "post.lua").write_text(LUA)
+    port = free_port()
+    env = os.environ | {
+        "FOLLOWUP_DATABASE_URL": url,
+        "FOLLOWUP_PUBLIC_URL": PUBLIC,
+        "FOLLOWUP_SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_FROM_NUMBER": "+12015550199",
+        "FOLLOWUP_ONCALL_SMS": "+12015550900",
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "followup"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/openapi.json")
+        print(
+            f"webhook benchmark: {args.workers} uvicorn workers, {args.connections} connections, "
+            f"{args.seconds} s, PostgreSQL, {count} distinct signed requests\n"
+        )
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(args.threads),
+                "-c",
+                str(args.connections),
+                "-d",
+                f"{args.seconds}s",
+                "--latency",
+                "-s",
+                str(folder / "post.lua"),
+                f"http://127.0.0.1:{port}",
+                "--",
+                str(requests_file),
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(30)
+    report(output, url)
+
+
+def prepare(server_url: str) -> str:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    admin.dispose()
+    url = f"{server_url}?options=-csearch_path%3D{SCHEMA}"
+    upgrade_to_head(url)
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Patient),
+            [
+                {
+                    "id": i,
+                    "ref": f"W{i}",
+                    "first_name": "Pat",
+                    "last_name": f"Bench{i}",
+                    "phone": phone(i),
+                    "email": None,
+                    "preferred_channel": "sms",
+                    "language": "en",
+                    "timezone": "America/New_York",
+                    "created_at": now,
+                }
+                for i in range(1, PATIENTS + 1)
+            ],
+        )
+        connection.execute(
+            insert(Consent),
+            [
+                {
+                    "patient_id": i,
+                    "channel": "sms",
+                    "purpose": "care",
+                    "granted": True,
+                    "changed_at": now,
+                    "source": "bench",
+                    "changed_by": "bench",
+                }
+                for i in range(1, PATIENTS + 1)
+            ],
+        )
+    engine.dispose()
+    return url
+
+
+def phone(i: int) -> str:
+    return f"+1201{i:07d}"
+
+
+def write_requests(path: Path, count: int) -> int:
+    validator = RequestValidator(TOKEN)
+    with path.open("w") as out:
+        for n in range(count):
+            params = {
+                "MessageSid": f"SM{n:032x}",
+                "AccountSid": "AC" + "0" * 32,
+                "From": phone(n % PATIENTS + 1),
+                "To": "+12015550199",
+                "Body": REPLIES[n % len(REPLIES)],
+                "NumMedia": "0",
+            }
+            signature = validator.compute_signature(f"{PUBLIC}/twilio/sms", params)
+            out.write(f"{signature}\t{urlencode(params)}\n")
+    return count
+
+
+def wait_for(url: str) -> None:
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise SystemExit("followup serve did not start")
+
+
+def report(output: str, url: str) -> None:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    done = re.search(r"(\d+) requests in", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        stored = connection.scalar(select(func.count()).select_from(Reply))
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    engine.dispose()
+    print(f"requests/second: {float(rps.group(1)) if rps else 0:.0f}")
+    print("latency: " + ", ".join(f"p{k} {v}" for k, v in percentiles.items()))
+    print(
+        f"answered: {done.group(1) if done else '?'}; non-2xx: {errors.group(1) if errors else 0}; "
+        f"reply rows stored: {stored}"
+    )
+    print(f"(tables: {tables})" if not stored else "")
+
+
+if __name__ == "__main__":
+    main()
