@@ -229,12 +229,14 @@ def dispatch(lazy: _LazyRuntime, at: str | None) -> None:
 @main.command()
 @pass_runtime
 def status(lazy: _LazyRuntime) -> None:
-    """Count messages per state and list those whose delivery nobody can confirm."""
-    from followup.report import needs_attention, status_counts
+    """Count messages per state; list messages nobody can confirm and replies from
+    unknown numbers."""
+    from followup.report import needs_attention, status_counts, unknown_senders
 
     with lazy.get().sessions() as session:
         counts = status_counts(session)
         unsure = needs_attention(session)
+        strangers = unknown_senders(session)
     click.echo("messages: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     if unsure:
         click.echo("may or may not have reached the patient (decide whether to resend):")
@@ -244,6 +246,10 @@ def status(lazy: _LazyRuntime) -> None:
             f"  #{item.message_id} {item.patient_ref} {item.channel} {item.step or '-'} "
             f"tried {when}: {item.reason}"
         )
+    if strangers:
+        click.echo("replies from numbers that match no patient:")
+    for reply in strangers:
+        click.echo(f"  {reply.received_at:%Y-%m-%d %H:%M} UTC {reply.from_address}: {reply.body!r}")
 
 
 @main.command()

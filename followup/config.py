@@ -51,6 +51,8 @@ class Settings:
     twilio_from_number: str = ""
     twilio_api_base_url: str = ""
     twilio_timeout: float = 10.0
+    # Twilio's own opt-out handling answers STOP/START/HELP; with it off, we answer them.
+    twilio_answers_keywords: bool = True
 
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -165,6 +167,10 @@ def env_name(field_name: str) -> str:
 
 def _parse(name: str, raw: str, kind: type) -> object:
     try:
+        if kind is bool:
+            if raw.strip().lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
         if kind is int:
             return int(raw)
         if kind is float:

@@ -1,4 +1,4 @@
-"""What staff look at: the outbox by state, and the messages that need a person."""
+"""What staff look at: the outbox by state, messages and replies that need a person."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from followup.models import Message, MessageStatus, Patient
+from followup.models import Message, MessageStatus, Patient, Reply
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,22 @@ def needs_attention(session: Session, *, limit: int = 50) -> list[Attention]:
         .limit(limit)
     ).all()
     return [Attention(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class StrangerReply:
+    received_at: datetime
+    from_address: str
+    body: str
+
+
+def unknown_senders(session: Session, *, limit: int = 20) -> list[StrangerReply]:
+    """Replies from numbers that match no patient, newest first: a new phone number,
+    a wrong number, or someone who needs a call back."""
+    rows = session.execute(
+        select(Reply.received_at, Reply.from_address, Reply.body)
+        .where(Reply.patient_id.is_(None))
+        .order_by(Reply.received_at.desc())
+        .limit(limit)
+    ).all()
+    return [StrangerReply(*row) for row in rows]

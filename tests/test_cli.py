@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import create_engine, text
 
 from followup.cli import main
+from followup.config import Settings
+from followup.db import transaction
+from followup.inbound import receive_sms
+from followup.models import utcnow
+from followup.runtime import Runtime
+from tests.conftest import add_patient
 from tests.test_imports import PATIENTS, VISITS
 
 
@@ -125,8 +132,6 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
     cli.invoke(main, ["import", str(tmp_path / "patients.csv")])
     cli.invoke(main, ["import", str(tmp_path / "visits.csv")])
     cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
-    from sqlalchemy import create_engine, text
-
     engine = create_engine(cli.env["FOLLOWUP_DATABASE_URL"] or "")
     with engine.begin() as connection:
         connection.execute(
@@ -136,8 +141,21 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
             )
         )
     engine.dispose()
+    runtime = Runtime(Settings(database_url=cli.env["FOLLOWUP_DATABASE_URL"] or ""))
+    with transaction(runtime.sessions) as session:
+        receive_sms(
+            session,
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            sid="SMx",
+            from_number="+12015550777",
+            body="new phone, this is Ana",
+            now=utcnow(),
+        )
+    runtime.close()
     result = cli.invoke(main, ["status"])
     assert result.exit_code == 0, result.output
+    assert "+12015550777: 'new phone, this is Ana'" in result.output
     assert result.output.startswith("messages: scheduled 12, sent 1, unknown 1\n")
     assert (
         "P2 email welcome tried 2026-11-16 23:00 UTC: connection lost during DATA" in result.output
@@ -147,17 +165,10 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
 def test_alerts_are_listed_emergencies_first_and_acknowledged(
     cli: CliRunner, database_url: str
 ) -> None:
-    from followup.config import Settings
-    from followup.db import transaction
-    from followup.inbound import receive_sms
-    from followup.models import utcnow
-    from followup.runtime import Runtime
-    from tests.conftest import add_patient
-
     cli.invoke(main, ["init-db"])
     runtime = Runtime(Settings(database_url=database_url))
     add_patient(runtime)
-    for sid, text in (("SM1", "getting worse"), ("SM2", "I wet myself and my legs are weak")):
+    for sid, said in (("SM1", "getting worse"), ("SM2", "I wet myself and my legs are weak")):
         with transaction(runtime.sessions) as session:
             receive_sms(
                 session,
@@ -165,7 +176,7 @@ def test_alerts_are_listed_emergencies_first_and_acknowledged(
                 renderer=runtime.renderer,
                 sid=sid,
                 from_number="+12015550111",
-                body=text,
+                body=said,
                 now=utcnow(),
             )
     runtime.close()

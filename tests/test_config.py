@@ -73,3 +73,9 @@ def test_readme_documents_every_setting() -> None:
         env_name(f.name) for f in fields(Settings) if f"| `{env_name(f.name)}` |" not in readme
     ]
     assert missing == []
+
+
+def test_booleans_are_read_strictly() -> None:
+    assert Settings.from_env({"TWILIO_ANSWERS_KEYWORDS": "false"}).twilio_answers_keywords is False
+    with pytest.raises(ConfigurationError, match="TWILIO_ANSWERS_KEYWORDS"):
+        Settings.from_env({"TWILIO_ANSWERS_KEYWORDS": "maybe"})

@@ -386,3 +386,15 @@ def test_staff_follow_the_alert_link_and_acknowledge_it(
     with web_runtime.sessions() as session:
         alert = session.scalars(select(Alert)).one()
     assert alert.acknowledged_by == "Dr. Lee" and alert.acknowledged_at is not None
+
+
+def test_without_twilio_keyword_handling_we_answer_help_and_stop(
+    web_runtime: Runtime,
+) -> None:
+    runtime = Runtime(web_runtime.settings.with_overrides(twilio_answers_keywords=False))
+    add_patient(runtime)
+    with TestClient(create_app(runtime), base_url=PUBLIC) as client:
+        assert "follow-up messages after your visit. Call +12015550100" in sms(client, "HELP").text
+        assert "You will not get more texts" in sms(client, "STOP", sid="SM2").text
+        assert "You will receive texts from" in sms(client, "START", sid="SM3").text
+    runtime.close()

@@ -123,9 +123,8 @@ def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
     """The text sent back in TwiML, or None where Twilio answers or silence is right."""
     reading = received.reading
     words = " ".join(body.lower().split()).strip(" .!")
-    if reading.keyword and words in ANSWERED_BY_TWILIO:
-        return None
-    if received.consent_change == "restarted" and words in ANSWERED_BY_TWILIO:
+    twilio_answers = runtime.settings.twilio_answers_keywords and words in ANSWERED_BY_TWILIO
+    if twilio_answers and (reading.keyword or received.consent_change == "restarted"):
         return None
     language = received.language or "en"
     if received.language is None:
