@@ -33,11 +33,11 @@ from sqlalchemy import create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seeding import fresh_schema, seed_patients  # noqa: E402
 from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
 from followup.config import Settings  # noqa: E402
-from followup.db import upgrade_to_head  # noqa: E402
 from followup.dispatch import claim_due  # noqa: E402
-from followup.models import Base, Consent, Message, Patient, Visit  # noqa: E402
+from followup.models import Base, Message, Visit  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--concurrency", type=int, default=Settings().sms_concurrency)
     args = parser.parse_args()
-    url = prepare_schema(args.database_url)
+    url = fresh_schema(args.database_url, SCHEMA)
     n = args.messages
 
     print(f"dispatch benchmark: {n} messages, PostgreSQL, Twilio-compatible server on loopback\n")
@@ -83,17 +83,6 @@ def main() -> None:
     print(f"   bare loop, 100 threads:     {bare_threads:8.0f} msg/s   (ceiling 333 msg/s)")
 
 
-def prepare_schema(server_url: str) -> str:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    admin.dispose()
-    url = f"{server_url}?options=-csearch_path%3D{SCHEMA}"
-    upgrade_to_head(url)
-    return url
-
-
 def seed(url: str, n: int, now: datetime) -> None:
     """N patients with SMS consent, a visit each, and one due SMS each."""
     engine = create_engine(url)
@@ -101,39 +90,7 @@ def seed(url: str, n: int, now: datetime) -> None:
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         ids = range(1, n + 1)
-        connection.execute(
-            insert(Patient),
-            [
-                {
-                    "id": i,
-                    "ref": f"B{i}",
-                    "first_name": "Pat",
-                    "last_name": f"Bench{i}",
-                    "phone": f"+1201{i:07d}",
-                    "email": None,
-                    "preferred_channel": "sms",
-                    "language": "en",
-                    "timezone": "America/New_York",
-                    "created_at": now,
-                }
-                for i in ids
-            ],
-        )
-        connection.execute(
-            insert(Consent),
-            [
-                {
-                    "patient_id": i,
-                    "channel": "sms",
-                    "purpose": "care",
-                    "granted": True,
-                    "changed_at": now,
-                    "source": "bench",
-                    "changed_by": "bench",
-                }
-                for i in ids
-            ],
-        )
+        seed_patients(connection, ids, now=now, phone=lambda i: f"+1201{i:07d}")
         connection.execute(
             insert(Visit),
             [

@@ -26,14 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, select
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from followup.db import upgrade_to_head  # noqa: E402
-from followup.models import Base, Consent, Patient, Reply  # noqa: E402
+from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from followup.models import Base, Reply  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -147,49 +147,10 @@ def main() -> None:
 
 
 def prepare(server_url: str) -> str:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    admin.dispose()
-    url = f"{server_url}?options=-csearch_path%3D{SCHEMA}"
-    upgrade_to_head(url)
-    now = datetime.now(UTC)
+    url = fresh_schema(server_url, SCHEMA)
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(
-            insert(Patient),
-            [
-                {
-                    "id": i,
-                    "ref": f"W{i}",
-                    "first_name": "Pat",
-                    "last_name": f"Bench{i}",
-                    "phone": phone(i),
-                    "email": None,
-                    "preferred_channel": "sms",
-                    "language": "en",
-                    "timezone": "America/New_York",
-                    "created_at": now,
-                }
-                for i in range(1, PATIENTS + 1)
-            ],
-        )
-        connection.execute(
-            insert(Consent),
-            [
-                {
-                    "patient_id": i,
-                    "channel": "sms",
-                    "purpose": "care",
-                    "granted": True,
-                    "changed_at": now,
-                    "source": "bench",
-                    "changed_by": "bench",
-                }
-                for i in range(1, PATIENTS + 1)
-            ],
-        )
+        seed_patients(connection, range(1, PATIENTS + 1), now=datetime.now(UTC), phone=phone)
     engine.dispose()
     return url
 

@@ -261,31 +261,24 @@ def _fall_back_to_email(session: Session, message: Message, now: datetime) -> No
 def _keyword_consent(
     session: Session, patient: Patient, reading: Reading, body: str, now: datetime
 ) -> str | None:
-    purposes = (Purpose.CARE, Purpose.CAMPAIGN)
+    """Apply STOP, START or a YES after an opt-out to both purposes of SMS consent."""
     if reading.keyword == "stop":
-        record_consents(
-            session,
-            patient,
-            {(Channel.SMS, p): False for p in purposes},
-            source=f"{KEYWORD_SOURCE} {body.strip()[:20]!r}",
-            by="patient",
-            at=now,
-        )
-        return "stopped"
-    restart = reading.keyword == "start" or (
+        granted = False
+    elif reading.keyword == "start" or (
         is_yes(body, language=patient.language) and _stopped_by_keyword(session, patient)
+    ):
+        granted = True
+    else:
+        return None
+    record_consents(
+        session,
+        patient,
+        {(Channel.SMS, purpose): granted for purpose in (Purpose.CARE, Purpose.CAMPAIGN)},
+        source=f"{KEYWORD_SOURCE} {body.strip()[:20]!r}",
+        by="patient",
+        at=now,
     )
-    if restart:
-        record_consents(
-            session,
-            patient,
-            {(Channel.SMS, p): True for p in purposes},
-            source=f"{KEYWORD_SOURCE} {body.strip()[:20]!r}",
-            by="patient",
-            at=now,
-        )
-        return "restarted"
-    return None
+    return "restarted" if granted else "stopped"
 
 
 def _stopped_by_keyword(session: Session, patient: Patient) -> bool:

@@ -1,0 +1,62 @@
+"""What both benchmarks need: a fresh PostgreSQL schema and patients with SMS consent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Connection, create_engine, insert, text
+
+from followup.db import upgrade_to_head
+from followup.models import Consent, Patient
+
+
+def fresh_schema(server_url: str, schema: str) -> str:
+    """Drop and recreate `schema`, migrate it, and return a URL that uses it."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    url = f"{server_url}?options=-csearch_path%3D{schema}"
+    upgrade_to_head(url)
+    return url
+
+
+def seed_patients(
+    connection: Connection, ids: range, *, now: datetime, phone: Callable[[int], str]
+) -> None:
+    """Patients `ids` (ref B<id>) with care SMS consent."""
+    connection.execute(
+        insert(Patient),
+        [
+            {
+                "id": i,
+                "ref": f"B{i}",
+                "first_name": "Pat",
+                "last_name": f"Bench{i}",
+                "phone": phone(i),
+                "email": None,
+                "preferred_channel": "sms",
+                "language": "en",
+                "timezone": "America/New_York",
+                "created_at": now,
+            }
+            for i in ids
+        ],
+    )
+    connection.execute(
+        insert(Consent),
+        [
+            {
+                "patient_id": i,
+                "channel": "sms",
+                "purpose": "care",
+                "granted": True,
+                "changed_at": now,
+                "source": "bench",
+                "changed_by": "bench",
+            }
+            for i in ids
+        ],
+    )
