@@ -68,6 +68,9 @@ class Settings:
     # Messages per send task; each task drains its pipeline at the end, so bigger is faster.
     batch_size: int = 2000
     sms_concurrency: int = 16
+    # Messages per second per sending number, across all workers; 0 is no limit. One
+    # per second suits a US long code; raise it for toll-free or short code senders.
+    sms_rate: float = 1.0
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
@@ -125,6 +128,8 @@ class Settings:
             raise ConfigurationError("FOLLOWUP_EMAIL_BACKEND must be console or smtp")
         if self.smtp_security not in {"none", "starttls", "ssl"}:
             raise ConfigurationError("SMTP_SECURITY must be none, starttls or ssl")
+        if self.sms_rate < 0:
+            raise ConfigurationError("FOLLOWUP_SMS_RATE must be 0 (no limit) or more")
         if self.twilio_timeout <= 0:
             raise ConfigurationError("TWILIO_TIMEOUT must be a positive number of seconds")
         for name in ("dispatch_limit", "batch_size", "sms_concurrency", "max_attempts"):

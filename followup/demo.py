@@ -87,7 +87,8 @@ STOP_AFTER = timedelta(days=10)
 def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> None:
     folder = tempfile.mkdtemp(prefix="followup-demo-") if database is None else None
     path = database or Path(str(folder)) / "demo.db"
-    settings = Settings(database_url=f"sqlite:///{path}")
+    # The console has no carrier behind it, so no send rate either.
+    settings = Settings(database_url=f"sqlite:///{path}", sms_rate=0)
     upgrade_to_head(settings.database_url)
     runtime = Runtime(settings)
     tasks = _tasks(settings, runtime)

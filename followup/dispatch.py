@@ -28,16 +28,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from followup.channels import DeliveryChannel, Outgoing
+from followup.channels import DeliveryChannel, Outgoing, Send
 from followup.config import Settings
 from followup.db import transaction
-from followup.eligibility import Defer, Send, Skip, decide
+from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
 from followup.links import Links
 from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
 from followup.outcomes import MESSAGES, OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer, message_context
+from followup.throttle import Throttle, Unlimited
 
 Clock = Callable[[], datetime]
 
@@ -179,6 +180,7 @@ class Dispatcher:
         channels: dict[Channel, DeliveryChannel],
         renderer: Renderer,
         pools: dict[Channel, Executor],
+        throttles: dict[Channel, Throttle],
         clock: Clock,
         rng: random.Random | None = None,
     ) -> None:
@@ -187,6 +189,7 @@ class Dispatcher:
         self.channels = channels
         self.renderer = renderer
         self.pools = pools
+        self.throttles = throttles
         self.clock = clock
         self.links = Links(settings)
         self.outcomes = OutcomeRecorder(
@@ -199,13 +202,14 @@ class Dispatcher:
         recorded: Counter[str] = Counter()
         for kind, ids in self._group_by_channel(list(message_ids)).items():
             channel = self.channels[kind]
-            with channel.connect() as send:
+            throttle = self.throttles.get(kind, Unlimited())
+            with channel.connect() as connected:
                 SendPipeline(
                     pool=self.pools[kind],
                     concurrency=channel.concurrency,
                     chunk_size=claim_chunk(channel.concurrency),
                     start=lambda chunk: self._start(chunk, started),
-                    send=send,
+                    send=_throttled(connected, throttle, channel.sender),
                     record=lambda finished: self.outcomes.record(
                         finished, now=self.clock(), counts=recorded
                     ),
@@ -259,7 +263,7 @@ class Dispatcher:
                         due_at=decision.until,
                     )
                     counts["deferred"] += 1
-                elif isinstance(decision, Send):
+                elif isinstance(decision, SendTo):
                     try:
                         ready[row.id] = self._render(row, channel, decision.to)
                     except TemplateProblem as exc:
@@ -339,3 +343,13 @@ class Dispatcher:
             .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
             .values(**values)
         )
+
+
+def _throttled(send: Send, throttle: Throttle, sender: str) -> Send:
+    """`send`, after waiting for the sender's rate to allow one more message."""
+
+    def throttled_send(outgoing: Outgoing) -> str:
+        throttle.acquire(sender)
+        return send(outgoing)
+
+    return throttled_send

@@ -16,7 +16,7 @@ from followup.schedule import into_sending_window
 
 
 @dataclass(frozen=True)
-class Send:
+class SendTo:
     to: str
 
 
@@ -31,7 +31,7 @@ class Defer:
     reason: str
 
 
-Decision = Send | Skip | Defer
+Decision = SendTo | Skip | Defer
 
 
 def decide(
@@ -64,4 +64,4 @@ def decide(
             if opens >= expires_at:
                 return Skip("expired: the sending window opens after the step's expiry")
             return Defer(opens, "outside the patient's sending hours")
-    return Send(address)
+    return SendTo(address)

@@ -20,6 +20,7 @@ from followup.db import make_engine, make_session_factory
 from followup.dispatch import Clock, Dispatcher
 from followup.models import Channel, utcnow
 from followup.render import Renderer
+from followup.throttle import Throttle, make_throttle
 
 
 @dataclass
@@ -51,6 +52,10 @@ class Runtime:
             for kind, channel in self.channels.items()
         }
 
+    @cached_property
+    def sms_throttle(self) -> Throttle:
+        return make_throttle(self.settings.sms_rate, self.settings.redis_url)
+
     def dispatcher(self, clock: Clock = utcnow) -> Dispatcher:
         return Dispatcher(
             sessions=self.sessions,
@@ -58,6 +63,7 @@ class Runtime:
             channels=self.channels,
             renderer=self.renderer,
             pools=dict(self.pools),
+            throttles={Channel.SMS: self.sms_throttle},
             clock=clock,
         )
 

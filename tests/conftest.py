@@ -76,7 +76,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, retry_base_seconds=60, retry_max_seconds=600)
+    # No send rate by default: tests/test_throttle.py tests the limit on its own.
+    return Settings(
+        database_url=database_url, retry_base_seconds=60, retry_max_seconds=600, sms_rate=0
+    )
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ Send = Callable[[Outgoing], str]
 
 class DeliveryChannel(Protocol):
     kind: Channel
+    # Who sends, as the carrier counts it: the rate limit is per sender.
+    sender: str
     # How many sends one batch may have in flight at once.
     concurrency: int
 

@@ -20,6 +20,7 @@ class ConsoleChannel:
 
     def __init__(self, kind: Channel) -> None:
         self.kind = kind
+        self.sender = f"console-{kind.value}"
         self.sent: dict[int, str] = {}
         self._ids = count(1)
         self._lock = threading.Lock()

@@ -33,6 +33,7 @@ class SmtpEmail:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.sender = settings.smtp_host
         self.from_address = parseaddr(settings.email_from)[1]
         self.domain = self.from_address.rpartition("@")[2] or "localhost"
 

@@ -61,6 +61,7 @@ class TwilioSms:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.concurrency = settings.sms_concurrency
+        self.sender = settings.twilio_messaging_service_sid or settings.twilio_from_number
         self._local = threading.local()
 
     def client(self) -> Client:
