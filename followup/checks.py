@@ -16,12 +16,12 @@ from jinja2 import TemplateSyntaxError
 
 from followup.alerts import alert_context
 from followup.config import Settings
+from followup.encoding import sms_shape
 from followup.exceptions import FollowupError
 from followup.links import Links
 from followup.models import Channel, Office, Patient, Reply, Triage, Visit
 from followup.plans import PREFERRED, list_plans
 from followup.render import ANSWERS, Renderer, message_context
-from followup.segments import sms_shape
 
 MAX_SMS_SEGMENTS = 2
 # Words that would tell a reader of a lock screen or an inbox what the patient has.

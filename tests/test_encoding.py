@@ -1,4 +1,4 @@
-from followup.segments import sms_shape
+from followup.encoding import sms_shape
 
 
 def test_plain_text_is_gsm7_single_segment_up_to_160() -> None:
