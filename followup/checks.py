@@ -192,9 +192,13 @@ def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
     return problems
 
 
+def health_terms(text: str, terms: tuple[str, ...]) -> list[str]:
+    """The words of `terms` found in `text` (lower case), each once."""
+    return sorted(set(re.findall(r"\b(?:" + "|".join(terms) + r")\b", text)))
+
+
 def _terms(where: str, part: str, text: str, terms: tuple[str, ...]) -> list[str]:
-    found = re.findall(r"\b(?:" + "|".join(terms) + r")\b", text)
-    return [f"{where}: {part} mentions {word!r}" for word in sorted(set(found))]
+    return [f"{where}: {part} mentions {word!r}" for word in health_terms(text, terms)]
 
 
 def _source_problems(templates_dir: Path, template: str) -> list[str]:

@@ -17,102 +17,43 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    and_,
     bindparam,
+    case,
+    or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing, Send
+from followup.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.config import Settings
 from followup.db import transaction
 from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
-from followup.links import Links
-from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
+from followup.models import (
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Message,
+    MessageStatus,
+    Purpose,
+)
 from followup.outcomes import MESSAGES, OutcomeRecorder
 from followup.pipeline import SendPipeline
-from followup.render import Renderer, message_context
+from followup.render import Renderer
 from followup.throttle import Throttle, Unlimited
 
 Clock = Callable[[], datetime]
 
 
-# The hot path works on plain rows, not ORM objects: a dispatcher reads many.
-CANDIDATES = (
-    select(
-        Message.id,
-        Message.channel,
-        Message.purpose,
-        Message.template,
-        Message.expires_at,
-        Message.recipient,
-        Message.subject,
-        Message.body,
-        Patient.id,
-        Patient.first_name,
-        Patient.phone,
-        Patient.email,
-        Patient.language,
-        Patient.timezone,
-        Patient.discharged_at,
-        Visit.visited_at,
-        Visit.office,
-        Visit.clinician,
-        Consent.granted,
-    )
-    .join(Patient, Message.patient_id == Patient.id)
-    .outerjoin(Visit, Message.visit_id == Visit.id)
-    .outerjoin(
-        Consent,
-        and_(
-            Consent.patient_id == Message.patient_id,
-            Consent.channel == Message.channel,
-            Consent.purpose == Message.purpose,
-        ),
-    )
-    .where(Message.status == MessageStatus.QUEUED)
+RANK: dict[str, int] = {Purpose.ALERT.value: 0, Purpose.CARE.value: 1, Purpose.CAMPAIGN.value: 2}
+PRIORITY = case(
+    (Message.purpose == Purpose.ALERT, 0), (Message.purpose == Purpose.CARE, 1), else_=2
 )
-
-
-class Candidate(NamedTuple):
-    """A queued message with what deciding and rendering it needs."""
-
-    id: int
-    channel: str
-    purpose: str
-    template: str
-    expires_at: datetime
-    recipient: str | None  # set in advance only for staff alerts
-    subject: str | None
-    body: str | None
-    patient_id: int
-    first_name: str
-    phone: str | None
-    email: str | None
-    language: str
-    timezone: str
-    discharged_at: datetime | None
-    visited_at: datetime | None
-    office: str | None
-    clinician: str | None
-    consented: bool | None
-
-    def visit(self) -> VisitRow | None:
-        if self.visited_at is None or self.office is None or self.clinician is None:
-            return None
-        return VisitRow(self.visited_at, self.office, self.clinician)
-
-
-class VisitRow(NamedTuple):
-    visited_at: datetime
-    office: str
-    clinician: str
 
 
 def claim_chunk(concurrency: int) -> int:
@@ -142,14 +83,20 @@ def claim_due(
 ) -> list[Batch]:
     """Move up to `limit` due rows from scheduled to queued; return them in batches.
 
+    Staff alerts come first, then plan messages, then campaigns (only running ones).
     On PostgreSQL, `SKIP LOCKED` lets several dispatchers run at once without waiting
     on each other; the conditional UPDATE is what makes a row go to one of them only.
     """
+    running = select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)
     with transaction(sessions) as session:
         due = (
             select(Message.id)
-            .where(Message.status == MessageStatus.SCHEDULED, Message.due_at <= now)
-            .order_by(Message.due_at)
+            .where(
+                Message.status == MessageStatus.SCHEDULED,
+                Message.due_at <= now,
+                or_(Message.campaign_id.is_(None), Message.campaign_id.in_(running)),
+            )
+            .order_by(PRIORITY, Message.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -157,10 +104,10 @@ def claim_due(
             update(Message)
             .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.SCHEDULED)
             .values(status=MessageStatus.QUEUED, updated_at=now)
-            .returning(Message.id, Message.channel)
+            .returning(Message.id, Message.channel, Message.purpose)
         ).all()
     by_channel: dict[Channel, list[int]] = {}
-    for message_id, channel in sorted(claimed):
+    for message_id, channel, _ in sorted(claimed, key=lambda row: (RANK[row[2]], row[0])):
         by_channel.setdefault(Channel(channel), []).append(message_id)
     return [
         Batch(channel, ids[start : start + batch_size])
@@ -191,7 +138,7 @@ class Dispatcher:
         self.pools = pools
         self.throttles = throttles
         self.clock = clock
-        self.links = Links(settings)
+        self.composer = Composer(renderer=renderer, settings=settings)
         self.outcomes = OutcomeRecorder(
             sessions=sessions, settings=settings, rng=rng or random.Random()
         )
@@ -232,11 +179,19 @@ class Dispatcher:
         with transaction(self.sessions) as session:
             db = session.connection()
             rows = [
-                Candidate._make(row) for row in db.execute(CANDIDATES.where(Message.id.in_(chunk)))
+                QueuedRow._make(row) for row in db.execute(QUEUED_ROWS.where(Message.id.in_(chunk)))
             ]
+            campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             ready: dict[int, Outgoing] = {}
             for row in rows:
                 channel = Channel(row.channel)
+                campaign = campaigns.get(row.campaign_id or 0)
+                if campaign is not None and campaign.status != CampaignStatus.RUNNING:
+                    # Paused after the claim: back in line, sent when it resumes.
+                    reason = f"campaign {campaign.status}"
+                    self._leave_queue(session, row.id, MessageStatus.SCHEDULED, reason, now)
+                    counts["deferred"] += 1
+                    continue
                 staff = row.purpose == Purpose.ALERT
                 patient_address = row.phone if channel is Channel.SMS else row.email
                 decision = decide(
@@ -265,7 +220,7 @@ class Dispatcher:
                     counts["deferred"] += 1
                 elif isinstance(decision, SendTo):
                     try:
-                        ready[row.id] = self._render(row, channel, decision.to)
+                        ready[row.id] = self.composer.compose(row, channel, decision.to, campaign)
                     except TemplateProblem as exc:
                         self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
                         counts["failed"] += 1
@@ -305,26 +260,6 @@ class Dispatcher:
                 )
         return [ready[message_id] for message_id in started]
 
-    def _render(self, row: Candidate, channel: Channel, to: str) -> Outgoing:
-        if row.purpose == Purpose.ALERT:
-            # Written when the alert was raised, from the patient's reply.
-            return Outgoing(row.id, to, row.body or "", subject=row.subject)
-        visit = row.visit()
-        context = message_context(patient=row, visit=visit, settings=self.settings)
-        if channel is Channel.SMS:
-            text = self.renderer.sms(row.template, row.language, context)
-            return Outgoing(row.id, to, text)
-        context["answers"] = self.links.answer_urls(row.id)
-        email = self.renderer.email(row.template, row.language, context)
-        return Outgoing(
-            row.id,
-            to,
-            email.text,
-            subject=email.subject,
-            html=email.html,
-            unsubscribe_url=self.links.unsubscribe_url(row.id),
-        )
-
     def _leave_queue(
         self,
         session: Session,
@@ -343,6 +278,12 @@ class Dispatcher:
             .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
             .values(**values)
         )
+
+
+def _campaigns(session: Session, ids: set[int]) -> dict[int, Campaign]:
+    if not ids:
+        return {}
+    return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
 
 
 def _throttled(send: Send, throttle: Throttle, sender: str) -> Send:

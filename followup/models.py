@@ -12,6 +12,7 @@ from enum import StrEnum
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -165,12 +166,16 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("visit_id", "step", "channel", name="uq_messages_visit_step_channel"),
+        UniqueConstraint(
+            "campaign_id", "patient_id", "channel", name="uq_messages_campaign_patient_channel"
+        ),
         Index("ix_messages_status_due_at", "status", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     step: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(10))
     purpose: Mapped[str] = mapped_column(String(10))
@@ -226,3 +231,44 @@ class Alert(Base):
     created_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class Campaign(Base):
+    """Staff outreach to a segment of patients, sent through the same outbox."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))  # sms, email or preferred
+    # Either a template under templates/, or text staff wrote (rendered sandboxed).
+    template: Mapped[str | None] = mapped_column(String(100))
+    sms_text: Mapped[str | None] = mapped_column(Text)
+    email_subject: Mapped[str | None] = mapped_column(String(200))
+    email_text: Mapped[str | None] = mapped_column(Text)
+    segment: Mapped[str] = mapped_column(Text)  # JSON of followup.segments.Segment
+    start_at: Mapped[datetime]
+    rate: Mapped[float] = mapped_column(Float)  # messages per second
+    status: Mapped[str] = mapped_column(String(10), default=CampaignStatus.DRAFT)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to a campaign, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -54,9 +54,7 @@ class Renderer:
         )
 
     def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
-        text = self._render("sms", f"{template}.txt", language, context)
-        opt_out = OPT_OUT_LINE.get(language, OPT_OUT_LINE[FALLBACK_LANGUAGE])
-        return " ".join(text.split()) + " " + opt_out
+        return with_opt_out(self._render("sms", f"{template}.txt", language, context), language)
 
     def email(self, template: str, language: str, context: dict[str, Any]) -> RenderedEmail:
         subject = self._render("email", f"{template}.subject.txt", language, context)
@@ -110,6 +108,12 @@ class VisitFacts(Protocol):
     def office(self) -> str: ...
     @property
     def clinician(self) -> str: ...
+
+
+def with_opt_out(text: str, language: str) -> str:
+    """One line of SMS text, ending with the opt-out line in the patient's language."""
+    opt_out = OPT_OUT_LINE.get(language, OPT_OUT_LINE[FALLBACK_LANGUAGE])
+    return " ".join(text.split()) + " " + opt_out
 
 
 def message_context(

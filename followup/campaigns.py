@@ -1,0 +1,259 @@
+"""Campaigns: staff choose patients, preview, launch, pause, resume, cancel.
+
+A launch writes the campaign's messages into the outbox the plans use, one row per
+(campaign, patient, channel), with due times spread at the campaign's rate and moved
+into each patient's SMS window; the dispatcher sends them like any other, after plan
+messages and staff alerts. Every change is in the audit log with who and when.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from followup.campaign_text import CampaignText, validate_texts
+from followup.config import Settings
+from followup.db import insert, rows_changed
+from followup.exceptions import InvalidInput, NotFound
+from followup.models import (
+    PENDING_STATUSES,
+    AuditEntry,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Message,
+    MessageStatus,
+    Purpose,
+    utcnow,
+)
+from followup.plans import PREFERRED
+from followup.render import Renderer
+from followup.schedule import into_sending_window
+from followup.segments import Segment, candidates, choose_channel
+
+LAUNCH_CHUNK = 1000
+SAMPLES = 3
+# A campaign message not sent within this long after its slot is skipped, not sent late.
+EXPIRES_AFTER = timedelta(days=2)
+
+
+@dataclass
+class Preview:
+    recipients: Counter[str] = field(default_factory=Counter)
+    excluded: Counter[str] = field(default_factory=Counter)
+    samples: list[tuple[str, str, str]] = field(default_factory=list)  # name, channel, text
+    duration: timedelta = timedelta(0)
+
+
+def create_campaign(
+    session: Session,
+    *,
+    settings: Settings,
+    renderer: Renderer,
+    name: str,
+    channel: str,
+    segment: Segment,
+    by: str,
+    template: str | None = None,
+    sms_text: str | None = None,
+    email_subject: str | None = None,
+    email_text: str | None = None,
+    start_at: datetime | None = None,
+    rate: float = 1.0,
+) -> Campaign:
+    """Save a draft; the message is validated now, so a bad one is refused here."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a campaign needs a name")
+    if session.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
+        raise InvalidInput(f"a campaign named {name!r} exists")
+    if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
+        raise InvalidInput(f"channel {channel!r} is not sms, email or preferred")
+    if rate <= 0:
+        raise InvalidInput("the send rate must be more than 0 messages per second")
+    if not by.strip():
+        raise InvalidInput("say who creates the campaign (--by)")
+    campaign = Campaign(
+        name=name,
+        channel=channel,
+        template=template,
+        sms_text=sms_text,
+        email_subject=email_subject,
+        email_text=email_text,
+        segment=segment.to_json(),
+        start_at=start_at or utcnow(),
+        rate=rate,
+        status=CampaignStatus.DRAFT,
+        created_by=by.strip(),
+    )
+    validate_texts(campaign, renderer, settings)
+    session.add(campaign)
+    session.flush()
+    audit(session, campaign, by, "create", segment.describe())
+    return campaign
+
+
+def get_campaign(session: Session, name: str) -> Campaign:
+    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        raise NotFound(f"no campaign named {name!r}")
+    return campaign
+
+
+def preview(
+    session: Session, campaign: Campaign, *, settings: Settings, renderer: Renderer
+) -> Preview:
+    """Who would receive it on which channel, who would not and why, and how it reads."""
+    result = Preview()
+    text = CampaignText(campaign, renderer, settings)
+    for candidate in candidates(session, Segment.from_json(campaign.segment)):
+        channel, reason = choose_channel(candidate, campaign.channel)
+        if channel is None:
+            result.excluded[reason or "unreachable"] += 1
+            continue
+        result.recipients[channel.value] += 1
+        if len(result.samples) < SAMPLES:
+            rendered = text.render(
+                channel, first_name=candidate.first_name, language=candidate.language
+            )
+            result.samples.append((candidate.first_name, channel.value, rendered.body))
+    result.duration = timedelta(seconds=sum(result.recipients.values()) / campaign.rate)
+    return result
+
+
+def launch(session: Session, campaign: Campaign, *, settings: Settings, by: str) -> int:
+    """Write the campaign's messages, in chunks; returns how many were new. Twice is once."""
+    if campaign.status == CampaignStatus.CANCELLED:
+        raise InvalidInput(f"campaign {campaign.name!r} was cancelled")
+    start = max(campaign.start_at, utcnow())
+    spacing = timedelta(seconds=1 / campaign.rate)
+    stream = candidates(session, Segment.from_json(campaign.segment))
+    written = position = 0
+    while chunk := list(islice(stream, LAUNCH_CHUNK)):
+        rows = []
+        for candidate in chunk:
+            channel, _ = choose_channel(candidate, campaign.channel)
+            if channel is None:
+                continue
+            slot = start + spacing * position
+            position += 1
+            due = slot
+            if channel is Channel.SMS:
+                due = into_sending_window(
+                    slot,
+                    zone=ZoneInfo(candidate.timezone),
+                    start=settings.quiet_hours_start,
+                    end=settings.quiet_hours_end,
+                )
+            rows.append(
+                {
+                    "patient_id": candidate.patient_id,
+                    "campaign_id": campaign.id,
+                    "channel": channel.value,
+                    "purpose": Purpose.CAMPAIGN.value,
+                    "template": campaign.template or f"campaign:{campaign.id}",
+                    "email_fallback": False,
+                    "status": MessageStatus.SCHEDULED.value,
+                    "due_at": due,
+                    "expires_at": due + EXPIRES_AFTER,
+                    "attempts": 0,
+                    "updated_at": utcnow(),
+                    "created_at": utcnow(),
+                }
+            )
+        if rows:
+            written += len(
+                session.execute(
+                    insert(session, Message)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["campaign_id", "patient_id", "channel"])
+                    .returning(Message.id)
+                ).all()
+            )
+    campaign.status = CampaignStatus.RUNNING
+    audit(session, campaign, by, "launch", f"{written} messages written")
+    return written
+
+
+def pause(session: Session, campaign: Campaign, *, by: str) -> None:
+    """Stop claiming its messages; rows already claimed go back (see dispatch)."""
+    _require(campaign, CampaignStatus.RUNNING, "pause")
+    campaign.status = CampaignStatus.PAUSED
+    audit(session, campaign, by, "pause")
+
+
+def resume(session: Session, campaign: Campaign, *, by: str) -> int:
+    """Run again, spreading what is left from now at the campaign's rate."""
+    _require(campaign, CampaignStatus.PAUSED, "resume")
+    remaining = session.scalars(
+        select(Message.id)
+        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SCHEDULED)
+        .order_by(Message.due_at, Message.id)
+    ).all()
+    now = utcnow()
+    spacing = timedelta(seconds=1 / campaign.rate)
+    for position, message_id in enumerate(remaining):
+        slot = now + spacing * position
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.SCHEDULED)
+            .values(due_at=slot, expires_at=slot + EXPIRES_AFTER, updated_at=now)
+        )
+    campaign.status = CampaignStatus.RUNNING
+    audit(session, campaign, by, "resume", f"{len(remaining)} messages rescheduled")
+    return len(remaining)
+
+
+def cancel(session: Session, campaign: Campaign, *, by: str) -> int:
+    """Cancel the campaign; its unsent messages end `cancelled`."""
+    if campaign.status == CampaignStatus.CANCELLED:
+        raise InvalidInput(f"campaign {campaign.name!r} was already cancelled")
+    campaign.status = CampaignStatus.CANCELLED
+    cancelled = rows_changed(
+        session,
+        update(Message)
+        .where(Message.campaign_id == campaign.id, Message.status.in_(PENDING_STATUSES))
+        .values(
+            status=MessageStatus.CANCELLED,
+            last_error=f"campaign cancelled by {by}",
+            updated_at=utcnow(),
+        ),
+    )
+    audit(session, campaign, by, "cancel", f"{cancelled} messages cancelled")
+    return cancelled
+
+
+def progress(session: Session, campaign: Campaign) -> dict[str, int]:
+    rows = session.execute(
+        select(Message.status, func.count())
+        .where(Message.campaign_id == campaign.id)
+        .group_by(Message.status)
+    ).all()
+    return {status: count for status, count in sorted(rows)}
+
+
+def audit(
+    session: Session, campaign: Campaign | None, by: str, action: str, detail: str = ""
+) -> None:
+    if not by.strip():
+        raise InvalidInput(f"say who does the {action} (--by)")
+    session.add(
+        AuditEntry(
+            at=utcnow(),
+            actor=by.strip(),
+            action=action,
+            campaign_id=campaign.id if campaign else None,
+            detail=detail,
+        )
+    )
+
+
+def _require(campaign: Campaign, status: CampaignStatus, action: str) -> None:
+    if campaign.status != status:
+        raise InvalidInput(f"cannot {action} campaign {campaign.name!r}: it is {campaign.status}")

@@ -1,0 +1,136 @@
+"""Composing a queued message: plan templates, campaign texts, staff alerts.
+
+The dispatcher reads queued rows as plain rows (not ORM objects, it reads many) with
+everything deciding and rendering them needs, in one statement.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, select
+
+from followup.campaign_text import CampaignText
+from followup.channels import Outgoing
+from followup.config import Settings
+from followup.links import Links
+from followup.models import (
+    Campaign,
+    Channel,
+    Consent,
+    Message,
+    MessageStatus,
+    Patient,
+    Purpose,
+    Visit,
+)
+from followup.render import Renderer, message_context
+
+QUEUED_ROWS = (
+    select(
+        Message.id,
+        Message.channel,
+        Message.purpose,
+        Message.template,
+        Message.expires_at,
+        Message.recipient,
+        Message.subject,
+        Message.body,
+        Message.campaign_id,
+        Patient.id,
+        Patient.first_name,
+        Patient.phone,
+        Patient.email,
+        Patient.language,
+        Patient.timezone,
+        Patient.discharged_at,
+        Visit.visited_at,
+        Visit.office,
+        Visit.clinician,
+        Consent.granted,
+    )
+    .join(Patient, Message.patient_id == Patient.id)
+    .outerjoin(Visit, Message.visit_id == Visit.id)
+    .outerjoin(
+        Consent,
+        and_(
+            Consent.patient_id == Message.patient_id,
+            Consent.channel == Message.channel,
+            Consent.purpose == Message.purpose,
+        ),
+    )
+    .where(Message.status == MessageStatus.QUEUED)
+)
+
+
+class QueuedRow(NamedTuple):
+    """A queued message with what deciding and rendering it needs."""
+
+    id: int
+    channel: str
+    purpose: str
+    template: str
+    expires_at: datetime
+    recipient: str | None  # set in advance only for staff alerts
+    subject: str | None
+    body: str | None
+    campaign_id: int | None
+    patient_id: int
+    first_name: str
+    phone: str | None
+    email: str | None
+    language: str
+    timezone: str
+    discharged_at: datetime | None
+    visited_at: datetime | None
+    office: str | None
+    clinician: str | None
+    consented: bool | None
+
+    def visit(self) -> VisitRow | None:
+        if self.visited_at is None or self.office is None or self.clinician is None:
+            return None
+        return VisitRow(self.visited_at, self.office, self.clinician)
+
+
+class VisitRow(NamedTuple):
+    visited_at: datetime
+    office: str
+    clinician: str
+
+
+class Composer:
+    def __init__(self, *, renderer: Renderer, settings: Settings) -> None:
+        self.renderer = renderer
+        self.settings = settings
+        self.links = Links(settings)
+
+    def compose(
+        self, row: QueuedRow, channel: Channel, to: str, campaign: Campaign | None
+    ) -> Outgoing:
+        """The message exactly as it will be sent to `to`."""
+        if row.purpose == Purpose.ALERT:
+            # Written when the alert was raised, from the patient's reply.
+            return Outgoing(row.id, to, row.body or "", subject=row.subject)
+        if campaign is not None:
+            message = CampaignText(campaign, self.renderer, self.settings).render(
+                channel, first_name=row.first_name, language=row.language
+            )
+            unsubscribe = self.links.unsubscribe_url(row.id) if channel is Channel.EMAIL else None
+            return Outgoing(row.id, to, message.body, message.subject, message.html, unsubscribe)
+        visit = row.visit()
+        context = message_context(patient=row, visit=visit, settings=self.settings)
+        if channel is Channel.SMS:
+            text = self.renderer.sms(row.template, row.language, context)
+            return Outgoing(row.id, to, text)
+        context["answers"] = self.links.answer_urls(row.id)
+        email = self.renderer.email(row.template, row.language, context)
+        return Outgoing(
+            row.id,
+            to,
+            email.text,
+            subject=email.subject,
+            html=email.html,
+            unsubscribe_url=self.links.unsubscribe_url(row.id),
+        )

@@ -1,0 +1,267 @@
+"""Campaign segments: filters staff combine, evaluated in the database.
+
+A segment selects patients; who among them can be reached, and on which channel, is
+decided per patient from campaign consent and contact details, streaming the rows so
+memory does not grow with the number of patients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from followup.exceptions import InvalidInput
+from followup.models import Channel, Consent, Patient, Purpose, Reply, Visit, utcnow
+from followup.plans import PREFERRED
+from followup.visits import parse_office
+
+STREAM_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Segment:
+    offices: tuple[str, ...] = ()
+    visited_from: date | None = None
+    visited_to: date | None = None
+    not_seen_days: int | None = None  # last visit older than this many days
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    min_pain: int | None = None  # latest pain score at or above
+    replied_since: date | None = None
+    not_replied_since: date | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Segment:
+        raw = json.loads(text)
+        return cls.parse(**raw)
+
+    @classmethod
+    def parse(cls, **raw: object) -> Segment:
+        """Validate loose values (from a CLI, a JSON body); `InvalidInput` names the field."""
+        try:
+            offices = tuple(parse_office(str(o)).value for o in _seq(raw.get("offices")))
+            segment = cls(
+                offices=offices,
+                visited_from=_date(raw.get("visited_from")),
+                visited_to=_date(raw.get("visited_to")),
+                not_seen_days=_int(raw.get("not_seen_days"), "not_seen_days", low=0),
+                tags=tuple(str(t).strip().lower() for t in _seq(raw.get("tags")) if str(t).strip()),
+                languages=tuple(str(x).strip().lower() for x in _seq(raw.get("languages"))),
+                min_pain=_int(raw.get("min_pain"), "min_pain", low=0, high=10),
+                replied_since=_date(raw.get("replied_since")),
+                not_replied_since=_date(raw.get("not_replied_since")),
+            )
+        except ValueError as exc:
+            raise InvalidInput(f"segment: {exc}") from None
+        if (
+            segment.visited_from
+            and segment.visited_to
+            and segment.visited_from > segment.visited_to
+        ):
+            raise InvalidInput("segment: visited_from is after visited_to")
+        return segment
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in asdict(self).items() if v not in (None, ())]
+        return ", ".join(parts) or "every patient"
+
+
+class Candidate(NamedTuple):
+    """A patient of the segment, with what deciding their channel needs."""
+
+    patient_id: int
+    first_name: str
+    language: str
+    timezone: str
+    phone: str | None
+    email: str | None
+    preferred_channel: str
+    discharged: bool
+    sms_consent: bool | None  # None: never asked
+    email_consent: bool | None
+
+
+@dataclass
+class Reach:
+    recipients: dict[str, int] = field(default_factory=dict)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def candidates(
+    session: Session, segment: Segment, *, now: datetime | None = None
+) -> Iterator[Candidate]:
+    """Stream the segment's patients, a chunk at a time, ordered by id."""
+    query = _query(segment, now or utcnow())
+    last_id = 0
+    while True:
+        rows = session.execute(
+            query.where(Patient.id > last_id).order_by(Patient.id).limit(STREAM_CHUNK)
+        ).all()
+        for row in rows:
+            yield Candidate._make(row)
+        if len(rows) < STREAM_CHUNK:
+            return
+        last_id = rows[-1][0]
+
+
+def choose_channel(candidate: Candidate, wanted: str) -> tuple[Channel | None, str | None]:
+    """(channel, None) for a reachable patient, else (None, why not)."""
+    if candidate.discharged:
+        return None, "discharged"
+    order = [Channel(wanted)] if wanted != PREFERRED else _preferred_first(candidate)
+    reasons = []
+    for channel in order:
+        reason = _unreachable(candidate, channel)
+        if reason is None:
+            return channel, None
+        reasons.append(reason)
+    return None, reasons[0]
+
+
+def _preferred_first(candidate: Candidate) -> list[Channel]:
+    preferred = Channel(candidate.preferred_channel)
+    return [preferred, Channel.EMAIL if preferred is Channel.SMS else Channel.SMS]
+
+
+def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
+    address = candidate.phone if channel is Channel.SMS else candidate.email
+    consent = candidate.sms_consent if channel is Channel.SMS else candidate.email_consent
+    if not address:
+        return "no contact route"
+    if consent is False:
+        return "opted out"
+    if consent is None:
+        return "no consent"
+    return None
+
+
+def _query(segment: Segment, now: datetime) -> Select[*tuple[Any, ...]]:
+    sms = aliased(Consent)
+    email = aliased(Consent)
+    query = (
+        select(
+            Patient.id,
+            Patient.first_name,
+            Patient.language,
+            Patient.timezone,
+            Patient.phone,
+            Patient.email,
+            Patient.preferred_channel,
+            Patient.discharged_at.is_not(None),
+            sms.granted,
+            email.granted,
+        )
+        .outerjoin(
+            sms,
+            and_(
+                sms.patient_id == Patient.id,
+                sms.channel == Channel.SMS.value,
+                sms.purpose == Purpose.CAMPAIGN.value,
+            ),
+        )
+        .outerjoin(
+            email,
+            and_(
+                email.patient_id == Patient.id,
+                email.channel == Channel.EMAIL.value,
+                email.purpose == Purpose.CAMPAIGN.value,
+            ),
+        )
+    )
+    visit_rules: list[ColumnElement[bool]] = []
+    if segment.offices:
+        visit_rules.append(Visit.office.in_(segment.offices))
+    if segment.visited_from:
+        visit_rules.append(Visit.visited_at >= _start_of(segment.visited_from))
+    if segment.visited_to:
+        visit_rules.append(Visit.visited_at < _start_of(segment.visited_to + timedelta(days=1)))
+    if segment.tags:
+        wrapped = literal(",") + Visit.tags + literal(",")
+        visit_rules.append(or_(*(wrapped.like(f"%,{tag},%") for tag in segment.tags)))
+    if visit_rules:
+        query = query.where(
+            exists().where(
+                Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None), *visit_rules
+            )
+        )
+    if segment.not_seen_days is not None:
+        last_visit = (
+            select(func.max(Visit.visited_at))
+            .where(Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None))
+            .scalar_subquery()
+        )
+        query = query.where(last_visit < now - timedelta(days=segment.not_seen_days))
+    if segment.languages:
+        query = query.where(Patient.language.in_(segment.languages))
+    if segment.min_pain is not None:
+        latest_pain = (
+            select(Reply.pain)
+            .where(Reply.patient_id == Patient.id, Reply.pain.is_not(None))
+            .order_by(Reply.received_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = query.where(latest_pain >= segment.min_pain)
+    if segment.replied_since:
+        query = query.where(
+            exists().where(
+                Reply.patient_id == Patient.id,
+                Reply.received_at >= _start_of(segment.replied_since),
+            )
+        )
+    if segment.not_replied_since:
+        query = query.where(
+            ~exists().where(
+                Reply.patient_id == Patient.id,
+                Reply.received_at >= _start_of(segment.not_replied_since),
+            )
+        )
+    return query
+
+
+def _start_of(day: date) -> datetime:
+    # Dates staff type are the clinic's dates (New Jersey).
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo("America/New_York"))
+
+
+def _seq(value: object) -> list[object]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError(f"expected a list, got {value!r}")
+
+
+def _date(value: object) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _int(value: object, name: str, *, low: int, high: int | None = None) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not a whole number") from None
+    if number < low or (high is not None and number > high):
+        raise ValueError(f"{name} {number} is out of range")
+    return number
