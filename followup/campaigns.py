@@ -127,11 +127,19 @@ def preview(
     return result
 
 
-def launch(session: Session, campaign: Campaign, *, settings: Settings, by: str) -> int:
+def launch(
+    session: Session,
+    campaign: Campaign,
+    *,
+    settings: Settings,
+    by: str,
+    now: datetime | None = None,
+) -> int:
     """Write the campaign's messages, in chunks; returns how many were new. Twice is once."""
     if campaign.status == CampaignStatus.CANCELLED:
         raise InvalidInput(f"campaign {campaign.name!r} was cancelled")
-    start = max(campaign.start_at, utcnow())
+    now = now or utcnow()
+    start = max(campaign.start_at, now)
     spacing = timedelta(seconds=1 / campaign.rate)
     stream = candidates(session, Segment.from_json(campaign.segment))
     written = position = 0
@@ -163,8 +171,8 @@ def launch(session: Session, campaign: Campaign, *, settings: Settings, by: str)
                     "due_at": due,
                     "expires_at": due + EXPIRES_AFTER,
                     "attempts": 0,
-                    "updated_at": utcnow(),
-                    "created_at": utcnow(),
+                    "updated_at": now,
+                    "created_at": now,
                 }
             )
         if rows:
@@ -188,7 +196,7 @@ def pause(session: Session, campaign: Campaign, *, by: str) -> None:
     audit(session, campaign, by, "pause")
 
 
-def resume(session: Session, campaign: Campaign, *, by: str) -> int:
+def resume(session: Session, campaign: Campaign, *, by: str, now: datetime | None = None) -> int:
     """Run again, spreading what is left from now at the campaign's rate."""
     _require(campaign, CampaignStatus.PAUSED, "resume")
     remaining = session.scalars(
@@ -196,7 +204,7 @@ def resume(session: Session, campaign: Campaign, *, by: str) -> int:
         .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SCHEDULED)
         .order_by(Message.due_at, Message.id)
     ).all()
-    now = utcnow()
+    now = now or utcnow()
     spacing = timedelta(seconds=1 / campaign.rate)
     for position, message_id in enumerate(remaining):
         slot = now + spacing * position
