@@ -18,9 +18,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from followup.campaign_text import CampaignText, validate_texts
+from followup.channels import DeliveryChannel, Outgoing
 from followup.config import Settings
 from followup.db import insert, rows_changed
-from followup.exceptions import InvalidInput, NotFound
+from followup.exceptions import DeliveryError, InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
     AuditEntry,
@@ -32,6 +33,7 @@ from followup.models import (
     Purpose,
     utcnow,
 )
+from followup.patients import normalize_email, normalize_phone
 from followup.plans import PREFERRED
 from followup.render import Renderer
 from followup.schedule import into_sending_window
@@ -265,3 +267,38 @@ def audit(
 def _require(campaign: Campaign, status: CampaignStatus, action: str) -> None:
     if campaign.status != status:
         raise InvalidInput(f"cannot {action} campaign {campaign.name!r}: it is {campaign.status}")
+
+
+def test_send(
+    session: Session,
+    campaign: Campaign,
+    *,
+    settings: Settings,
+    renderer: Renderer,
+    channels: dict[Channel, DeliveryChannel],
+    to: str,
+    by: str,
+) -> str:
+    """Send the campaign's message to a staff member's phone or email only.
+
+    It does not go through the outbox (no patient is involved); the audit log keeps
+    what was sent, to whom and the provider's answer.
+    """
+    channel = Channel.EMAIL if "@" in to else Channel.SMS
+    address = normalize_email(to) if channel is Channel.EMAIL else normalize_phone(to)
+    if campaign.channel not in (channel.value, PREFERRED):
+        raise InvalidInput(
+            f"campaign {campaign.name!r} sends {campaign.channel}, not {channel.value}"
+        )
+    message = CampaignText(campaign, renderer, settings).render(
+        channel, first_name="Test", language="en"
+    )
+    outgoing = Outgoing(0, address, message.body, message.subject, message.html)
+    try:
+        with channels[channel].connect() as send:
+            provider_id = send(outgoing)
+    except DeliveryError as exc:
+        audit(session, campaign, by, "test-send", f"to {address} failed: {exc.reason}")
+        raise
+    audit(session, campaign, by, "test-send", f"to {address}: {provider_id}")
+    return provider_id

@@ -11,13 +11,13 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from followup.config import Settings
+from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
 from followup.imports import import_csv, parse_local_time
 from followup.models import Message, Visit
 from followup.patients import get_patient
-from followup.runtime import Runtime
+from followup.runtime import LazyRuntime
 from followup.visits import (
     cancel_visit,
     discharge_patient,
@@ -49,31 +49,16 @@ class _Group(click.Group):
 def main(ctx: click.Context, verbose: bool) -> None:
     """Post-visit SMS and email follow-up. Settings come from the environment."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    ctx.obj = _LazyRuntime()
+    ctx.obj = LazyRuntime()
     ctx.call_on_close(ctx.obj.close)
 
 
-class _LazyRuntime:
-    """Settings are read only when a command needs them, so `--help` always works."""
-
-    _runtime: Runtime | None = None
-
-    def get(self) -> Runtime:
-        if self._runtime is None:
-            self._runtime = Runtime(Settings.from_env())
-        return self._runtime
-
-    def close(self) -> None:
-        if self._runtime is not None:
-            self._runtime.close()
-
-
-pass_runtime = click.make_pass_decorator(_LazyRuntime)
+pass_runtime = click.make_pass_decorator(LazyRuntime)
 
 
 @main.command("init-db")
 @pass_runtime
-def init_db(lazy: _LazyRuntime) -> None:
+def init_db(lazy: LazyRuntime) -> None:
     """Create or upgrade the database schema to the latest migration."""
     upgrade_to_head(lazy.get().settings.database_url)
     click.echo("database is up to date")
@@ -82,7 +67,7 @@ def init_db(lazy: _LazyRuntime) -> None:
 @main.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path))
 @pass_runtime
-def import_(lazy: _LazyRuntime, csv_file: Path) -> None:
+def import_(lazy: LazyRuntime, csv_file: Path) -> None:
     """Import a patients or visits CSV file (told apart by its header).
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
@@ -108,7 +93,7 @@ def import_(lazy: _LazyRuntime, csv_file: Path) -> None:
 @click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
 @pass_runtime
 def visit(
-    lazy: _LazyRuntime,
+    lazy: LazyRuntime,
     patient_ref: str,
     visit_ref: str | None,
     office: str,
@@ -142,7 +127,7 @@ def visit(
 @click.argument("visit_ref")
 @click.option("--at", "at", required=True, help="New visit time, ISO 8601.")
 @pass_runtime
-def reschedule(lazy: _LazyRuntime, visit_ref: str, at: str) -> None:
+def reschedule(lazy: LazyRuntime, visit_ref: str, at: str) -> None:
     """Move a visit; its pending messages move with it."""
     rt = lazy.get()
     with transaction(rt.sessions) as session:
@@ -156,7 +141,7 @@ def reschedule(lazy: _LazyRuntime, visit_ref: str, at: str) -> None:
 @click.argument("visit_ref")
 @click.option("--reason", required=True)
 @pass_runtime
-def cancel_visit_command(lazy: _LazyRuntime, visit_ref: str, reason: str) -> None:
+def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None:
     """Cancel a visit and every message it planned that has not gone out."""
     with transaction(lazy.get().sessions) as session:
         cancelled = cancel_visit(session, visit=get_visit(session, visit_ref), reason=reason)
@@ -167,7 +152,7 @@ def cancel_visit_command(lazy: _LazyRuntime, visit_ref: str, reason: str) -> Non
 @click.argument("patient_ref")
 @click.option("--reason", required=True)
 @pass_runtime
-def discharge(lazy: _LazyRuntime, patient_ref: str, reason: str) -> None:
+def discharge(lazy: LazyRuntime, patient_ref: str, reason: str) -> None:
     """Discharge a patient: nothing more is sent to them."""
     with transaction(lazy.get().sessions) as session:
         cancelled = discharge_patient(
@@ -180,7 +165,7 @@ def discharge(lazy: _LazyRuntime, patient_ref: str, reason: str) -> None:
 @click.argument("patient_ref")
 @click.option("--all", "show_all", is_flag=True, help="Include messages already sent or ended.")
 @pass_runtime
-def schedule(lazy: _LazyRuntime, patient_ref: str, show_all: bool) -> None:
+def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
     """Show a patient's upcoming messages, in the patient's local time."""
     with lazy.get().sessions() as session:
         patient = get_patient(session, patient_ref)
@@ -209,7 +194,7 @@ def schedule(lazy: _LazyRuntime, patient_ref: str, show_all: bool) -> None:
 @main.command()
 @click.option("--at", "at", default=None, help="Pretend it is this UTC time (ISO 8601).")
 @pass_runtime
-def dispatch(lazy: _LazyRuntime, at: str | None) -> None:
+def dispatch(lazy: LazyRuntime, at: str | None) -> None:
     """Run one dispatch tick now: claim due messages and send them (in-process when no
     broker is configured, else through the workers), then settle unfinished ones."""
     from followup.tasks import dispatch_due, reconcile
@@ -228,7 +213,7 @@ def dispatch(lazy: _LazyRuntime, at: str | None) -> None:
 
 @main.command()
 @pass_runtime
-def status(lazy: _LazyRuntime) -> None:
+def status(lazy: LazyRuntime) -> None:
     """Count messages per state; list messages nobody can confirm and replies from
     unknown numbers."""
     from followup.report import needs_attention, status_counts, unknown_senders
@@ -257,7 +242,7 @@ def status(lazy: _LazyRuntime) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes.")
 @pass_runtime
-def serve(lazy: _LazyRuntime, host: str, port: int, workers: int) -> None:
+def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
     """Serve the web app: Twilio webhooks and the pages behind email links."""
     import uvicorn
 
@@ -273,7 +258,7 @@ def alerts(ctx: click.Context) -> None:
         return
     from followup.alerts import open_alerts
 
-    lazy: _LazyRuntime = ctx.obj
+    lazy: LazyRuntime = ctx.obj
     with lazy.get().sessions() as session:
         found = open_alerts(session)
     if not found:
@@ -290,7 +275,7 @@ def alerts(ctx: click.Context) -> None:
 @click.argument("alert_id", type=int)
 @click.option("--by", "by", required=True, help="Who called the patient back.")
 @pass_runtime
-def ack(lazy: _LazyRuntime, alert_id: int, by: str) -> None:
+def ack(lazy: LazyRuntime, alert_id: int, by: str) -> None:
     """Acknowledge an alert: records who and when."""
     from followup.alerts import acknowledge
     from followup.models import utcnow
@@ -302,7 +287,7 @@ def ack(lazy: _LazyRuntime, alert_id: int, by: str) -> None:
 
 @main.command()
 @pass_runtime
-def check(lazy: _LazyRuntime) -> None:
+def check(lazy: LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""
     from followup.checks import check_templates
 
@@ -329,3 +314,6 @@ def demo(database: Path | None) -> None:
     from followup.demo import run_demo
 
     run_demo(database, out=click.echo)
+
+
+main.add_command(campaign)

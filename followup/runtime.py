@@ -75,6 +75,22 @@ class Runtime:
             self.engine.dispose()
 
 
+class LazyRuntime:
+    """A runtime built from the environment on first use, so `--help` never needs
+    settings; the CLI's context object."""
+
+    _runtime: Runtime | None = None
+
+    def get(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime(Settings.from_env())
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+
 _lock = threading.Lock()
 _current: Runtime | None = None
 
