@@ -316,4 +316,47 @@ def demo(database: Path | None) -> None:
     run_demo(database, out=click.echo)
 
 
+@main.group()
+def staff() -> None:
+    """Staff members and their API tokens (stored hashed)."""
+
+
+@staff.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["staff", "admin"]), required=True)
+@pass_runtime
+def staff_add(lazy: LazyRuntime, name: str, role: str) -> None:
+    """Add a staff member: staff may preview, test-send, launch and watch; admin also
+    manages staff and tokens."""
+    from followup.staff import add_staff
+
+    with transaction(lazy.get().sessions) as session:
+        add_staff(session, name=name, role=role)
+    click.echo(f"{name} added as {role}")
+
+
+@staff.command("token")
+@click.argument("name")
+@pass_runtime
+def staff_token(lazy: LazyRuntime, name: str) -> None:
+    """Issue an API token; it is shown once and stored only as a hash."""
+    from followup.staff import get_staff, issue_token
+
+    with transaction(lazy.get().sessions) as session:
+        token_id, token = issue_token(session, get_staff(session, name))
+    click.echo(f"token #{token_id} for {name} (shown once): {token}")
+
+
+@staff.command("revoke")
+@click.argument("token_id", type=int)
+@pass_runtime
+def staff_revoke(lazy: LazyRuntime, token_id: int) -> None:
+    """Revoke an API token by its number."""
+    from followup.staff import revoke_token
+
+    with transaction(lazy.get().sessions) as session:
+        revoke_token(session, token_id)
+    click.echo(f"token #{token_id} revoked")
+
+
 main.add_command(campaign)

@@ -6,13 +6,14 @@ from fastapi import FastAPI
 
 from followup.links import Links
 from followup.runtime import Runtime
-from followup.web import pages, twilio
+from followup.web import api, pages, twilio
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="followup", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="followup", version="0.1.0", redoc_url=None)
     app.state.runtime = runtime
     app.state.links = Links(runtime.settings)
     app.include_router(twilio.router)
     app.include_router(pages.router)
+    app.include_router(api.router)
     return app
