@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from followup.checks import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
@@ -123,9 +124,15 @@ def _check_sandboxed(source: str) -> None:
         )
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """Compiling is the slow part of rendering; a campaign's text compiles once."""
+    return _sandbox.from_string(source)
+
+
 def _render(source: str, context: dict[str, Any]) -> str:
     try:
-        return _sandbox.from_string(source).render(context)
+        return _compiled(source).render(context)
     except SecurityError as exc:
         raise InvalidInput(f"unsafe expression refused: {exc}") from None
     except UndefinedError as exc:

@@ -60,6 +60,8 @@ class Settings:
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
     smtp_timeout: float = 30.0
+    # Connections to the relay a worker uses at once (one per sending thread).
+    smtp_connections: int = 4
     # A CA bundle for a relay whose certificate a private CA signed; empty: system CAs.
     smtp_ca_file: str = ""
     email_from: str = "Spine & PT Clinic <care@clinic.example>"
@@ -132,7 +134,13 @@ class Settings:
             raise ConfigurationError("FOLLOWUP_SMS_RATE must be 0 (no limit) or more")
         if self.twilio_timeout <= 0:
             raise ConfigurationError("TWILIO_TIMEOUT must be a positive number of seconds")
-        for name in ("dispatch_limit", "batch_size", "sms_concurrency", "max_attempts"):
+        for name in (
+            "dispatch_limit",
+            "batch_size",
+            "sms_concurrency",
+            "max_attempts",
+            "smtp_connections",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")
         if self.sms_backend == "twilio":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,21 +30,34 @@ from followup.models import Channel
 
 class SmtpEmail:
     kind = Channel.EMAIL
-    concurrency = 1
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.concurrency = settings.smtp_connections
         self.sender = settings.smtp_host
         self.from_address = parseaddr(settings.email_from)[1]
         self.domain = self.from_address.rpartition("@")[2] or "localhost"
 
     @contextmanager
     def connect(self) -> Iterator[Send]:
-        session = _SmtpSession(self)
+        """A sender for a batch: one SMTP connection per sending thread, reused."""
+        local = threading.local()
+        sessions: list[_SmtpSession] = []
+        lock = threading.Lock()
+
+        def send(outgoing: Outgoing) -> str:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = _SmtpSession(self)
+                with lock:
+                    sessions.append(session)
+            return session.send(outgoing)
+
         try:
-            yield session.send
+            yield send
         finally:
-            session.close()
+            for session in sessions:
+                session.close()
 
     def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
         raise AmbiguousDeliveryError("an SMTP relay cannot be asked what it delivered")

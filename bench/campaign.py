@@ -1,0 +1,218 @@
+"""Campaign throughput and memory: launch to N patients, send, measure each process.
+
+    python bench/campaign.py [--patients 100000] [--small 10000] [--workers 2]
+
+For each size (the small one, then N) it seeds patients on PostgreSQL (a quarter of
+them reached by email, the rest by SMS), then in separate processes: launches the
+campaign (writing the outbox in chunks), and sends it with worker processes against
+the Twilio-compatible server and an SMTP server, with the rate limit off. It prints
+the time to launch, messages/second delivered, the peak memory of every process, and
+the same run's bare `twilio` client loop rate for the ratio. Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from datetime import time as clock_time
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, insert, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
+from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from followup.campaigns import create_campaign, get_campaign, launch  # noqa: E402
+from followup.config import Settings  # noqa: E402
+from followup.db import transaction  # noqa: E402
+from followup.dispatch import claim_due  # noqa: E402
+from followup.models import Consent, Visit  # noqa: E402
+from followup.runtime import Runtime  # noqa: E402
+from followup.segments import Segment  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
+
+SCHEMA = "followup_bench_campaign"
+
+
+class Sink:
+    """An SMTP server that counts what it accepts and keeps nothing."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.count += 1
+        return "250 OK"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url", default=DEFAULT_SERVER)
+    args = parser.parse_args()
+    sink = Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    print(f"campaign benchmark: PostgreSQL, {args.workers} worker processes, rate limit off\n")
+    try:
+        with peer(latency=0.0) as base_url:
+            for n in (args.small, args.patients):
+                run(args.database_url, base_url, smtp.port, n, args.workers)
+            bare = bare_loop(base_url, 3000, threads=1)
+        print(f"bare twilio client loop, sequential: {bare:.0f} msg/s")
+    finally:
+        smtp.stop()
+
+
+def run(server_url: str, base_url: str, smtp_port: int, n: int, workers: int) -> None:
+    url = fresh_schema(server_url, SCHEMA)
+    seed(url, n)
+    settings = Settings(
+        database_url=url,
+        sms_backend="twilio",
+        email_backend="smtp",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number="+12015550199",
+        twilio_api_base_url=base_url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        sms_rate=0,
+        batch_size=2000,
+        # The figures must not depend on the hour the benchmark runs at.
+        quiet_hours_start=clock_time(0, 0),
+        quiet_hours_end=clock_time(23, 59, 59),
+    )
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        launch_seconds, launched, launch_rss = pool.apply(_launch, (settings,))
+    runtime = Runtime(settings)
+    with context.Pool(workers, initializer=_start_worker, initargs=(settings,)) as pool:
+        pool.map(time.sleep, [0.5] * workers)  # every worker is up before the clock starts
+        started = time.perf_counter()
+        # As beat and Celery would: claim what is due, hand each batch to a free worker.
+        batches = claim_due(runtime.sessions, now=datetime.now(UTC), limit=n, batch_size=2000)
+        results = pool.map(_send, [b.message_ids for b in batches], chunksize=1)
+        elapsed = time.perf_counter() - started
+        peaks = pool.map(_peak, range(workers), chunksize=1)
+    runtime.close()
+    sent = sum(results)
+    print(
+        f"{n} patients: launched {launched} messages in {launch_seconds:.1f} s "
+        f"({launched / launch_seconds:.0f} rows/s), peak memory {launch_rss:.0f} MB"
+    )
+    print(
+        f"  sent {sent} in {elapsed:.1f} s: {sent / elapsed:.0f} msg/s; worker peak memory "
+        + ", ".join(f"{rss:.0f} MB" for rss in peaks)
+        + f"; this process {_peak_mb():.0f} MB\n"
+    )
+
+
+def seed(url: str, n: int) -> None:
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        seed_patients(connection, range(1, n + 1), now=now, phone=lambda i: f"+1201{i:07d}")
+        # A quarter prefer email: the campaign goes out on both channels.
+        connection.execute(
+            text(
+                "UPDATE patients SET email = 'p' || id || '@example.com', preferred_channel = 'email' "
+                "WHERE id % 4 = 0"
+            )
+        )
+        for channel in ("sms", "email"):
+            connection.execute(
+                insert(Consent),
+                [
+                    {
+                        "patient_id": i,
+                        "channel": channel,
+                        "purpose": "campaign",
+                        "granted": True,
+                        "changed_at": now,
+                        "source": "bench",
+                        "changed_by": "bench",
+                    }
+                    for i in range(1, n + 1)
+                ],
+            )
+        connection.execute(
+            insert(Visit),
+            [
+                {
+                    "id": i,
+                    "ref": f"BV{i}",
+                    "patient_id": i,
+                    "office": "hoboken",
+                    "clinician": "Dr. Bench",
+                    "visited_at": now,
+                    "tags": "lower-back",
+                    "plan": "lower-back",
+                }
+                for i in range(1, n + 1)
+            ],
+        )
+    engine.dispose()
+
+
+def _launch(settings: Settings) -> tuple[float, int, float]:
+    runtime = Runtime(settings)
+    with transaction(runtime.sessions) as session:
+        create_campaign(
+            session,
+            settings=settings,
+            renderer=runtime.renderer,
+            name="bench",
+            channel="preferred",
+            segment=Segment.parse(offices=["Hoboken"]),
+            by="bench",
+            rate=1_000_000.0,
+            sms_text="Hi {{ patient.first_name }}, our Hoboken office is open on Saturdays.",
+            email_subject="News from {{ clinic.name }}",
+            email_text="Hi {{ patient.first_name }},\n\nOur Hoboken office is open on Saturdays.",
+        )
+    started = time.perf_counter()
+    with transaction(runtime.sessions) as session:
+        written = launch(session, get_campaign(session, "bench"), settings=settings, by="bench")
+    elapsed = time.perf_counter() - started
+    runtime.close()
+    return elapsed, written, _peak_mb()
+
+
+_runtime: Runtime | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _runtime
+    _runtime = Runtime(settings)
+
+
+def _send(message_ids: list[int]) -> int:
+    if _runtime is None:
+        raise RuntimeError("worker not started")
+    return _runtime.dispatcher().send_batch(message_ids).sent
+
+
+def _peak(_: int) -> float:
+    time.sleep(0.2)  # let every worker take one
+    return _peak_mb()
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    main()
