@@ -87,6 +87,7 @@ def test_staff_run_a_campaign_through_the_api(
     assert created.json()["created_by"] == "maria" and created.json()["status"] == "draft"
     shown = api.post("/api/campaigns/saturday/preview", headers=staff).json()
     assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {"no consent": 1}
+    assert shown["samples"][0]["encoding"] == "GSM-7" and shown["samples"][0]["segments"] == "1"
     sent = api.post("/api/campaigns/saturday/test-send", json={"to": "+12015550999"}, headers=staff)
     assert sent.status_code == 200 and sent.json()["provider_id"].startswith("console-sms-")
     launched = api.post("/api/campaigns/saturday/launch", headers=staff).json()

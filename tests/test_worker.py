@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 
 import pytest
 import redis as redis_lib
+from aiosmtpd.controller import Controller
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
+from followup.campaigns import cancel, get_campaign, launch, pause, progress
 from followup.config import Settings
+from followup.db import transaction
 from followup.models import Message, MessageStatus
 from followup.runtime import Runtime, use
 from followup.worker import create_celery, redis_eviction_warning
 from tests.conftest import REDIS_URL, SmtpRecorder, add_patient, enrol_visit, live_settings
 from tests.peers.twilio_server import TwilioPeer
+from tests.test_campaigns import new_campaign, patient
 
 
 @pytest.fixture
@@ -24,9 +30,9 @@ def celery_app(
     settings: Settings,
     redis: redis_lib.Redis,
     twilio_server: TwilioPeer,
-    smtp_server: tuple[object, SmtpRecorder],
+    smtp_server: tuple[Controller, SmtpRecorder],
 ) -> Iterator[tuple[Celery, Runtime]]:
-    live = live_settings(settings, twilio_server, smtp_server[0], redis_url=REDIS_URL)  # type: ignore[arg-type]
+    live = live_settings(settings, twilio_server, smtp_server[0], redis_url=REDIS_URL)
     runtime = Runtime(live)
     app = create_celery(live, runtime)
     yield app, runtime
@@ -45,7 +51,7 @@ def wait_for(condition: object, timeout: float = 20.0) -> bool:
 def test_worker_sends_due_sms_and_email_through_real_servers(
     celery_app: tuple[Celery, Runtime],
     twilio_server: TwilioPeer,
-    smtp_server: tuple[object, SmtpRecorder],
+    smtp_server: tuple[Controller, SmtpRecorder],
 ) -> None:
     app, runtime = celery_app
     from followup.tasks import dispatch_due
@@ -98,3 +104,50 @@ def test_worker_warns_when_redis_may_evict_keys(redis: redis_lib.Redis) -> None:
         assert redis_eviction_warning(REDIS_URL) is None
     finally:
         redis.config_set("maxmemory-policy", str(original))
+
+
+def test_a_campaign_paused_and_cancelled_mid_way_with_a_real_worker(
+    settings: Settings,
+    redis: redis_lib.Redis,
+    twilio_server: TwilioPeer,
+    smtp_server: tuple[Controller, SmtpRecorder],
+) -> None:
+    from followup.tasks import dispatch_due
+
+    live = live_settings(
+        settings,
+        twilio_server,
+        smtp_server[0],
+        redis_url=REDIS_URL,
+        quiet_hours_start=clock(0),
+        quiet_hours_end=clock(23, 59, 59),
+    )
+    runtime = Runtime(live)
+    app = create_celery(live, runtime)
+    for n in range(1, 5):
+        patient(runtime, f"P{n}")
+    now = datetime.now(UTC)
+    new_campaign(runtime, rate=1.0, start_at=now)
+    with transaction(runtime.sessions) as session:
+        launch(session, get_campaign(session, "winter"), settings=live, by="Maria", now=now)
+
+    def sent() -> int:
+        with runtime.sessions() as session:
+            return progress(session, get_campaign(session, "winter")).get("sent", 0)
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        dispatch_due.delay((now + timedelta(seconds=1.5)).isoformat())
+        assert wait_for(lambda: sent() == 2)
+        with transaction(runtime.sessions) as session:
+            pause(session, get_campaign(session, "winter"), by="Maria")
+        dispatch_due.delay((now + timedelta(seconds=10)).isoformat())
+        time.sleep(1)
+        assert sent() == 2
+        with transaction(runtime.sessions) as session:
+            assert cancel(session, get_campaign(session, "winter"), by="Maria") == 2
+        dispatch_due.delay((now + timedelta(minutes=5)).isoformat())
+        time.sleep(1)
+    with runtime.sessions() as session:
+        assert progress(session, get_campaign(session, "winter")) == {"cancelled": 2, "sent": 2}
+    assert len(twilio_server.messages) == 2
+    use(None)

@@ -29,6 +29,7 @@ from followup.campaigns import (
     test_send,
 )
 from followup.db import transaction
+from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
 from followup.models import Campaign, Patient, Reply, Role, StaffMember, Visit
 from followup.runtime import Runtime
@@ -200,7 +201,7 @@ def preview_campaign(name: str, db: DB, _: Staff, rt: RT) -> PreviewOut:
     return PreviewOut(
         recipients=dict(shown.recipients),
         excluded=dict(shown.excluded),
-        samples=[{"first_name": n, "channel": c, "text": t} for n, c, t in shown.samples],
+        samples=[_sample(n, c, t) for n, c, t in shown.samples],
         duration_seconds=shown.duration.total_seconds(),
     )
 
@@ -309,6 +310,14 @@ def new_token(name: str, db: DB, _: Admin) -> TokenOut:
 @router.delete("/tokens/{token_id}", status_code=204)
 def delete_token(token_id: int, db: DB, _: Admin) -> None:
     revoke_token(db, token_id)
+
+
+def _sample(first_name: str, channel: str, text: str) -> dict[str, str]:
+    sample = {"first_name": first_name, "channel": channel, "text": text}
+    if channel == "sms":
+        shape = sms_shape(text)
+        sample |= {"encoding": shape.encoding, "segments": str(shape.segments)}
+    return sample
 
 
 def _out(db: Session, campaign: Campaign) -> CampaignOut:
