@@ -219,6 +219,12 @@ def _peak(_: int) -> float:
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory. Not ru_maxrss: Linux carries that across
+    exec, so a spawned worker would report its parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
