@@ -22,7 +22,7 @@ from datetime import time as clock_time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,9 +109,13 @@ def run(server_url: str, base_url: str, smtp_port: int, n: int, workers: int) ->
     with context.Pool(workers, initializer=_start_worker, initargs=(settings,)) as pool:
         pool.map(time.sleep, [0.5] * workers)  # every worker is up before the clock starts
         started = time.perf_counter()
-        # As beat and Celery would: claim what is due, hand each batch to a free worker.
-        batches = claim_due(runtime.sessions, now=datetime.now(UTC), limit=n, batch_size=2000)
-        results = pool.map(_send, [b.message_ids for b in batches], chunksize=1)
+        # As beat and Celery would: each tick claims at most the dispatch limit and hands
+        # each batch to a free worker.
+        results = []
+        while batches := claim_due(
+            runtime.sessions, now=datetime.now(UTC), limit=settings.dispatch_limit, batch_size=2000
+        ):
+            results += pool.map(_send, [b.message_ids for b in batches], chunksize=1)
         elapsed = time.perf_counter() - started
         peaks = pool.map(_peak, range(workers), chunksize=1)
     runtime.close()
@@ -129,10 +133,16 @@ def run(server_url: str, base_url: str, smtp_port: int, n: int, workers: int) ->
 
 
 def seed(url: str, n: int) -> None:
-    now = datetime.now(UTC)
     engine = create_engine(url)
+    for start in range(1, n + 1, 10_000):
+        _seed_chunk(engine, range(start, min(start + 10_000, n + 1)))
+    engine.dispose()
+
+
+def _seed_chunk(engine: Engine, ids: range) -> None:
+    now = datetime.now(UTC)
     with engine.begin() as connection:
-        seed_patients(connection, range(1, n + 1), now=now, phone=lambda i: f"+1201{i:07d}")
+        seed_patients(connection, ids, now=now, phone=lambda i: f"+1201{i:07d}")
         # A quarter prefer email: the campaign goes out on both channels.
         connection.execute(
             text(
@@ -153,7 +163,7 @@ def seed(url: str, n: int) -> None:
                         "source": "bench",
                         "changed_by": "bench",
                     }
-                    for i in range(1, n + 1)
+                    for i in ids
                 ],
             )
         connection.execute(
@@ -169,10 +179,9 @@ def seed(url: str, n: int) -> None:
                     "tags": "lower-back",
                     "plan": "lower-back",
                 }
-                for i in range(1, n + 1)
+                for i in ids
             ],
         )
-    engine.dispose()
 
 
 def _launch(settings: Settings) -> tuple[float, int, float]:
