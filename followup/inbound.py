@@ -57,7 +57,6 @@ PROVIDER_STATUS = {
 class Received:
     reply_id: int
     reading: Reading
-    duplicate: bool
     # The sender's language; None when the number belongs to no patient.
     language: str | None
     # Consent changed by this reply: "stopped", "restarted" or None.
@@ -119,10 +118,10 @@ def receive_sms(
     )
     if reply_id is None:
         existing = session.scalars(select(Reply.id).where(Reply.provider_id == sid)).one()
-        return Received(existing, reading, True, language, None)
+        return Received(existing, reading, language, None)
     if sender is None:
         log.warning("SMS %s from an unknown number, stored for staff", sid)
-        return Received(reply_id, reading, False, None, None)
+        return Received(reply_id, reading, None, None)
     change = None
     if reading.keyword or is_yes(body, language=language):
         patient = session.get_one(Patient, sender.id)
@@ -134,7 +133,7 @@ def receive_sms(
         raise_alert(
             session, reply=stored, patient=sender, settings=settings, renderer=renderer, now=now
         )
-    return Received(reply_id, reading, False, language, change)
+    return Received(reply_id, reading, language, change)
 
 
 def receive_answer(

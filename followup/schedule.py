@@ -36,10 +36,6 @@ def into_sending_window(moment: datetime, *, zone: ZoneInfo, start: time, end: t
     return moment.astimezone(UTC)
 
 
-def in_sending_window(moment: datetime, *, zone: ZoneInfo, start: time, end: time) -> bool:
-    return into_sending_window(moment, zone=zone, start=start, end=end) == moment.astimezone(UTC)
-
-
 def retry_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> timedelta:
     """Exponential backoff with equal jitter: half fixed, half random, capped."""
     ceiling = min(cap, base * 2 ** max(attempt - 1, 0))

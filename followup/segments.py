@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -89,12 +89,6 @@ class Candidate(NamedTuple):
     discharged: bool
     sms_consent: bool | None  # None: never asked
     email_consent: bool | None
-
-
-@dataclass
-class Reach:
-    recipients: dict[str, int] = field(default_factory=dict)
-    excluded: dict[str, int] = field(default_factory=dict)
 
 
 def candidates(
