@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
 from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.campaigns import create_campaign, get_campaign, launch  # noqa: E402
 from followup.config import Settings  # noqa: E402
 from followup.db import transaction  # noqa: E402
@@ -106,7 +107,7 @@ def run(server_url: str, base_url: str, smtp_port: int, n: int, workers: int) ->
     with context.Pool(1) as pool:
         launch_seconds, launched, launch_rss = pool.apply(_launch, (settings,))
     runtime = Runtime(settings)
-    with context.Pool(workers, initializer=_start_worker, initargs=(settings,)) as pool:
+    with context.Pool(workers, initializer=start_worker, initargs=(settings,)) as pool:
         pool.map(time.sleep, [0.5] * workers)  # every worker is up before the clock starts
         started = time.perf_counter()
         # As beat and Celery would: each tick claims at most the dispatch limit and hands
@@ -115,7 +116,7 @@ def run(server_url: str, base_url: str, smtp_port: int, n: int, workers: int) ->
         while batches := claim_due(
             runtime.sessions, now=datetime.now(UTC), limit=settings.dispatch_limit, batch_size=2000
         ):
-            results += pool.map(_send, [b.message_ids for b in batches], chunksize=1)
+            results += pool.map(send_batch, [b.message_ids for b in batches], chunksize=1)
         elapsed = time.perf_counter() - started
         peaks = pool.map(_peak, range(workers), chunksize=1)
     runtime.close()
@@ -206,20 +207,6 @@ def _launch(settings: Settings) -> tuple[float, int, float]:
     elapsed = time.perf_counter() - started
     runtime.close()
     return elapsed, written, _peak_mb()
-
-
-_runtime: Runtime | None = None
-
-
-def _start_worker(settings: Settings) -> None:
-    global _runtime
-    _runtime = Runtime(settings)
-
-
-def _send(message_ids: list[int]) -> int:
-    if _runtime is None:
-        raise RuntimeError("worker not started")
-    return _runtime.dispatcher().send_batch(message_ids).sent
 
 
 def _peak(_: int) -> float:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
 from followup.config import Settings  # noqa: E402
 from followup.dispatch import claim_due  # noqa: E402
@@ -162,30 +163,16 @@ def run_our_path(url: str, base_url: str, n: int, *, concurrency: int, processes
         sent = sum(dispatcher.send_batch(batch.message_ids).sent for batch in batches)
     else:
         context = multiprocessing.get_context("spawn")
-        with context.Pool(processes, initializer=_start_worker, initargs=(settings,)) as pool:
+        with context.Pool(processes, initializer=start_worker, initargs=(settings,)) as pool:
             pool.map(time.sleep, [0.5] * processes)  # every worker is up before the clock starts
             started = time.perf_counter()
             batches = claim_due(runtime.sessions, now=now, limit=n, batch_size=settings.batch_size)
-            sent = sum(pool.map(_send_batch, [batch.message_ids for batch in batches], chunksize=1))
+            sent = sum(pool.map(send_batch, [batch.message_ids for batch in batches], chunksize=1))
     elapsed = time.perf_counter() - started
     runtime.close()
     if sent != n:
         raise SystemExit(f"only {sent} of {n} messages were sent")
     return n / elapsed
-
-
-_worker_runtime: Runtime | None = None
-
-
-def _start_worker(settings: Settings) -> None:
-    global _worker_runtime
-    _worker_runtime = Runtime(settings)
-
-
-def _send_batch(message_ids: list[int]) -> int:
-    if _worker_runtime is None:
-        raise RuntimeError("worker not started")
-    return _worker_runtime.dispatcher().send_batch(message_ids).sent
 
 
 def bare_loop(base_url: str, n: int, *, threads: int) -> float:
