@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 
 from followup import runtime
-from followup.dispatch import Clock, claim_due
+from followup.dispatch import Clock, claim_due, sms_room
 from followup.models import utcnow
 from followup.reconcile import reconcile_unknown
 
@@ -24,11 +24,14 @@ def _clock(at: str | None) -> Clock:
 def dispatch_due(at: str | None = None) -> int:
     """Claim what is due and hand it to send tasks; returns how many rows were claimed."""
     rt = runtime.current()
+    with rt.sessions() as session:
+        room = sms_room(session, rt.settings)
     batches = claim_due(
         rt.sessions,
         now=_clock(at)(),
         limit=rt.settings.dispatch_limit,
         batch_size=rt.settings.batch_size,
+        sms_limit=room,
     )
     for batch in batches:
         send_batch.delay(batch.message_ids, at)

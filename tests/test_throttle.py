@@ -60,3 +60,20 @@ def test_the_dispatcher_takes_a_token_per_sms_from_the_senders_bucket(
     assert len(twilio_server.messages) == 3
     assert redis.exists("followup:rate:+12015550199")
     runtime.close()
+
+
+def test_a_tick_claims_no_more_texts_than_the_rate_sends_soon(runtime: Runtime) -> None:
+    from followup.dispatch import claim_due, sms_room
+
+    slow = runtime.settings.with_overrides(sms_rate=0.05)  # 6 texts in the 2-minute horizon
+    for n in range(8):
+        enrol_visit(runtime, add_patient(runtime, f"P{n}", phone=f"+1201555012{n}"), ref=f"V{n}")
+    due = rows(runtime)[0].due_at
+    with runtime.sessions() as session:
+        room = sms_room(session, slow)
+    assert room == 6
+    first = claim_due(runtime.sessions, now=due, limit=100, batch_size=100, sms_limit=room)
+    assert sum(len(b.message_ids) for b in first) == 6
+    with runtime.sessions() as session:
+        assert sms_room(session, slow) == 0
+        assert sms_room(session, runtime.settings) is None  # no rate, no cap
