@@ -114,7 +114,8 @@ def preview(
     """Who would receive it on which channel, who would not and why, and how it reads."""
     result = Preview()
     text = CampaignText(campaign, renderer, settings)
-    for candidate in candidates(session, Segment.from_json(campaign.segment)):
+    zone = ZoneInfo(settings.default_timezone)
+    for candidate in candidates(session, Segment.from_json(campaign.segment), zone=zone):
         channel, reason = choose_channel(candidate, campaign.channel)
         if channel is None:
             result.excluded[reason or "unreachable"] += 1
@@ -143,7 +144,8 @@ def launch(
     now = now or utcnow()
     start = max(campaign.start_at, now)
     spacing = timedelta(seconds=1 / campaign.rate)
-    stream = candidates(session, Segment.from_json(campaign.segment))
+    zone = ZoneInfo(settings.default_timezone)
+    stream = candidates(session, Segment.from_json(campaign.segment), zone=zone)
     written = position = 0
     while chunk := list(islice(stream, LAUNCH_CHUNK)):
         rows = []

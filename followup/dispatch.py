@@ -37,6 +37,7 @@ from followup.db import transaction
 from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
 from followup.models import (
+    MESSAGES,
     Campaign,
     CampaignStatus,
     Channel,
@@ -44,7 +45,7 @@ from followup.models import (
     MessageStatus,
     Purpose,
 )
-from followup.outcomes import MESSAGES, OutcomeRecorder
+from followup.outcomes import OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
 from followup.throttle import Throttle, Unlimited

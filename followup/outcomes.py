@@ -16,9 +16,8 @@ import random
 from collections import Counter
 from concurrent.futures import Future
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import Outgoing
@@ -31,12 +30,11 @@ from followup.exceptions import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from followup.models import Channel, Message, MessageStatus, Patient, Purpose
+from followup.models import MESSAGES, Channel, Message, MessageStatus, Patient, Purpose
 from followup.patients import record_consents
 from followup.schedule import retry_delay
 
 log = logging.getLogger(__name__)
-MESSAGES = cast(Table, Message.__table__)
 
 
 class OutcomeRecorder:

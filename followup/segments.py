@@ -92,10 +92,11 @@ class Candidate(NamedTuple):
 
 
 def candidates(
-    session: Session, segment: Segment, *, now: datetime | None = None
+    session: Session, segment: Segment, *, zone: ZoneInfo, now: datetime | None = None
 ) -> Iterator[Candidate]:
-    """Stream the segment's patients, a chunk at a time, ordered by id."""
-    query = _query(segment, now or utcnow())
+    """Stream the segment's patients, a chunk at a time, ordered by id. Dates in the
+    segment are days in `zone`, the clinic's time zone."""
+    query = _query(segment, now or utcnow(), zone)
     last_id = 0
     while True:
         rows = session.execute(
@@ -139,7 +140,7 @@ def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
     return None
 
 
-def _query(segment: Segment, now: datetime) -> Select[*tuple[Any, ...]]:
+def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any, ...]]:
     sms = aliased(Consent)
     email = aliased(Consent)
     query = (
@@ -176,9 +177,11 @@ def _query(segment: Segment, now: datetime) -> Select[*tuple[Any, ...]]:
     if segment.offices:
         visit_rules.append(Visit.office.in_(segment.offices))
     if segment.visited_from:
-        visit_rules.append(Visit.visited_at >= _start_of(segment.visited_from))
+        visit_rules.append(Visit.visited_at >= _start_of(segment.visited_from, zone))
     if segment.visited_to:
-        visit_rules.append(Visit.visited_at < _start_of(segment.visited_to + timedelta(days=1)))
+        visit_rules.append(
+            Visit.visited_at < _start_of(segment.visited_to + timedelta(days=1), zone)
+        )
     if segment.tags:
         wrapped = literal(",") + Visit.tags + literal(",")
         visit_rules.append(or_(*(wrapped.like(f"%,{tag},%") for tag in segment.tags)))
@@ -210,22 +213,21 @@ def _query(segment: Segment, now: datetime) -> Select[*tuple[Any, ...]]:
         query = query.where(
             exists().where(
                 Reply.patient_id == Patient.id,
-                Reply.received_at >= _start_of(segment.replied_since),
+                Reply.received_at >= _start_of(segment.replied_since, zone),
             )
         )
     if segment.not_replied_since:
         query = query.where(
             ~exists().where(
                 Reply.patient_id == Patient.id,
-                Reply.received_at >= _start_of(segment.not_replied_since),
+                Reply.received_at >= _start_of(segment.not_replied_since, zone),
             )
         )
     return query
 
 
-def _start_of(day: date) -> datetime:
-    # Dates staff type are the clinic's dates (New Jersey).
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo("America/New_York"))
+def _start_of(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def _seq(value: object) -> list[object]:

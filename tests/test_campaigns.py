@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -92,7 +93,12 @@ def patient(
 
 def segment_ids(runtime: Runtime, **filters: object) -> list[int]:
     with runtime.sessions() as session:
-        return [c.patient_id for c in candidates(session, Segment.parse(**filters), now=NOW)]
+        return [
+            c.patient_id
+            for c in candidates(
+                session, Segment.parse(**filters), zone=ZoneInfo("America/New_York"), now=NOW
+            )
+        ]
 
 
 def new_campaign(runtime: Runtime, **overrides: object) -> int:

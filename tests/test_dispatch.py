@@ -307,8 +307,8 @@ def test_smtp_temporary_refusal_retries_and_permanent_refusal_fails(
     assert recorder.envelopes == []
 
 
-def test_a_missing_template_variable_fails_the_message_with_the_name(
-    live_runtime: Runtime, tmp_path: object, twilio_server: TwilioPeer
+def test_a_missing_template_fails_the_message_with_its_name(
+    live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
     enrol_visit(live_runtime, add_patient(live_runtime))
     first = only_first_step(live_runtime)
