@@ -44,6 +44,8 @@ CORPUS: list[tuple[str, str, str, int | None]] = [
     ("did 3 sets of the bridges, feels ok", "en", R, None),
     ("about 45 minutes of walking", "en", R, None),
     # --- routine
+    ("I have a new number, 201 555 0111", "en", R, None),
+    ("my number changed", "en", R, None),
     ("Feeling much better, thank you!", "en", R, None),
     ("thanks", "en", R, None),
     ("Much better than last week", "en", R, None),
