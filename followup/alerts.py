@@ -7,6 +7,7 @@ and behind nothing, with no quiet hours and no patient consent involved.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -70,52 +71,76 @@ class AlertReply(Protocol):
     def received_at(self) -> datetime: ...
 
 
-def raise_alert(
+def raise_alerts(
     session: Session,
+    raised: Sequence[tuple[AlertReply, AlertPatient]],
     *,
-    reply: AlertReply,
-    patient: AlertPatient,
     settings: Settings,
     renderer: Renderer,
     now: datetime,
-) -> int | None:
-    """Create the alert for `reply` and queue its notifications; returns the alert's
-    id, or None if the reply had one already."""
-    level = Triage(reply.triage or Triage.ATTENTION)
-    alert_id = session.scalar(
-        insert(session, Alert)
-        .values(reply_id=reply.id, patient_id=patient.id, level=level.value, created_at=now)
-        .on_conflict_do_nothing(index_elements=["reply_id"])
-        .returning(Alert.id)
-    )
-    if alert_id is None:
-        return None
-    context = alert_context(alert_id, level, patient, reply, settings)
-    notices = []
-    for channel, address in settings.oncall:
-        body = renderer.staff(f"alert-{channel}.txt", context)
-        subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
-        notices.append(
-            {
-                "patient_id": patient.id,
-                "channel": channel,
-                "purpose": Purpose.ALERT.value,
-                "template": f"staff/alert-{channel}",
-                "email_fallback": False,
-                "status": MessageStatus.SCHEDULED.value,
-                "due_at": now,
-                "expires_at": now + NOTIFY_FOR,
-                "attempts": 0,
-                "recipient": address,
-                "subject": " ".join(subject.split()) if subject else None,
-                "body": " ".join(body.split()) if channel == "sms" else body.strip() + "\n",
-                "updated_at": now,
-                "created_at": now,
-            }
+) -> list[int]:
+    """Create the alert for each reply and queue its notifications; returns the new
+    alerts' ids. A reply that has its alert already gets no second one."""
+    if not raised:
+        return []
+    levels = {reply.id: Triage(reply.triage or Triage.ATTENTION) for reply, _ in raised}
+    created = dict(
+        session.connection()
+        .execute(
+            insert(session, Alert)
+            .on_conflict_do_nothing(index_elements=["reply_id"])
+            .returning(Alert.reply_id, Alert.id),
+            [
+                {
+                    "reply_id": reply.id,
+                    "patient_id": patient.id,
+                    "level": levels[reply.id].value,
+                    "created_at": now,
+                }
+                for reply, patient in raised
+            ],
         )
+        .all()
+    )
+    notices = []
+    for reply, patient in raised:
+        if reply.id not in created:
+            continue
+        context = alert_context(created[reply.id], levels[reply.id], patient, reply, settings)
+        for channel, address in settings.oncall:
+            notices.append(_notice(channel, address, patient.id, context, renderer, now))
     if notices:
         session.connection().execute(insert(session, Message), notices)
-    return alert_id
+    return list(created.values())
+
+
+def _notice(
+    channel: str,
+    address: str,
+    patient_id: int,
+    context: dict[str, Any],
+    renderer: Renderer,
+    now: datetime,
+) -> dict[str, Any]:
+    """The outbox row that tells one on-call address about an alert."""
+    body = renderer.staff(f"alert-{channel}.txt", context)
+    subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
+    return {
+        "patient_id": patient_id,
+        "channel": channel,
+        "purpose": Purpose.ALERT.value,
+        "template": f"staff/alert-{channel}",
+        "email_fallback": False,
+        "status": MessageStatus.SCHEDULED.value,
+        "due_at": now,
+        "expires_at": now + NOTIFY_FOR,
+        "attempts": 0,
+        "recipient": address,
+        "subject": " ".join(subject.split()) if subject else None,
+        "body": " ".join(body.split()) if channel == "sms" else body.strip() + "\n",
+        "updated_at": now,
+        "created_at": now,
+    }
 
 
 def alert_context(

@@ -7,13 +7,14 @@ second click finds its row and changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import ARRAY, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from followup.alerts import raise_alert
+from followup.alerts import raise_alerts
 from followup.config import Settings
 from followup.db import insert, rows_changed
 from followup.models import (
@@ -86,54 +87,85 @@ class _StoredReply:
     received_at: datetime
 
 
+@dataclass(frozen=True)
+class InboundSms:
+    """An inbound text as Twilio posted it."""
+
+    sid: str
+    from_number: str
+    body: str
+
+
 def receive_sms(
     session: Session,
     *,
     settings: Settings,
     renderer: Renderer,
-    sid: str,
-    from_number: str,
-    body: str,
+    messages: Sequence[InboundSms],
     now: datetime,
-) -> Received:
-    """Store an inbound SMS once per `sid`, then act on it: consent, triage, alert.
+) -> list[Received]:
+    """Store inbound texts once per `sid`, then act on each: consent, triage, alert.
 
-    A plain reply costs two statements and a commit; consent and alerts add theirs
-    only when the reply calls for them.
+    A batch costs what one text costs: a look-up of the senders, an insert of the
+    replies and, when some carry warning signs, an insert of alerts and one of their
+    notices; consent changes add theirs. Results come back in the order given.
     """
-    sender = _sender(session, from_number)
-    language = sender.language if sender else None
-    reading = read_reply(body, language=language)
-    reply_id = _insert_reply(
-        session,
-        provider_id=sid,
-        channel=Channel.SMS,
-        from_address=from_number,
-        patient_id=sender.id if sender else None,
-        message_id=sender.last_message_id if sender else None,
-        visit_id=sender.last_visit_id if sender else None,
-        body=body,
-        reading=reading,
-        now=now,
-    )
-    if reply_id is None:
-        existing = session.scalars(select(Reply.id).where(Reply.provider_id == sid)).one()
-        return Received(existing, reading, language, None)
-    if sender is None:
-        log.warning("SMS %s from an unknown number, stored for staff", sid)
-        return Received(reply_id, reading, None, None)
-    change = None
-    if reading.keyword or is_yes(body, language=language):
-        patient = session.get_one(Patient, sender.id)
-        change = _keyword_consent(session, patient, reading, body, now)
-    if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-        stored = _StoredReply(
-            reply_id, body, reading.pain, reading.triage, "; ".join(reading.reasons), now
+    senders = _senders(session, {sms.from_number for sms in messages})
+    firsts: dict[str, InboundSms] = {}
+    for sms in messages:
+        firsts.setdefault(sms.sid, sms)
+    readings: dict[str, Reading] = {}
+    rows = []
+    for sms in firsts.values():
+        sender = senders.get(sms.from_number)
+        language = sender.language if sender else None
+        readings[sms.sid] = reading = read_reply(sms.body, language=language)
+        rows.append(
+            _reply_row(
+                provider_id=sms.sid,
+                channel=Channel.SMS,
+                from_address=sms.from_number,
+                patient_id=sender.id if sender else None,
+                message_id=sender.last_message_id if sender else None,
+                visit_id=sender.last_visit_id if sender else None,
+                body=sms.body,
+                reading=reading,
+                now=now,
+            )
         )
-        raise_alert(
-            session, reply=stored, patient=sender, settings=settings, renderer=renderer, now=now
+    stored = _store_replies(session, rows)
+    to_alert: list[tuple[_StoredReply, _Sender]] = []
+    changes: dict[str, str | None] = {}
+    for sms in firsts.values():
+        sender, reading = senders.get(sms.from_number), readings[sms.sid]
+        if sms.sid not in stored:
+            continue
+        if sender is None:
+            log.warning("SMS %s from an unknown number, stored for staff", sms.sid)
+            continue
+        if reading.keyword or is_yes(sms.body, language=sender.language):
+            patient = session.get_one(Patient, sender.id)
+            changes[sms.sid] = _keyword_consent(session, patient, reading, sms.body, now)
+        if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
+            reasons = "; ".join(reading.reasons)
+            reply = _StoredReply(
+                stored[sms.sid], sms.body, reading.pain, reading.triage, reasons, now
+            )
+            to_alert.append((reply, sender))
+    raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
+    earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
+    results = []
+    for sms in messages:
+        sender = senders.get(sms.from_number)
+        results.append(
+            Received(
+                stored.get(sms.sid) or earlier[sms.sid],
+                readings[sms.sid],
+                sender.language if sender else None,
+                changes.get(sms.sid),
+            )
         )
-    return Received(reply_id, reading, language, change)
+    return results
 
 
 def receive_answer(
@@ -156,8 +188,7 @@ def receive_answer(
         return None
     patient = session.get_one(Patient, message.patient_id)
     reading = read_reply(text, language=patient.language)
-    reply_id = _insert_reply(
-        session,
+    row = _reply_row(
         provider_id=key,
         channel=Channel.EMAIL,
         from_address=patient.email or "",
@@ -168,13 +199,12 @@ def receive_answer(
         reading=reading,
         now=now,
     )
+    reply_id = _store_replies(session, [row]).get(key)
     if reply_id is None:
         return session.scalars(select(Reply).where(Reply.provider_id == key)).one()
     reply = session.get_one(Reply, reply_id)
     if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-        raise_alert(
-            session, reply=reply, patient=patient, settings=settings, renderer=renderer, now=now
-        )
+        raise_alerts(session, [(reply, patient)], settings=settings, renderer=renderer, now=now)
     return reply
 
 
@@ -285,39 +315,60 @@ def _stopped_by_keyword(session: Session, patient: Patient) -> bool:
     return consent is not None and not consent.granted and consent.source.startswith(KEYWORD_SOURCE)
 
 
-# The two statements every inbound SMS runs, as plain SQL both databases read: the
-# webhook's throughput depends on them, and SQLAlchemy's statement building and
-# caching cost more than the queries themselves.
 _LAST_TEXT = """
     SELECT {column} FROM messages m
     WHERE m.patient_id = p.id AND m.channel = 'sms' AND m.purpose <> 'alert'
       AND m.sent_at IS NOT NULL
     ORDER BY m.sent_at DESC LIMIT 1"""
-SENDER_SQL = text(
-    f"""SELECT p.id, p.ref, p.first_name, p.last_name, p.phone, p.email, p.language,
-        ({_LAST_TEXT.format(column="m.id")}),
-        ({_LAST_TEXT.format(column="m.visit_id")})
-    FROM patients p WHERE p.phone = :number
-    ORDER BY ({_LAST_TEXT.format(column="m.sent_at")}) DESC NULLS LAST LIMIT 1"""
+# Plain SQL both databases read: statement building cost more than the query.
+SENDERS_SQL = (
+    text(
+        f"""SELECT p.id, p.ref, p.first_name, p.last_name, p.phone, p.email, p.language,
+            ({_LAST_TEXT.format(column="m.id")}) AS last_message_id,
+            ({_LAST_TEXT.format(column="m.visit_id")}) AS last_visit_id,
+            ({_LAST_TEXT.format(column="m.sent_at")}) AS last_sent_at
+        FROM patients p WHERE p.phone IN :numbers"""
+    )
+    .bindparams(bindparam("numbers", expanding=True))
+    .columns(last_sent_at=UTCDateTime())
 )
-INSERT_REPLY_SQL = text(
-    """INSERT INTO replies (provider_id, channel, from_address, patient_id, message_id, visit_id,
-        body, keyword, pain, triage, reasons, received_at)
-    VALUES (:provider_id, :channel, :from_address, :patient_id, :message_id, :visit_id,
-        :body, :keyword, :pain, :triage, :reasons, :received_at)
-    ON CONFLICT (provider_id) DO NOTHING RETURNING id"""
-).bindparams(bindparam("received_at", type_=UTCDateTime()))
+NEVER = datetime.min.replace(tzinfo=UTC)
+# On PostgreSQL a batch of replies goes as one array per column: one statement,
+# parsed and planned once, where a multi-row VALUES list changes with the batch size.
+REPLY_ARRAYS = {
+    "provider_id": "varchar",
+    "channel": "varchar",
+    "from_address": "varchar",
+    "patient_id": "integer",
+    "message_id": "integer",
+    "visit_id": "integer",
+    "body": "text",
+    "keyword": "varchar",
+    "pain": "integer",
+    "triage": "varchar",
+    "reasons": "text",
+    "received_at": "timestamp",
+}
+REPLIES_FROM_ARRAYS = text(
+    f"""INSERT INTO replies ({", ".join(REPLY_ARRAYS)})
+    SELECT * FROM unnest({", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in REPLY_ARRAYS.items())})
+    ON CONFLICT (provider_id) DO NOTHING RETURNING provider_id, id"""
+).bindparams(bindparam("received_at", type_=ARRAY(UTCDateTime())))
 
 
-def _sender(session: Session, number: str) -> _Sender | None:
-    """The patient with this number (if several share it, the one texted last), with
-    the last text we sent them."""
-    row = session.connection().execute(SENDER_SQL, {"number": number}).first()
-    return _Sender(*row) if row else None
+def _senders(session: Session, numbers: set[str]) -> dict[str, _Sender]:
+    """The patient behind each number (if several share it, the one texted last,
+    then the newest), with the last text we sent them."""
+    if not numbers:
+        return {}
+    rows = sorted(
+        session.connection().execute(SENDERS_SQL, {"numbers": sorted(numbers)}),
+        key=lambda row: (row.last_sent_at or NEVER, row.id),
+    )
+    return {row.phone: _Sender(*row[:-1]) for row in rows}
 
 
-def _insert_reply(
-    session: Session,
+def _reply_row(
     *,
     provider_id: str,
     channel: Channel,
@@ -328,22 +379,43 @@ def _insert_reply(
     body: str,
     reading: Reading,
     now: datetime,
-) -> int | None:
-    """Insert the reply with its reading; None if `provider_id` was stored before."""
-    return session.connection().scalar(
-        INSERT_REPLY_SQL,
-        {
-            "provider_id": provider_id,
-            "channel": channel.value,
-            "from_address": from_address,
-            "patient_id": patient_id,
-            "message_id": message_id,
-            "visit_id": visit_id,
-            "body": body,
-            "keyword": reading.keyword,
-            "pain": reading.pain,
-            "triage": reading.triage,
-            "reasons": "; ".join(reading.reasons),
-            "received_at": now,
-        },
+) -> dict[str, object]:
+    return {
+        "provider_id": provider_id,
+        "channel": channel.value,
+        "from_address": from_address,
+        "patient_id": patient_id,
+        "message_id": message_id,
+        "visit_id": visit_id,
+        "body": body,
+        "keyword": reading.keyword,
+        "pain": reading.pain,
+        "triage": reading.triage,
+        "reasons": "; ".join(reading.reasons),
+        "received_at": now,
+    }
+
+
+def _store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, int]:
+    """Insert replies in one statement; returns the ids of those not stored before,
+    by provider id."""
+    if not rows:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {name: [row[name] for row in rows] for name in REPLY_ARRAYS}
+        return dict(session.connection().execute(REPLIES_FROM_ARRAYS, columns).all())
+    statement = (
+        insert(session, Reply)
+        .on_conflict_do_nothing(index_elements=["provider_id"])
+        .returning(Reply.provider_id, Reply.id)
     )
+    return dict(session.connection().execute(statement, rows).all())
+
+
+def _reply_ids(session: Session, provider_ids: list[str]) -> dict[str, int]:
+    if not provider_ids:
+        return {}
+    found = session.execute(
+        select(Reply.provider_id, Reply.id).where(Reply.provider_id.in_(provider_ids))
+    )
+    return dict(found.all())

@@ -21,7 +21,7 @@ from followup.campaigns import (
 from followup.db import transaction
 from followup.dispatch import claim_due
 from followup.exceptions import InvalidInput
-from followup.inbound import receive_sms
+from followup.inbound import InboundSms, receive_sms
 from followup.models import (
     AuditEntry,
     Channel,
@@ -134,16 +134,16 @@ def test_segments_filter_in_the_database(runtime: Runtime) -> None:
     ]
     assert segment_ids(runtime, languages=["es"]) == [spanish]
     with transaction(runtime.sessions) as session:
-        for sid, number, text in (("SM1", "+12015550001", "8/10"), ("SM2", "+12015550003", "2")):
-            receive_sms(
-                session,
-                settings=runtime.settings,
-                renderer=runtime.renderer,
-                sid=sid,
-                from_number=number,
-                body=text,
-                now=NOW - timedelta(days=1),
-            )
+        receive_sms(
+            session,
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            messages=[
+                InboundSms("SM1", "+12015550001", "8/10"),
+                InboundSms("SM2", "+12015550003", "2"),
+            ],
+            now=NOW - timedelta(days=1),
+        )
     assert segment_ids(runtime, min_pain=7) == [hoboken]
     assert segment_ids(runtime, replied_since="2026-11-15") == [hoboken, spanish]
     assert segment_ids(runtime, not_replied_since="2026-11-15") == [weehawken]

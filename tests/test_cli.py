@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from followup.cli import main
 from followup.config import Settings
 from followup.db import transaction
-from followup.inbound import receive_sms
+from followup.inbound import InboundSms, receive_sms
 from followup.models import utcnow
 from followup.runtime import Runtime
 from tests.conftest import add_patient
@@ -147,9 +147,7 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
             session,
             settings=runtime.settings,
             renderer=runtime.renderer,
-            sid="SMx",
-            from_number="+12015550777",
-            body="new phone, this is Ana",
+            messages=[InboundSms("SMx", "+12015550777", "new phone, this is Ana")],
             now=utcnow(),
         )
     runtime.close()
@@ -174,9 +172,7 @@ def test_alerts_are_listed_emergencies_first_and_acknowledged(
                 session,
                 settings=runtime.settings,
                 renderer=runtime.renderer,
-                sid=sid,
-                from_number="+12015550111",
-                body=said,
+                messages=[InboundSms(sid, "+12015550111", said)],
                 now=utcnow(),
             )
     runtime.close()
