@@ -102,11 +102,12 @@ def raise_alerts(
         )
         .all()
     )
-    notices = []
+    links, notices = Links(settings), []
     for reply, patient in raised:
         if reply.id not in created:
             continue
-        context = alert_context(created[reply.id], levels[reply.id], patient, reply, settings)
+        alert_id = created[reply.id]
+        context = alert_context(alert_id, levels[reply.id], patient, reply, settings, links)
         for channel, address in settings.oncall:
             notices.append(_notice(channel, address, patient.id, context, renderer, now))
     if notices:
@@ -144,7 +145,12 @@ def _notice(
 
 
 def alert_context(
-    alert_id: int, level: Triage, patient: AlertPatient, reply: AlertReply, settings: Settings
+    alert_id: int,
+    level: Triage,
+    patient: AlertPatient,
+    reply: AlertReply,
+    settings: Settings,
+    links: Links,
 ) -> dict[str, Any]:
     """What staff notifications (`templates/staff/`) may use."""
     zone = ZoneInfo(settings.default_timezone)
@@ -162,7 +168,7 @@ def alert_context(
             "reasons": reply.reasons or "-",
             "received": f"{reply.received_at.astimezone(zone):%a %b %d %H:%M %Z}",
         },
-        "link": Links(settings).alert_url(alert_id),
+        "link": links.alert_url(alert_id),
     }
 
 

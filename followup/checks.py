@@ -182,7 +182,7 @@ def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
         reasons="pain with popping",
         received_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC),
     )
-    context = alert_context(1, Triage.ATTENTION, patient, reply, settings)
+    context = alert_context(1, Triage.ATTENTION, patient, reply, settings, Links(settings))
     problems = []
     for name in ("alert-sms.txt", "alert-email.subject.txt", "alert-email.txt"):
         try:

@@ -315,23 +315,27 @@ def _stopped_by_keyword(session: Session, patient: Patient) -> bool:
     return consent is not None and not consent.granted and consent.source.startswith(KEYWORD_SOURCE)
 
 
-_LAST_TEXT = """
-    SELECT {column} FROM messages m
-    WHERE m.patient_id = p.id AND m.channel = 'sms' AND m.purpose <> 'alert'
-      AND m.sent_at IS NOT NULL
-    ORDER BY m.sent_at DESC LIMIT 1"""
-# Plain SQL both databases read: statement building cost more than the query.
-SENDERS_SQL = (
-    text(
-        f"""SELECT p.id, p.ref, p.first_name, p.last_name, p.phone, p.email, p.language,
-            ({_LAST_TEXT.format(column="m.id")}) AS last_message_id,
-            ({_LAST_TEXT.format(column="m.visit_id")}) AS last_visit_id,
-            ({_LAST_TEXT.format(column="m.sent_at")}) AS last_sent_at
-        FROM patients p WHERE p.phone IN :numbers"""
-    )
+# Plain SQL both databases read: statement building cost more than the query. The
+# numbers go as one array on PostgreSQL (one statement, prepared once), as a list on SQLite.
+_LAST_TEXT = """(
+        SELECT m.{column} FROM messages m
+        WHERE m.patient_id = p.id AND m.channel = 'sms' AND m.purpose <> 'alert'
+          AND m.sent_at IS NOT NULL
+        ORDER BY m.sent_at DESC LIMIT 1)"""
+_SENDERS = f"""
+    SELECT p.id, p.ref, p.first_name, p.last_name, p.phone, p.email, p.language,
+        {_LAST_TEXT.format(column="id")} AS last_message_id,
+        {_LAST_TEXT.format(column="visit_id")} AS last_visit_id,
+        {_LAST_TEXT.format(column="sent_at")} AS last_sent_at
+    FROM patients p WHERE {{numbers}}"""
+SENDERS_SQL = {
+    "postgresql": text(
+        _SENDERS.format(numbers="p.phone = ANY(CAST(:numbers AS varchar[]))")
+    ).columns(last_sent_at=UTCDateTime()),
+    "sqlite": text(_SENDERS.format(numbers="p.phone IN :numbers"))
     .bindparams(bindparam("numbers", expanding=True))
-    .columns(last_sent_at=UTCDateTime())
-)
+    .columns(last_sent_at=UTCDateTime()),
+}
 NEVER = datetime.min.replace(tzinfo=UTC)
 # On PostgreSQL a batch of replies goes as one array per column: one statement,
 # parsed and planned once, where a multi-row VALUES list changes with the batch size.
@@ -361,8 +365,9 @@ def _senders(session: Session, numbers: set[str]) -> dict[str, _Sender]:
     then the newest), with the last text we sent them."""
     if not numbers:
         return {}
+    statement = SENDERS_SQL[session.get_bind().dialect.name]
     rows = sorted(
-        session.connection().execute(SENDERS_SQL, {"numbers": sorted(numbers)}),
+        session.connection().execute(statement, {"numbers": sorted(numbers)}),
         key=lambda row: (row.last_sent_at or NEVER, row.id),
     )
     return {row.phone: _Sender(*row[:-1]) for row in rows}

@@ -71,15 +71,18 @@ def read_reply(text: str, *, language: str | None = None) -> Reading:
                 return Reading(keyword, None, None, (whole,))
     clauses = [c.strip() for c in CLAUSE_BREAK.split(normalized) if c and c.strip()]
     for lang in languages:
-        if any(_found(lang.stop_requests, clause, lang) for clause in clauses):
+        if lang.stop_requests.search(normalized) and any(
+            _found(lang.stop_requests, clause, lang) for clause in clauses
+        ):
             return Reading("stop", None, None, ("asked to stop messages",))
     pain = pain_score(normalized, languages)
     for level, pick in ((EMERGENCY, "emergency"), (ATTENTION, "attention")):
+        # A rule whose phrases appear nowhere in the reply cannot fire in a clause of it.
         fired = [
             rule.name
             for lang in languages
             for rule in getattr(lang, pick)
-            if _fires(rule, clauses, lang, pain)
+            if rule.phrases.search(normalized) and _fires(rule, clauses, lang, pain)
         ]
         if level == ATTENTION and pain is not None and pain >= 7:
             fired.append(f"pain score {pain}")
@@ -98,8 +101,10 @@ def is_yes(text: str, *, language: str | None = None) -> bool:
 
 def normalize(text: str) -> str:
     """Lower case, no accents, apostrophes dropped ("can't" -> "cant"), spaces folded."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = text.lower()
+    if not plain.isascii():
+        decomposed = unicodedata.normalize("NFKD", plain)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     plain = re.sub(r"['’‘`´]", "", plain)
     return re.sub(r"[ \t]+", " ", plain).strip()
 

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 
 from followup.db import transaction
 from followup.inbound import InboundSms, Received, receive_sms
-from followup.models import Alert, Channel, Message, Purpose, Reply, utcnow
+from followup.models import Alert, Channel, Message, MessageStatus, Purpose, Reply, utcnow
 from followup.patients import has_consent
 from followup.runtime import Runtime
 from followup.web.inbox import SmsInbox
 from followup.web.twilio import store_texts
-from tests.conftest import add_patient
+from tests.conftest import add_patient, enrol_visit
 
 ANA, BEN, STRANGER = "+12015550111", "+12015550222", "+12015550999"
 
@@ -74,6 +74,28 @@ def test_a_batch_is_stored_once_per_sid_in_order_with_its_consent_changes_and_al
         assert not has_consent(session, ana.id, Channel.SMS, Purpose.CARE)
     store(runtime, batch)
     assert (count(runtime, Reply), count(runtime, Alert)) == (5, 2)
+
+
+def test_a_shared_number_belongs_to_the_patient_texted_last_else_the_newest(
+    runtime: Runtime,
+) -> None:
+    parent = add_patient(runtime, "P1", phone=ANA)
+    child = add_patient(runtime, "P2", phone=ANA, email="kid@example.com")
+    (before,) = store(runtime, [InboundSms("SM1", ANA, "ok")])
+    enrol_visit(runtime, parent)
+    with transaction(runtime.sessions) as session:
+        first = session.scalars(
+            select(Message).where(Message.patient_id == parent.id).order_by(Message.due_at)
+        ).first()
+        assert first is not None
+        first.sent_at, first.status = utcnow(), MessageStatus.SENT
+    (after,) = store(runtime, [InboundSms("SM2", ANA, "ok")])
+    with runtime.sessions() as session:
+        owners = [session.get_one(Reply, r.reply_id) for r in (before, after)]
+        assert [(r.patient_id, r.message_id) for r in owners] == [
+            (child.id, None),
+            (parent.id, first.id),
+        ]
 
 
 def test_texts_arriving_together_share_one_batch(runtime: Runtime) -> None:

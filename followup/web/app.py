@@ -17,7 +17,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.links = Links(runtime.settings)
     app.state.inbox = SmsInbox(partial(twilio.store_texts, runtime))
-    app.include_router(twilio.router)
+    app.router.routes.extend(twilio.routes)
     app.include_router(pages.router)
     app.include_router(api.router)
     return app
