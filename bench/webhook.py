@@ -1,12 +1,14 @@
 """Inbound-SMS webhook throughput: signed requests against `followup serve` on PostgreSQL.
 
-    python bench/webhook.py [--seconds 20] [--connections 64] [--workers 2]
+    python bench/webhook.py [--seconds 20] [--connections 32] [--workers 2] [--warmup 5]
 
 Needs `wrk` (Debian: `apt-get install wrk`). Seeds patients on PostgreSQL, starts
 `followup serve`, and has wrk post pre-signed Twilio webhooks, each with its own
 MessageSid and a realistic reply, so every request is validated, stored, triaged and,
-for warning signs, queued as a staff alert. Prints requests/second and latency
-percentiles, then checks that every answered request left exactly one reply row.
+for warning signs, queued as a staff alert. A warm-up run (its own messages) comes
+first, as a server in service is warm. Prints requests/second and latency
+percentiles of the measured run, then checks that every answered request left
+exactly one reply row.
 Prints figures; asserts nothing.
 """
 
@@ -82,14 +84,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
     parser.add_argument("--database-url", default=SERVER)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     url = prepare(args.database_url)
     folder = Path(tempfile.mkdtemp(prefix="followup-bench-"))
-    requests_file = folder / "requests.tsv"
-    count = write_requests(requests_file, 4000 * args.seconds)
+    count = write_requests(folder / "requests.tsv", 4000 * args.seconds, prefix="SM")
+    write_requests(folder / "warmup.tsv", 4000 * args.warmup, prefix="SW")
     (folder / "post.lua").write_text(LUA)
     port = free_port()
     env = os.environ | {
@@ -119,31 +122,22 @@ def main() -> None:
             f"webhook benchmark: {args.workers} uvicorn workers, {args.connections} connections, "
             f"{args.seconds} s, PostgreSQL, {count} distinct signed requests\n"
         )
-        output = subprocess.run(
-            [
-                "wrk",
-                "-t",
-                str(args.threads),
-                "-c",
-                str(args.connections),
-                "-d",
-                f"{args.seconds}s",
-                "--latency",
-                "-s",
-                str(folder / "post.lua"),
-                f"http://127.0.0.1:{port}",
-                "--",
-                str(requests_file),
-                str(args.threads),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        base = f"http://127.0.0.1:{port}"
+        if args.warmup:
+            load(args, base, folder, "warmup.tsv", args.warmup)
+        output = load(args, base, folder, "requests.tsv", args.seconds)
     finally:
         server.terminate()
         server.wait(30)
     report(output, url)
+
+
+def load(args: argparse.Namespace, base: str, folder: Path, requests: str, seconds: int) -> str:
+    """Run wrk for `seconds` over the signed requests in `requests`; its report."""
+    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s"]
+    command += ["--latency", "-s", str(folder / "post.lua"), base, "--"]
+    command += [str(folder / requests), str(args.threads)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def prepare(server_url: str) -> str:
@@ -159,12 +153,12 @@ def phone(i: int) -> str:
     return f"+1201{i:07d}"
 
 
-def write_requests(path: Path, count: int) -> int:
+def write_requests(path: Path, count: int, *, prefix: str) -> int:
     validator = RequestValidator(TOKEN)
     with path.open("w") as out:
         for n in range(count):
             params = {
-                "MessageSid": f"SM{n:032x}",
+                "MessageSid": f"{prefix}{n:032x}",
                 "AccountSid": "AC" + "0" * 32,
                 "From": phone(n % PATIENTS + 1),
                 "To": "+12015550199",
@@ -193,7 +187,8 @@ def report(output: str, url: str) -> None:
     percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
     engine = create_engine(url)
     with engine.connect() as connection:
-        stored = connection.scalar(select(func.count()).select_from(Reply))
+        measured = Reply.provider_id.startswith("SM")
+        stored = connection.scalar(select(func.count()).select_from(Reply).where(measured))
         tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     engine.dispose()
     print(f"requests/second: {float(rps.group(1)) if rps else 0:.0f}")

@@ -52,6 +52,7 @@ class Renderer:
             # Templates are read once per process; `followup check` builds its own.
             auto_reload=False,
         )
+        self._answers: dict[tuple[str, str, str, str], str] = {}
 
     def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
         return with_opt_out(self._render("sms", f"{template}.txt", language, context), language)
@@ -65,9 +66,16 @@ class Renderer:
         )
 
     def answer(self, name: str, language: str, settings: Settings) -> str:
-        """The SMS sent back in answer to a patient's reply (`sms/<lang>/answer-*.txt`)."""
-        context = {"clinic": {"name": settings.clinic_name, "phone": settings.clinic_phone}}
-        return " ".join(self._render("sms", f"answer-{name}.txt", language, context).split())
+        """The SMS sent back in answer to a patient's reply (`sms/<lang>/answer-*.txt`).
+
+        Answers are few and fixed, and the webhook asks for one per text: each is
+        rendered once."""
+        clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
+        key = (name, language, clinic["name"], clinic["phone"])
+        if key not in self._answers:
+            text = self._render("sms", f"answer-{name}.txt", language, {"clinic": clinic})
+            self._answers[key] = " ".join(text.split())
+        return self._answers[key]
 
     def staff(self, name: str, context: dict[str, Any]) -> str:
         """A notification to staff (`templates/staff/`), never sent to a patient."""
