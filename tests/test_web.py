@@ -112,17 +112,31 @@ def test_a_reply_is_stored_matched_and_answered(web_runtime: Runtime, client: Te
     [
         None,
         "not-a-signature",
+        "sïgnature".encode("latin-1"),
         RequestValidator("wrong").compute_signature(PUBLIC + "/twilio/sms", {}),
     ],
 )
 def test_missing_or_wrong_signature_is_403_and_stores_nothing(
-    web_runtime: Runtime, client: TestClient, signature: str | None
+    web_runtime: Runtime, client: TestClient, signature: str | bytes | None
 ) -> None:
-    headers = {"X-Twilio-Signature": signature} if signature else {}
+    value = signature.encode() if isinstance(signature, str) else signature
+    headers = {b"X-Twilio-Signature": value} if value else {}
     params = {"MessageSid": "SM1", "From": PATIENT_PHONE, "Body": "7"}
     response = client.post("/twilio/sms", data=params, headers=headers)
     assert response.status_code == 403
     assert count(web_runtime, Reply) == 0
+
+
+def test_a_signature_over_the_url_with_its_port_is_accepted(
+    web_runtime: Runtime, client: TestClient
+) -> None:
+    sent_welcome(web_runtime)
+    params = {"MessageSid": "SM1", "From": PATIENT_PHONE, "Body": "fine"}
+    with_port = PUBLIC.replace(".example", ".example:443") + "/twilio/sms"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(with_port, params)
+    response = client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    assert count(web_runtime, Reply) == 1
 
 
 def test_signature_over_other_parameters_is_refused(
