@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.db import insert, rows_changed
+from followup.db import insert_rows, rows_changed
 from followup.exceptions import InvalidInput, NotFound
 from followup.links import Links
 from followup.models import Alert, Message, MessageStatus, Patient, Purpose, Reply, Triage
@@ -84,24 +84,17 @@ def raise_alerts(
     if not raised:
         return []
     levels = {reply.id: Triage(reply.triage or Triage.ATTENTION) for reply, _ in raised}
-    created = dict(
-        session.connection()
-        .execute(
-            insert(session, Alert)
-            .on_conflict_do_nothing(index_elements=["reply_id"])
-            .returning(Alert.reply_id, Alert.id),
-            [
-                {
-                    "reply_id": reply.id,
-                    "patient_id": patient.id,
-                    "level": levels[reply.id].value,
-                    "created_at": now,
-                }
-                for reply, patient in raised
-            ],
-        )
-        .all()
-    )
+    alerts = [
+        {
+            "reply_id": reply.id,
+            "patient_id": patient.id,
+            "level": levels[reply.id].value,
+            "created_at": now,
+        }
+        for reply, patient in raised
+    ]
+    stored = insert_rows(session, Alert, alerts, unique="reply_id", returning=("reply_id", "id"))
+    created: dict[int, int] = {row.reply_id: row.id for row in stored}
     links, notices = Links(settings), []
     for reply, patient in raised:
         if reply.id not in created:
@@ -110,8 +103,7 @@ def raise_alerts(
         context = alert_context(alert_id, levels[reply.id], patient, reply, settings, links)
         for channel, address in settings.oncall:
             notices.append(_notice(channel, address, patient.id, context, renderer, now))
-    if notices:
-        session.connection().execute(insert(session, Message), notices)
+    insert_rows(session, Message, notices)
     return list(created.values())
 
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    CursorResult,
+    Engine,
+    Executable,
+    Row,
+    Table,
+    TextClause,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
@@ -50,6 +63,58 @@ def insert(session: Session, model: type) -> Insert:
     """An INSERT that can `on_conflict_do_nothing` on both PostgreSQL and SQLite."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model)
+
+
+def insert_rows(
+    session: Session,
+    model: type,
+    rows: Sequence[dict[str, Any]],
+    *,
+    unique: str | None = None,
+    returning: tuple[str, ...] = (),
+) -> list[Row[Any]]:
+    """Insert `rows` in one statement, skipping those that clash on the `unique`
+    column; returns the `returning` columns of the rows inserted.
+
+    On PostgreSQL the rows go as one array per column (`unnest`): the statement is the
+    same for every batch, so it is parsed and planned once, where a multi-row VALUES
+    list changes with the batch size. SQLite gets SQLAlchemy's multi-row insert.
+    """
+    if not rows:
+        return []
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    columns = tuple(rows[0])
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _insert_arrays(table, columns, unique, returning)
+        result = session.connection().execute(
+            statement, {name: [row[name] for row in rows] for name in columns}
+        )
+        return list(result) if returning else []
+    many = sqlite.insert(table)
+    if unique:
+        many = many.on_conflict_do_nothing(index_elements=[unique])
+    if not returning:
+        session.connection().execute(many, list(rows))
+        return []
+    returned = many.returning(*(table.c[name] for name in returning))
+    return list(session.connection().execute(returned, list(rows)))
+
+
+@cache
+def _insert_arrays(
+    table: Table, columns: tuple[str, ...], unique: str | None, returning: tuple[str, ...]
+) -> TextClause:
+    dialect = postgresql.dialect()
+    arrays = ", ".join(
+        f"CAST(:{name} AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    if unique:
+        sql += f" ON CONFLICT ({unique}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    types = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns]
+    return text(sql).bindparams(*types)
 
 
 def rows_changed(session: Session, statement: Executable) -> int:

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ARRAY, bindparam, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from followup.alerts import raise_alerts
 from followup.config import Settings
-from followup.db import insert, rows_changed
+from followup.db import insert, insert_rows, rows_changed
 from followup.models import (
     Channel,
     Consent,
@@ -337,27 +337,6 @@ SENDERS_SQL = {
     .columns(last_sent_at=UTCDateTime()),
 }
 NEVER = datetime.min.replace(tzinfo=UTC)
-# On PostgreSQL a batch of replies goes as one array per column: one statement,
-# parsed and planned once, where a multi-row VALUES list changes with the batch size.
-REPLY_ARRAYS = {
-    "provider_id": "varchar",
-    "channel": "varchar",
-    "from_address": "varchar",
-    "patient_id": "integer",
-    "message_id": "integer",
-    "visit_id": "integer",
-    "body": "text",
-    "keyword": "varchar",
-    "pain": "integer",
-    "triage": "varchar",
-    "reasons": "text",
-    "received_at": "timestamp",
-}
-REPLIES_FROM_ARRAYS = text(
-    f"""INSERT INTO replies ({", ".join(REPLY_ARRAYS)})
-    SELECT * FROM unnest({", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in REPLY_ARRAYS.items())})
-    ON CONFLICT (provider_id) DO NOTHING RETURNING provider_id, id"""
-).bindparams(bindparam("received_at", type_=ARRAY(UTCDateTime())))
 
 
 def _senders(session: Session, numbers: set[str]) -> dict[str, _Sender]:
@@ -404,17 +383,10 @@ def _reply_row(
 def _store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, int]:
     """Insert replies in one statement; returns the ids of those not stored before,
     by provider id."""
-    if not rows:
-        return {}
-    if session.get_bind().dialect.name == "postgresql":
-        columns = {name: [row[name] for row in rows] for name in REPLY_ARRAYS}
-        return dict(session.connection().execute(REPLIES_FROM_ARRAYS, columns).all())
-    statement = (
-        insert(session, Reply)
-        .on_conflict_do_nothing(index_elements=["provider_id"])
-        .returning(Reply.provider_id, Reply.id)
+    stored = insert_rows(
+        session, Reply, rows, unique="provider_id", returning=("provider_id", "id")
     )
-    return dict(session.connection().execute(statement, rows).all())
+    return {row.provider_id: row.id for row in stored}
 
 
 def _reply_ids(session: Session, provider_ids: list[str]) -> dict[str, int]:
