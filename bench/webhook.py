@@ -61,9 +61,10 @@ local counter = 0
 setup_threads = {}
 function setup(thread) thread:set("id", #setup_threads) table.insert(setup_threads, thread) end
 function init(args)
-  local threads, n = tonumber(args[2]), 0
+  -- Lines are taken in runs of `mix` (one of each reply), so every thread sends the mix.
+  local threads, mix, n = tonumber(args[2]), tonumber(args[3]), 0
   for line in io.lines(args[1]) do
-    if n % threads == id then
+    if math.floor(n / mix) % threads == id then
       local tab = line:find("\\t")
       requests[#requests + 1] = wrk.format("POST", "/twilio/sms", {
         ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -140,7 +141,7 @@ def load(args: argparse.Namespace, base: str, folder: Path, requests: str, secon
     """Run wrk for `seconds` over the signed requests in `requests`; its report."""
     command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s"]
     command += ["--latency", "-s", str(folder / "post.lua"), base, "--"]
-    command += [str(folder / requests), str(args.threads)]
+    command += [str(folder / requests), str(args.threads), str(len(REPLIES))]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
@@ -196,12 +197,17 @@ def report(output: str, url: str) -> None:
         alerts = connection.scalar(
             select(func.count()).select_from(Alert).join(Reply).where(measured)
         )
+        warning_signs = connection.scalar(
+            select(func.count())
+            .select_from(Reply)
+            .where(measured, Reply.triage.in_(["attention", "emergency"]))
+        )
     engine.dispose()
     print(f"requests/second: {float(rps.group(1)) if rps else 0:.0f}")
     print("latency: " + ", ".join(f"p{k} {v}" for k, v in percentiles.items()))
     print(
         f"answered: {done.group(1) if done else '?'}; non-2xx: {errors.group(1) if errors else 0}; "
-        f"reply rows stored: {stored}; alerts raised: {alerts}"
+        f"reply rows stored: {stored}; with warning signs: {warning_signs}; alerts raised: {alerts}"
     )
 
 
