@@ -136,3 +136,21 @@ def test_a_text_the_database_refuses_fails_alone(runtime: Runtime) -> None:
     with runtime.sessions() as session:
         stored = session.scalars(select(Reply.provider_id).order_by(Reply.id)).all()
     assert stored == ["SMgood1", "SMgood2"]
+
+
+class Interrupted(BaseException):
+    """What a store sees when the process is being torn down under it."""
+
+
+def test_an_interrupted_batch_fails_every_request_in_it_rather_than_leave_one_waiting() -> None:
+    def interrupted(messages: Sequence[InboundSms]) -> list[Received]:
+        raise Interrupted
+
+    async def three_at_once() -> list[Received | BaseException]:
+        inbox = SmsInbox(interrupted)
+        texts = [InboundSms(f"SM{n}", ANA, "better") for n in range(3)]
+        return await asyncio.gather(*(inbox.receive(sms) for sms in texts), return_exceptions=True)
+
+    first, second, third = asyncio.run(asyncio.wait_for(three_at_once(), timeout=10))
+    assert isinstance(first, Interrupted)
+    assert isinstance(second, RuntimeError) and isinstance(third, RuntimeError)

@@ -44,7 +44,15 @@ class SmsInbox:
 
     async def _settle(self, batch: list[tuple[InboundSms, asyncio.Future[Received]]]) -> None:
         messages = [sms for sms, _ in batch]
-        outcomes = await asyncio.to_thread(self._store_each_if_need_be, messages)
+        try:
+            outcomes = await asyncio.to_thread(self._store_each_if_need_be, messages)
+        except BaseException:
+            # No thread to store on (the server is stopping): fail every request of the
+            # batch rather than leave one waiting for an answer that cannot come.
+            for _, stored in batch:
+                if not stored.done():
+                    stored.set_exception(RuntimeError("the inbox could not store this text"))
+            raise
         for (_, stored), outcome in zip(batch, outcomes, strict=True):
             if stored.done():
                 continue
