@@ -73,8 +73,8 @@ def insert_rows(
     unique: str | None = None,
     returning: tuple[str, ...] = (),
 ) -> list[Row[Any]]:
-    """Insert `rows` in one statement, skipping those that clash on the `unique`
-    column; returns the `returning` columns of the rows inserted.
+    """Insert `rows` (all with the same keys) in one statement, skipping those that
+    clash on the `unique` column; returns the `returning` columns of the rows inserted.
 
     On PostgreSQL the rows go as one array per column (`unnest`): the statement is the
     same for every batch, so it is parsed and planned once, where a multi-row VALUES
