@@ -78,11 +78,11 @@ def raise_alerts(
     settings: Settings,
     renderer: Renderer,
     now: datetime,
-) -> list[int]:
-    """Create the alert for each reply and queue its notifications; returns the new
-    alerts' ids. A reply that has its alert already gets no second one."""
+) -> None:
+    """Create the alert for each reply and queue its notifications. A reply that has
+    its alert already gets no second one."""
     if not raised:
-        return []
+        return
     levels = {reply.id: Triage(reply.triage or Triage.ATTENTION) for reply, _ in raised}
     alerts = [
         {
@@ -104,7 +104,6 @@ def raise_alerts(
         for channel, address in settings.oncall:
             notices.append(_notice(channel, address, patient.id, context, renderer, now))
     insert_rows(session, Message, notices)
-    return list(created.values())
 
 
 def _notice(

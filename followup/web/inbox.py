@@ -64,13 +64,13 @@ class SmsInbox:
     def _store_each_if_need_be(self, messages: list[InboundSms]) -> list[Received | Exception]:
         """The batch in one transaction; if that fails, each text in its own, so one
         bad text fails only its own request."""
-        try:
-            return list(self._store(messages))
-        except Exception as error:
-            if len(messages) == 1:
-                log.exception("storing SMS %s failed", messages[0].sid)
-                return [error]
-            log.exception("storing a batch of %d texts failed; storing each alone", len(messages))
+        if len(messages) > 1:
+            try:
+                return list(self._store(messages))
+            except Exception:
+                log.exception(
+                    "storing a batch of %d texts failed; storing each alone", len(messages)
+                )
         outcomes: list[Received | Exception] = []
         for sms in messages:
             try:
