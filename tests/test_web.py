@@ -270,6 +270,42 @@ def test_unknown_sender_is_stored_for_staff_and_told_nothing_medical(
     assert reply.patient_id is None and reply.from_address == "+12015550777"
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        ("/twilio/sms", "MessageSid", "SM" + "x" * 100),
+        ("/twilio/sms", "From", "+1" * 200),
+        ("/twilio/status/{id}", "MessageSid", "SM" + "x" * 100),
+        ("/twilio/status/{id}", "ErrorCode", "3" * 30),
+    ],
+)
+def test_a_value_longer_than_twilio_sends_is_a_clear_400_and_stores_nothing(
+    web_runtime: Runtime, client: TestClient, path: str, field: str, value: str
+) -> None:
+    welcome = sent_welcome(web_runtime)
+    with transaction(web_runtime.sessions) as session:
+        session.get_one(Message, welcome.id).status = MessageStatus.UNKNOWN
+    params = {
+        "MessageSid": "SM1",
+        "From": PATIENT_PHONE,
+        "Body": "7",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30003",
+    }
+    response = signed_post(client, path.format(id=welcome.id), params | {field: value})
+    assert response.status_code == 400
+    assert field in response.text
+    assert count(web_runtime, Reply) == 0
+    assert get(web_runtime, welcome.id).status == MessageStatus.UNKNOWN
+
+
+def test_a_status_callback_for_an_id_no_row_can_have_is_acknowledged(
+    web_runtime: Runtime, client: TestClient
+) -> None:
+    params = {"MessageSid": "SMx", "MessageStatus": "delivered"}
+    assert signed_post(client, "/twilio/status/" + "9" * 30, params).status_code == 204
+
+
 def test_status_callbacks_move_forward_only_and_settle_unknown(
     web_runtime: Runtime, client: TestClient
 ) -> None:

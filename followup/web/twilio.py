@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
+from sqlalchemy import String
+from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,7 +25,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from followup.db import transaction
 from followup.inbound import InboundSms, Received, receive_sms, record_delivery
-from followup.models import Triage, utcnow
+from followup.models import Message, Reply, Triage, utcnow
 from followup.runtime import Runtime
 from followup.web.inbox import SmsInbox
 
@@ -45,6 +49,21 @@ ANSWERED_BY_TWILIO = {
 }
 
 
+def _length(column: InstrumentedAttribute[Any]) -> int:
+    return cast(String, column.type).length or sys.maxsize
+
+
+# What our rows hold of the fields Twilio posts. Its own values are far shorter (a sid
+# is 34 characters), so a longer one is refused with a 400 before it reaches a row.
+LONGEST = {
+    "MessageSid": _length(Message.provider_id),
+    "From": _length(Reply.from_address),
+    "ErrorCode": _length(Message.error_code),
+}
+# messages.id is a 4-byte integer: a larger id names no message (the look-up would fail).
+LARGEST_ID = 2**31 - 1
+
+
 async def inbound_sms(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     params = await _signed_form(request, runtime)
@@ -53,6 +72,8 @@ async def inbound_sms(request: Request) -> Response:
     sid, sender = params.get("MessageSid", ""), params.get("From", "")
     if not sid or not sender:
         return Response("MessageSid and From are required", status_code=400)
+    if too_long := _too_long(params):
+        return too_long
     body = params.get("Body", "")
     inbox: SmsInbox = request.app.state.inbox
     received = await inbox.receive(InboundSms(sid, sender, body))
@@ -69,6 +90,11 @@ async def delivery_status(request: Request) -> Response:
     sid = params.get("MessageSid", "")
     if not status or not sid:
         return Response("MessageSid and MessageStatus are required", status_code=400)
+    if too_long := _too_long(params):
+        return too_long
+    if message_id > LARGEST_ID:
+        log.info("status callback ignored: no message can have id %s", message_id)
+        return Response(status_code=204)
     _store_status(runtime, message_id, sid, status, params.get("ErrorCode") or None)
     return Response(status_code=204)
 
@@ -105,6 +131,14 @@ async def _signed_form(request: Request, runtime: Runtime) -> dict[str, str] | N
         return None
     # NUL cannot be stored in PostgreSQL text and is never meaningful in an SMS.
     return {key: value.replace("\x00", "") for key, value in params.items()}
+
+
+def _too_long(params: dict[str, str]) -> Response | None:
+    """A 400 naming the first field longer than its row holds, if there is one."""
+    for name, longest in LONGEST.items():
+        if len(params.get(name, "")) > longest:
+            return Response(f"{name} is longer than {longest} characters", status_code=400)
+    return None
 
 
 def store_texts(runtime: Runtime, messages: Sequence[InboundSms]) -> list[Received]:
