@@ -1,8 +1,11 @@
 """Reading a patient's reply: keyword, pain score (0-10) and triage. Pure, no I/O.
 
-The phrase lists live in `rules/replies.toml`, for a clinician to read. A reply is
-cut into clauses at punctuation and at "but"; a phrase preceded in its clause by a
-negation ("no numbness", "not worse") does not count.
+The phrase lists live in `rules/replies.toml`, for a clinician to read. Every reply
+is read with every language's rules, whatever the patient's recorded language:
+patients switch languages and mix them. A reply is cut into clauses at punctuation
+and at "but"; a phrase preceded in its clause by a negation ("no numbness", "not
+worse") does not count. A reply that mentions a body symptom no rule places goes to
+staff (`attention`): a false alarm costs a call, a miss can cost a spine.
 """
 
 from __future__ import annotations
@@ -21,8 +24,13 @@ from followup.config import PROJECT_ROOT
 RULES_FILE = PROJECT_ROOT / "rules" / "replies.toml"
 NEGATION_WINDOW = 3  # words before a phrase that a negation reaches
 EMERGENCY, ATTENTION, ROUTINE = "emergency", "attention", "routine"
-CLAUSE_BREAK = re.compile(r"[,;:!?\n]|\.(?!\d)|\b(?:but|pero|although|aunque)\b")
+CLAUSE_BREAK = re.compile(r"[,;:!?\n()]|\.(?!\d)|\b(?:but|pero|although|aunque|though|tho)\b")
 SCALE = re.compile(r"\b[01]\s*(?:-|to|a)\s*10\b")  # "on a 1-10 scale" is not a score
+# Numbers that are never scores: sets ("3x15"), and three digits or more (phone numbers,
+# temperatures, years).
+NOT_SCORES = re.compile(r"\b\d+\s*x\s*\d+\b|\b\d{3,}(?:\.\d+)?\b|#\d+")
+# A number with no context is a score only in a short reply, or alone in its clause.
+BARE_REPLY_WORDS, BARE_CLAUSE_WORDS = 8, 3
 TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
 ARTICLES = (["a"], ["an"], ["un"], ["una"])
 
@@ -33,6 +41,8 @@ class Reading:
     pain: int | None
     triage: str | None  # "emergency", "attention", "routine"; None for a keyword
     reasons: tuple[str, ...]
+    # Advice the answer to the patient carries (a rule's `advice`, e.g. "constant-popping").
+    advice: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,61 +52,79 @@ class _Rule:
     with_: re.Pattern[str] | None
     or_score: int | None
     unless: re.Pattern[str] | None  # phrases that only look alike ("fall asleep")
+    advice: str | None
 
 
 @dataclass(frozen=True)
-class _Language:
+class _Rules:
+    """Every language's rules, merged: a reply is read with all of them."""
+
     stop: frozenset[str]
     start: frozenset[str]
     help: frozenset[str]
     yes: frozenset[str]
     stop_requests: re.Pattern[str]
     negations: tuple[tuple[str, ...], ...]
+    # Words after a phrase that say it is all right ("bladder is fine").
+    fine: tuple[tuple[str, ...], ...]
     pain_words: frozenset[str]
+    score_leads: frozenset[str]
+    # "now 3", "ahora 3": the current score; "was 6", "antes 6": an earlier one.
+    now_words: frozenset[str]
+    past_words: frozenset[str]
     number_words: dict[str, int]
     units: re.Pattern[str]
+    # Words before a number that make it a label ("apt 7", "route 3", "lot 2").
+    labels: frozenset[str]
+    # Expressions that only look like symptoms ("fell asleep", "weak wifi"): read as blank.
+    look_alikes: re.Pattern[str]
     emergency: tuple[_Rule, ...]
     attention: tuple[_Rule, ...]
+    # Symptoms a person must look at whenever no rule placed them ("my calf is swollen").
+    symptoms: re.Pattern[str]
+    # Complaints that a score or a reassurance places ("sore but better"); else staff look.
+    complaints: re.Pattern[str]
+    reassurance: re.Pattern[str]
 
 
-def read_reply(text: str, *, language: str | None = None) -> Reading:
-    """Read any reply text; `language` ("en", "es") narrows the rules, None uses all."""
+def read_reply(text: str) -> Reading:
+    """Read any reply text, in any of the languages the rules know."""
     rules = _rules(RULES_FILE)
-    languages = [rules[language]] if language in rules else list(rules.values())
     normalized = normalize(text)
     whole = " ".join(TOKEN.findall(normalized))
-    for lang in languages:
-        for keyword, words in (("stop", lang.stop), ("start", lang.start), ("help", lang.help)):
-            if whole in words:
-                return Reading(keyword, None, None, (whole,))
+    for keyword, words in (("stop", rules.stop), ("start", rules.start), ("help", rules.help)):
+        if whole in words:
+            return Reading(keyword, None, None, (whole,))
+    normalized = rules.look_alikes.sub(" ~ ", fuse(normalized))
     clauses = [c.strip() for c in CLAUSE_BREAK.split(normalized) if c and c.strip()]
-    for lang in languages:
-        if lang.stop_requests.search(normalized) and any(
-            _found(lang.stop_requests, clause, lang) for clause in clauses
-        ):
-            return Reading("stop", None, None, ("asked to stop messages",))
-    pain = pain_score(normalized, languages)
-    for level, pick in ((EMERGENCY, "emergency"), (ATTENTION, "attention")):
+    if rules.stop_requests.search(normalized) and any(
+        _found(rules.stop_requests, clause, rules) for clause in clauses
+    ):
+        return Reading("stop", None, None, ("asked to stop messages",))
+    pain = pain_score(normalized, rules)
+    for level, level_rules in ((EMERGENCY, rules.emergency), (ATTENTION, rules.attention)):
         # A rule whose phrases appear nowhere in the reply cannot fire in a clause of it.
         fired = [
-            rule.name
-            for lang in languages
-            for rule in getattr(lang, pick)
-            if rule.phrases.search(normalized) and _fires(rule, clauses, lang, pain)
+            rule
+            for rule in level_rules
+            if rule.phrases.search(normalized) and _fires(rule, clauses, rules, pain)
         ]
+        reasons = [rule.name for rule in fired]
         if level == ATTENTION and pain is not None and pain >= 7:
-            fired.append(f"pain score {pain}")
-        if fired:
-            return Reading(None, pain, level, tuple(dict.fromkeys(fired)))
+            reasons.append(f"pain score {pain}")
+        if reasons:
+            advice = tuple(dict.fromkeys(rule.advice for rule in fired if rule.advice))
+            return Reading(None, pain, level, tuple(dict.fromkeys(reasons)), advice)
+    unplaced = _unplaced(clauses, rules, pain)
+    if unplaced is not None:
+        return Reading(None, pain, ATTENTION, (f"mentions {unplaced!r}: for staff to review",))
     return Reading(None, pain, ROUTINE, ())
 
 
-def is_yes(text: str, *, language: str | None = None) -> bool:
-    """A bare "yes": after an opt-out it restores SMS consent."""
-    rules = _rules(RULES_FILE)
-    languages = [rules[language]] if language in rules else list(rules.values())
+def is_yes(text: str) -> bool:
+    """A bare "yes" (any language): after an opt-out it restores SMS consent."""
     whole = " ".join(TOKEN.findall(normalize(text)))
-    return any(whole in lang.yes for lang in languages)
+    return whole in _rules(RULES_FILE).yes
 
 
 def normalize(text: str) -> str:
@@ -109,18 +137,33 @@ def normalize(text: str) -> str:
     return re.sub(r"[ \t]+", " ", plain).strip()
 
 
-def pain_score(normalized: str, languages: list[_Language]) -> int | None:
-    """The 0-10 score a reply gives, if any; out-of-range numbers give None."""
-    text = SCALE.sub(" ", normalized)
-    words = {w: n for lang in languages for w, n in lang.number_words.items()}
+def fuse(normalized: str) -> str:
+    """Join each `inability` expression into one word ("no puedo" -> "nopuedo"): it says
+    what the patient cannot do, so its "no" negates nothing."""
+    pattern = _inability(RULES_FILE)
+    if pattern is None:
+        return normalized
+    return pattern.sub(lambda m: "".join(m.group().split()), normalized)
+
+
+def pain_score(normalized: str, rules: _Rules) -> int | None:
+    """The 0-10 score a reply gives now, if any; out-of-range numbers give None.
+
+    "was 6 now 3" and "from 6 to 3" give 3; a range ("6-7", "2 or 3") its top."""
+    text = NOT_SCORES.sub(" ", SCALE.sub(" ", normalized))
+    words = rules.number_words
     number = r"\d+(?:\.\d+)?|" + "|".join(sorted(words, key=len, reverse=True))
-    explicit = re.search(rf"\b({number})\s*(?:/|out of|of|de|sobre)\s*10\b", text)
+    explicit = [
+        m.group(1)
+        for m in re.finditer(rf"\b({number})\s*(?:/|out of|of|de|sobre)\s*(?:10|ten|diez)\b", text)
+    ]
     if explicit:
-        return _score(explicit.group(1), words)
+        return _score(explicit[-1], words)
     tokens = [(m.group(), m.start()) for m in TOKEN.finditer(text)]
-    pain_words = frozenset().union(*(lang.pain_words for lang in languages))
+    current: list[str] = []
     in_context: list[str] = []
     bare: list[str] = []
+    labelled = False
     for i, (token, start) in enumerate(tokens):
         is_digit = token[0].isdigit()
         if not is_digit and token not in words:
@@ -128,19 +171,66 @@ def pain_score(normalized: str, languages: list[_Language]) -> int | None:
         after = text[start + len(token) :]
         if text[start - 1 : start] in {"/", ":"} or re.match(r"[:/]\d", after):
             continue  # part of a time or a date
-        if any(lang.units.match(after.lstrip()) for lang in languages):
+        if rules.units.match(after.lstrip()):
             continue  # "10 reps", "2 days", "5pm"
         before = [t for t, _ in tokens[max(0, i - 3) : i]]
+        if (before[-1:] and before[-1] in rules.labels) or (
+            labelled and before[-1:] in (["or"], ["to"], ["o"])
+        ):
+            labelled = True
+            continue  # "apt 7", "suite 5 or 6"
+        labelled = False
+        said_before = TOKEN.findall(text[_clause_start(text, start) : start])
+        if (
+            said_before[-1:]
+            and said_before[-1] in rules.past_words
+            or said_before[-2:-1] == ["from"]
+        ):
+            continue  # "was 6 now 3": the earlier score
+        if (
+            (
+                any(word in rules.now_words for word in before[-2:])
+                or " ".join(before[-2:]) in rules.now_words
+            )
+            or before[-1:] == ["to"]
+            and any(t == "from" for t, _ in tokens[max(0, i - 4) : i])
+        ):
+            current.append(token)
+            continue
         # "a 2 or 3": the second number of a range shares the first one's context.
-        ranged = before[-1:] in (["or"], ["to"], ["o"]) and bool(in_context)
-        if ranged or any(word in pain_words for word in before) or before[-1:] in ARTICLES:
+        ranged = bool(in_context) and (
+            before[-1:] in (["or"], ["to"], ["o"]) or text[start - 1 : start] == "-"
+        )
+        next_word = TOKEN.match(after.lstrip())
+        if (
+            ranged
+            or any(word in rules.pain_words for word in before)
+            or " ".join(before[-2:]) in rules.score_leads
+            or before[-1:] in ARTICLES
+            or (before[-1:] and before[-1] in rules.score_leads)
+            or (next_word is not None and next_word.group() in rules.pain_words)
+        ):
             in_context.append(token)
-        elif is_digit or len(tokens) <= 2:
+        elif is_digit and _alone_enough(text, start, len(tokens)) or len(tokens) <= 2:
             bare.append(token)
-    chosen = in_context or bare
+    chosen = current[-1:] or in_context or bare
     if not chosen:
         return None
     return max((s for s in (_score(t, words) for t in chosen) if s is not None), default=None)
+
+
+def _clause_start(text: str, position: int) -> int:
+    return max((m.end() for m in CLAUSE_BREAK.finditer(text, 0, position)), default=0)
+
+
+def _alone_enough(text: str, start: int, reply_words: int) -> bool:
+    """A bare number reads as a score in a short reply or a clause of its own ("..., 4 or 5")."""
+    if reply_words <= BARE_REPLY_WORDS:
+        return True
+    opens = _clause_start(text, start)
+    closes = CLAUSE_BREAK.search(text, start)
+    clause = text[opens : closes.start() if closes else len(text)]
+    return len(TOKEN.findall(clause)) <= BARE_CLAUSE_WORDS
 
 
 def _score(token: str, words: dict[str, int]) -> int | None:
@@ -150,27 +240,58 @@ def _score(token: str, words: dict[str, int]) -> int | None:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _fires(rule: _Rule, clauses: list[str], lang: _Language, pain: int | None) -> bool:
+def _fires(rule: _Rule, clauses: list[str], rules: _Rules, pain: int | None) -> bool:
     if rule.unless is not None:
-        clauses = [rule.unless.sub(" ", clause) for clause in clauses]
-    if not any(_found(rule.phrases, clause, lang) for clause in clauses):
+        clauses = [rule.unless.sub(" ~ ", clause) for clause in clauses]
+    if not any(_found(rule.phrases, clause, rules) for clause in clauses):
         return False
     if rule.with_ is None:
         return True
     if rule.or_score is not None and pain is not None and pain >= rule.or_score:
         return True
-    return any(_found(rule.with_, clause, lang) for clause in clauses)
+
+    # The rule's own phrase is no negation of its companion: in "no siento las nalgas"
+    # the "no" belongs to "no siento".
+    def unnegated(match: re.Match[str]) -> str:
+        return " ".join("~" if (w,) in rules.negations else w for w in match.group().split())
+
+    masked = [rule.phrases.sub(unnegated, clause) for clause in clauses]
+    return any(_found(rule.with_, clause, rules) for clause in masked)
 
 
-def _found(pattern: re.Pattern[str], clause: str, lang: _Language) -> bool:
+def _unplaced(clauses: list[str], rules: _Rules, pain: int | None) -> str | None:
+    """A symptom the reply mentions that nothing placed, or None."""
+    for clause in clauses:
+        found = _first(rules.symptoms, clause, rules)
+        if found:
+            return found
+    if pain is not None or any(_found(rules.reassurance, c, rules) for c in clauses):
+        return None
+    for clause in clauses:
+        found = _first(rules.complaints, clause, rules)
+        if found:
+            return found
+    return None
+
+
+def _found(pattern: re.Pattern[str], clause: str, rules: _Rules) -> bool:
     """True if `pattern` matches somewhere in `clause` without a negation before it."""
+    return _first(pattern, clause, rules) is not None
+
+
+def _first(pattern: re.Pattern[str], clause: str, rules: _Rules) -> str | None:
+    """The first match of `pattern` in `clause` with no negation before it, or None."""
     for match in pattern.finditer(clause):
         before = TOKEN.findall(clause[: match.start()])[-NEGATION_WINDOW:]
-        if not any(
-            _ends_with(before[: k + 1], neg) for neg in lang.negations for k in range(len(before))
-        ):
-            return True
-    return False
+        after = TOKEN.findall(clause[match.end() :])[: NEGATION_WINDOW + 1]
+        negated = any(
+            _ends_with(before[: k + 1], neg) for neg in rules.negations for k in range(len(before))
+        ) or any(
+            tuple(after[k : k + len(ok)]) == ok for ok in rules.fine for k in range(len(after))
+        )
+        if not negated:
+            return match.group()
+    return None
 
 
 def _ends_with(words: list[str], phrase: tuple[str, ...]) -> bool:
@@ -180,7 +301,7 @@ def _ends_with(words: list[str], phrase: tuple[str, ...]) -> bool:
 def _phrases(phrases: list[str]) -> re.Pattern[str]:
     parts = []
     for phrase in phrases:
-        words = normalize(phrase).split()
+        words = fuse(normalize(phrase)).split()
         body = r"\s+".join(
             re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words
         )
@@ -195,25 +316,55 @@ def _rule(raw: dict[str, Any]) -> _Rule:
         with_=_phrases(raw["with"]) if "with" in raw else None,
         or_score=raw.get("or_score"),
         unless=_phrases(raw["unless"]) if "unless" in raw else None,
+        advice=raw.get("advice"),
     )
 
 
 @cache
-def _rules(path: Path) -> dict[str, _Language]:
+def _inability(path: Path) -> re.Pattern[str] | None:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {
-        code: _Language(
-            stop=frozenset(normalize(w) for w in raw["stop"]),
-            start=frozenset(normalize(w) for w in raw["start"]),
-            help=frozenset(normalize(w) for w in raw["help"]),
-            yes=frozenset(normalize(w) for w in raw["yes"]),
-            stop_requests=_phrases(raw["stop_requests"]),
-            negations=tuple(tuple(normalize(n).split()) for n in raw["negations"]),
-            pain_words=frozenset(normalize(w) for w in raw["pain_words"]),
-            number_words={normalize(w): n for n, w in enumerate(raw["number_words"])},
-            units=re.compile(_phrases(raw["units"]).pattern.replace("(?<!\\w)", "^", 1)),
-            emergency=tuple(_rule(r) for r in raw["emergency"]),
-            attention=tuple(_rule(r) for r in raw["attention"]),
-        )
-        for code, raw in data.items()
-    }
+    found = [normalize(p) for lang in data.values() for p in lang.get("inability", [])]
+    if not found:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in found) + r")(?!\w)")
+
+
+@cache
+def _rules(path: Path) -> _Rules:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    languages = list(data.values())
+
+    def words(key: str) -> frozenset[str]:
+        return frozenset(normalize(w) for lang in languages for w in lang[key])
+
+    def phrases(key: str) -> re.Pattern[str]:
+        return _phrases([p for lang in languages for p in lang[key]])
+
+    return _Rules(
+        stop=words("stop"),
+        start=words("start"),
+        help=words("help"),
+        yes=words("yes"),
+        stop_requests=phrases("stop_requests"),
+        negations=tuple(
+            dict.fromkeys(
+                tuple(normalize(n).split()) for lang in languages for n in lang["negations"]
+            )
+        ),
+        fine=tuple(tuple(normalize(w).split()) for lang in languages for w in lang["fine"]),
+        pain_words=words("pain_words"),
+        score_leads=words("score_leads"),
+        now_words=words("now_words"),
+        past_words=words("past_words"),
+        number_words={
+            normalize(w): n for lang in languages for n, w in enumerate(lang["number_words"])
+        },
+        units=re.compile(phrases("units").pattern.replace("(?<!\\w)", "^", 1)),
+        labels=words("labels"),
+        look_alikes=phrases("look_alikes"),
+        emergency=tuple(_rule(r) for lang in languages for r in lang.get("emergency", [])),
+        attention=tuple(_rule(r) for lang in languages for r in lang.get("attention", [])),
+        symptoms=phrases("symptoms"),
+        complaints=phrases("complaints"),
+        reassurance=phrases("reassurance"),
+    )
