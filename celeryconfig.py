@@ -28,4 +28,6 @@ broker_transport_options = {"visibility_timeout": 3600}
 beat_schedule = {
     "dispatch-due": {"task": "followup.tasks.dispatch_due", "schedule": 15.0},
     "reconcile": {"task": "followup.tasks.reconcile", "schedule": 60.0},
+    # Unacknowledged alerts are repeated, then sent to the second tier.
+    "escalate-alerts": {"task": "followup.tasks.escalate_alerts", "schedule": 60.0},
 }

@@ -1,8 +1,11 @@
-"""Staff alerts: a reply with a warning sign reaches on-call staff at once.
+"""Staff alerts: a reply with a warning sign reaches a person, and keeps trying until
+someone acknowledges it.
 
 An alert is one row per reply; its notifications are ordinary outbox rows (purpose
-`alert`, recipient set), so they go through the same dispatch path, ahead of nothing
-and behind nothing, with no quiet hours and no patient consent involved.
+`alert`, recipient set), so they go through the same dispatch path, with no quiet
+hours and no patient consent involved. They carry the minimum (level, alert number,
+a link): no name, phone or reply text. Raising an alert also pauses the patient's
+series. Escalation (`followup.escalation`) repeats it, then reaches the second tier.
 """
 
 from __future__ import annotations
@@ -11,23 +14,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from followup.clinic_hours import ClinicHours
 from followup.config import Settings
 from followup.db import insert_rows, rows_changed
 from followup.exceptions import InvalidInput, NotFound
 from followup.links import Links
-from followup.models import Alert, Message, MessageStatus, Patient, Purpose, Reply, Triage
+from followup.models import (
+    Alert,
+    AlertEvent,
+    Message,
+    MessageStatus,
+    Patient,
+    Purpose,
+    Reply,
+    Triage,
+)
 from followup.render import Renderer
+from followup.series import TRIAGE_BY, pause_series
 
-ADVICE = {
-    Triage.EMERGENCY: "Signs that need care today: call the patient now; they were told to call 911.",
-    Triage.ATTENTION: "Please call the patient back today.",
-}
+# A notification nobody could send within a day is of no more use.
 NOTIFY_FOR = timedelta(hours=24)
+SYSTEM = "followup"
 
 
 @dataclass(frozen=True)
@@ -35,90 +46,144 @@ class OpenAlert:
     id: int
     level: str
     created_at: datetime
+    escalation_step: int
+    notified: bool
     patient_ref: str
     patient_name: str
     phone: str | None
     reply: str
 
 
-class AlertPatient(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def ref(self) -> str: ...
-    @property
-    def first_name(self) -> str: ...
-    @property
-    def last_name(self) -> str: ...
-    @property
-    def phone(self) -> str | None: ...
-    @property
-    def email(self) -> str | None: ...
-
-
 class AlertReply(Protocol):
     @property
     def id(self) -> int: ...
     @property
-    def body(self) -> str: ...
-    @property
-    def pain(self) -> int | None: ...
-    @property
     def triage(self) -> str | None: ...
     @property
     def reasons(self) -> str: ...
-    @property
-    def received_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Raised:
+    """An alert as escalation needs it: enough to notify staff, nothing about health."""
+
+    id: int
+    patient_id: int
+    level: Triage
 
 
 def raise_alerts(
     session: Session,
-    raised: Sequence[tuple[AlertReply, AlertPatient]],
+    raised: Sequence[tuple[AlertReply, int]],
     *,
     settings: Settings,
     renderer: Renderer,
     now: datetime,
-) -> None:
-    """Create the alert for each reply and queue its notifications. A reply that has
-    its alert already gets no second one."""
+) -> set[int]:
+    """Create the alert for each (reply, patient id), queue its notifications to the
+    on-call staff and pause the patient's series. A reply that has its alert already
+    gets no second one. Returns the ids of the replies whose alert notified somebody."""
     if not raised:
-        return
+        return set()
     levels = {reply.id: Triage(reply.triage or Triage.ATTENTION) for reply, _ in raised}
-    alerts = [
+    routes = settings.oncall
+    rows = [
         {
             "reply_id": reply.id,
-            "patient_id": patient.id,
+            "patient_id": patient_id,
             "level": levels[reply.id].value,
             "created_at": now,
+            "notified_at": now if routes else None,
+            "escalation_step": 0,
+            "escalate_at": next_escalation(levels[reply.id], now, settings),
         }
-        for reply, patient in raised
+        for reply, patient_id in raised
     ]
-    stored = insert_rows(session, Alert, alerts, unique="reply_id", returning=("reply_id", "id"))
-    created: dict[int, int] = {row.reply_id: row.id for row in stored}
+    stored = insert_rows(session, Alert, rows, unique="reply_id", returning=("reply_id", "id"))
+    created = {row.reply_id: row.id for row in stored}
+    new = [
+        Raised(created[reply.id], patient_id, levels[reply.id])
+        for reply, patient_id in raised
+        if reply.id in created
+    ]
+    notified = queue_notices(
+        session, new, routes, step=0, settings=settings, renderer=renderer, now=now
+    )
+    record_events(
+        session,
+        [
+            (
+                alert.id,
+                "notified" if routes else "nobody notified",
+                notified if routes else "no on-call route is set (FOLLOWUP_ONCALL_*)",
+            )
+            for alert in new
+        ],
+        by=SYSTEM,
+        now=now,
+    )
+    pause_series(
+        session,
+        [(a.patient_id, f"{a.level.value} reply (alert #{a.id})") for a in new],
+        by=TRIAGE_BY,
+        now=now,
+        settings=settings,
+    )
+    return {reply.id for reply, _ in raised if reply.id in created and routes}
+
+
+def next_escalation(level: Triage, moment: datetime, settings: Settings) -> datetime:
+    """When an alert raised or escalated at `moment` escalates unless acknowledged:
+    emergencies in wall-clock minutes, attention alerts in clinic hours."""
+    if level is Triage.EMERGENCY:
+        return moment + timedelta(minutes=settings.escalate_emergency_minutes)
+    wait = timedelta(minutes=settings.escalate_attention_minutes)
+    return ClinicHours.from_settings(settings).after_open_time(moment, wait)
+
+
+def queue_notices(
+    session: Session,
+    alerts: Sequence[Raised],
+    routes: Sequence[tuple[str, str]],
+    *,
+    step: int,
+    settings: Settings,
+    renderer: Renderer,
+    now: datetime,
+) -> str:
+    """Queue one notification per alert and route; returns what was queued, in words."""
     links, notices = Links(settings), []
-    for reply, patient in raised:
-        if reply.id not in created:
-            continue
-        alert_id = created[reply.id]
-        context = alert_context(alert_id, levels[reply.id], patient, reply, settings, links)
-        for channel, address in settings.oncall:
-            notices.append(_notice(channel, address, patient.id, context, renderer, now))
+    for alert in alerts:
+        context = notice_context(alert, step, links)
+        notices += [
+            _notice(channel, address, alert, context, renderer, now) for channel, address in routes
+        ]
     insert_rows(session, Message, notices)
+    channels = sorted({channel for channel, _ in routes})
+    return f"{len(routes)} notification(s) queued ({', '.join(channels)})" if routes else ""
+
+
+def notice_context(alert: Raised, step: int, links: Links) -> dict[str, Any]:
+    """What staff notifications (`templates/staff/`) may use: no patient detail."""
+    return {
+        "alert": {"id": alert.id, "level": alert.level.value, "step": step},
+        "link": links.alert_url(alert.id),
+    }
 
 
 def _notice(
     channel: str,
     address: str,
-    patient_id: int,
+    alert: Raised,
     context: dict[str, Any],
     renderer: Renderer,
     now: datetime,
 ) -> dict[str, Any]:
-    """The outbox row that tells one on-call address about an alert."""
+    """The outbox row that tells one staff address about an alert."""
     body = renderer.staff(f"alert-{channel}.txt", context)
     subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
     return {
-        "patient_id": patient_id,
+        "patient_id": alert.patient_id,
         "channel": channel,
         "purpose": Purpose.ALERT.value,
         "template": f"staff/alert-{channel}",
@@ -135,39 +200,26 @@ def _notice(
     }
 
 
-def alert_context(
-    alert_id: int,
-    level: Triage,
-    patient: AlertPatient,
-    reply: AlertReply,
-    settings: Settings,
-    links: Links,
-) -> dict[str, Any]:
-    """What staff notifications (`templates/staff/`) may use."""
-    zone = ZoneInfo(settings.default_timezone)
-    return {
-        "alert": {"id": alert_id, "level": level.value, "advice": ADVICE[level]},
-        "patient": {
-            "name": f"{patient.first_name} {patient.last_name}",
-            "ref": patient.ref,
-            "phone": patient.phone,
-            "email": patient.email,
-        },
-        "reply": {
-            "body": reply.body,
-            "pain": reply.pain,
-            "reasons": reply.reasons or "-",
-            "received": f"{reply.received_at.astimezone(zone):%a %b %d %H:%M %Z}",
-        },
-        "link": links.alert_url(alert_id),
-    }
+def record_events(
+    session: Session, events: Sequence[tuple[int, str, str]], *, by: str, now: datetime
+) -> None:
+    """Write (alert id, action, detail) steps to the alerts' history."""
+    insert_rows(
+        session,
+        AlertEvent,
+        [
+            {"alert_id": alert_id, "at": now, "action": action, "detail": detail, "by": by}
+            for alert_id, action, detail in events
+        ],
+    )
 
 
 @dataclass(frozen=True)
 class AlertView:
-    """What the alert page shows staff: the alert, the patient, recent replies."""
+    """What the alert page shows staff: the alert, its history, the patient, replies."""
 
     alert: Alert
+    events: list[AlertEvent]
     patient: Patient
     replies: list[Reply]
 
@@ -183,7 +235,10 @@ def view_alert(session: Session, alert_id: int) -> AlertView | None:
         .order_by(Reply.received_at.desc())
         .limit(10)
     ).all()
-    return AlertView(alert, patient, list(replies))
+    events = session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+    ).all()
+    return AlertView(alert, list(events), patient, list(replies))
 
 
 def open_alerts(session: Session) -> list[OpenAlert]:
@@ -192,6 +247,8 @@ def open_alerts(session: Session) -> list[OpenAlert]:
             Alert.id,
             Alert.level,
             Alert.created_at,
+            Alert.escalation_step,
+            Alert.notified_at,
             Patient.ref,
             Patient.first_name,
             Patient.last_name,
@@ -208,6 +265,8 @@ def open_alerts(session: Session) -> list[OpenAlert]:
             row.id,
             row.level,
             row.created_at,
+            row.escalation_step,
+            row.notified_at is not None,
             row.ref,
             f"{row.first_name} {row.last_name}",
             row.phone,
@@ -217,7 +276,8 @@ def open_alerts(session: Session) -> list[OpenAlert]:
     ]
 
 
-def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime) -> None:
+def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime, note: str = "") -> None:
+    """Record who took the alert on; this stops its escalation."""
     if not by.strip():
         raise InvalidInput("say who acknowledges the alert (--by)")
     if session.get(Alert, alert_id) is None:
@@ -226,7 +286,8 @@ def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime) -> N
         session,
         update(Alert)
         .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
-        .values(acknowledged_at=now, acknowledged_by=by.strip()),
+        .values(acknowledged_at=now, acknowledged_by=by.strip(), escalate_at=None),
     )
     if not changed:
         raise InvalidInput(f"alert #{alert_id} was already acknowledged")
+    record_events(session, [(alert_id, "acknowledged", note.strip())], by=by.strip(), now=now)

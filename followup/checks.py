@@ -8,18 +8,19 @@ comment at its top, the article passage its advice comes from.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
-from followup.alerts import alert_context
+from followup.alerts import Raised, notice_context
 from followup.config import Settings
 from followup.encoding import sms_shape
 from followup.exceptions import FollowupError
 from followup.links import Links
-from followup.models import Channel, Office, Patient, Reply, Triage, Visit
+from followup.models import Channel, Office, Patient, Triage, Visit
 from followup.plans import PREFERRED, list_plans
 from followup.render import ANSWERS, Renderer, message_context
 
@@ -152,44 +153,75 @@ def _answer_problems(
         for name in ANSWERS:
             if name == "unknown" and language != "en":
                 continue  # an unknown sender's language is unknown: English
-            where = f"answer {name!r} ({language})"
-            try:
-                text = renderer.answer(name, language, settings)
-            except FollowupError as exc:
-                problems.append(f"{where}: {exc}")
-                continue
-            shape = sms_shape(text)
-            checked.append(
-                CheckedTemplate(
-                    "answers",
-                    f"{name}-{language}",
-                    Channel.SMS,
-                    text,
-                    shape.encoding,
-                    shape.segments,
+            for variant, facts in _answer_variants(name):
+                where = f"answer {name!r} ({language}{variant})"
+                try:
+                    text = renderer.answer(name, language, settings, facts)
+                except FollowupError as exc:
+                    problems.append(f"{where}: {exc}")
+                    continue
+                shape = sms_shape(text)
+                checked.append(
+                    CheckedTemplate(
+                        "answers",
+                        f"{name}-{language}{variant.replace(', ', '-')}",
+                        Channel.SMS,
+                        text,
+                        shape.encoding,
+                        shape.segments,
+                    )
                 )
-            )
-            if shape.segments > MAX_SMS_SEGMENTS:
-                problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
+                if shape.segments > MAX_SMS_SEGMENTS:
+                    problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
     return problems
+
+
+def _answer_variants(name: str) -> list[tuple[str, tuple[tuple[str, Hashable], ...]]]:
+    """Every set of facts an answer may be rendered with (see web.twilio.answer_facts)."""
+    if name not in (Triage.EMERGENCY, Triage.ATTENTION):
+        return [("", ())]
+    return [
+        (
+            f", {'alerted' if alerted else 'nobody alerted'}, {call_back}",
+            (
+                ("alerted", alerted),
+                ("advice", ("constant-popping",) if name == Triage.ATTENTION else ()),
+                ("call_back", call_back),
+                ("weekday", 2),
+            ),
+        )
+        for alerted in (True, False)
+        for call_back in ("today", "tomorrow", "weekday")
+    ]
 
 
 def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
-    patient = sample_patient(settings)
-    reply = Reply(
-        body="It pops and hurts, about a 7",
-        pain=7,
-        reasons="pain with popping",
-        received_at=datetime(2026, 9, 30, 15, 0, tzinfo=UTC),
-    )
-    context = alert_context(1, Triage.ATTENTION, patient, reply, settings, Links(settings))
     problems = []
-    for name in ("alert-sms.txt", "alert-email.subject.txt", "alert-email.txt"):
-        try:
-            renderer.staff(name, context)
-        except FollowupError as exc:
-            problems.append(f"staff {name}: {exc}")
+    for level in (Triage.EMERGENCY, Triage.ATTENTION):
+        for step in (0, 1, 2):
+            context = notice_context(Raised(1, 0, level), step, Links(settings))
+            for name in ("alert-sms.txt", "alert-email.subject.txt", "alert-email.txt"):
+                try:
+                    renderer.staff(name, context)
+                except FollowupError as exc:
+                    problems.append(f"staff {name}: {exc}")
     return problems
+
+
+def route_warnings(settings: Settings) -> list[str]:
+    """What would leave an alert with nobody to reach (production refuses the first)."""
+    warnings = []
+    if not settings.oncall:
+        warnings.append(
+            "alerts: no on-call route (FOLLOWUP_ONCALL_SMS or FOLLOWUP_ONCALL_EMAILS): an "
+            "emergency reply would notify nobody; production refuses to start like this"
+        )
+    if not settings.second_tier:
+        warnings.append(
+            "alerts: no second tier (FOLLOWUP_ESCALATION_SMS or FOLLOWUP_ESCALATION_EMAILS): "
+            "an unacknowledged alert is only repeated to the on-call staff"
+        )
+    return warnings
 
 
 def health_terms(text: str, terms: tuple[str, ...]) -> list[str]:

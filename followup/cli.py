@@ -15,9 +15,10 @@ from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
 from followup.imports import import_csv, parse_local_time
-from followup.models import Message, Visit
+from followup.models import Message, Visit, utcnow
 from followup.patients import get_patient
 from followup.runtime import LazyRuntime
+from followup.series import paused_until
 from followup.visits import (
     cancel_visit,
     discharge_patient,
@@ -178,8 +179,14 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
         if not show_all:
             query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
         rows = session.execute(query).all()
+        pause = paused_until(session, patient.id, utcnow())
     zone = ZoneInfo(patient.timezone)
     click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
+    if pause is not None:
+        click.echo(
+            f"  SERIES PAUSED until {pause.until.astimezone(zone):%a %Y-%m-%d %H:%M} by "
+            f"{pause.paused_by}: {pause.reason} (followup series resume {patient.ref} ...)"
+        )
     if not rows:
         click.echo("  nothing planned")
     for message, visit_ref in rows:
@@ -197,7 +204,7 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
 def dispatch(lazy: LazyRuntime, at: str | None) -> None:
     """Run one dispatch tick now: claim due messages and send them (in-process when no
     broker is configured, else through the workers), then settle unfinished ones."""
-    from followup.tasks import dispatch_due, reconcile
+    from followup.tasks import dispatch_due, escalate_alerts, reconcile
     from followup.worker import create_celery
 
     if at is not None:
@@ -207,8 +214,9 @@ def dispatch(lazy: LazyRuntime, at: str | None) -> None:
             raise InvalidInput(f"--at {at!r} is not an ISO 8601 time") from None
     create_celery(lazy.get().settings, lazy.get())
     settled = reconcile.apply(args=(at,)).get()
+    escalated = escalate_alerts.apply(args=(at,)).get()
     claimed = dispatch_due.apply(args=(at,)).get()
-    click.echo(f"claimed {claimed} due messages; settled: {settled}")
+    click.echo(f"claimed {claimed} due messages; escalated {escalated} alerts; settled: {settled}")
 
 
 @main.command()
@@ -264,37 +272,86 @@ def alerts(ctx: click.Context) -> None:
     if not found:
         click.echo("no open alerts")
     for alert in found:
+        state = f"escalation step {alert.escalation_step}" if alert.notified else "NOBODY NOTIFIED"
         click.echo(
             f"#{alert.id} {alert.level.upper():<9} {alert.created_at:%Y-%m-%d %H:%M} UTC  "
-            f"{alert.patient_name} ({alert.patient_ref}, {alert.phone or 'no phone'}): "
-            f"{alert.reply!r}"
+            f"[{state}] {alert.patient_name} ({alert.patient_ref}, "
+            f"{alert.phone or 'no phone'}): {alert.reply!r}"
         )
 
 
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("--by", "by", required=True, help="Who called the patient back.")
+@click.option("--note", default="", help="What was done.")
 @pass_runtime
-def ack(lazy: LazyRuntime, alert_id: int, by: str) -> None:
-    """Acknowledge an alert: records who and when."""
+def ack(lazy: LazyRuntime, alert_id: int, by: str, note: str) -> None:
+    """Acknowledge an alert: records who and when, and stops its escalation."""
     from followup.alerts import acknowledge
-    from followup.models import utcnow
 
     with transaction(lazy.get().sessions) as session:
-        acknowledge(session, alert_id=alert_id, by=by, now=utcnow())
+        acknowledge(session, alert_id=alert_id, by=by, now=utcnow(), note=note)
     click.echo(f"alert #{alert_id} acknowledged by {by}")
+
+
+@main.group()
+def series() -> None:
+    """Pause or resume a patient's plan and campaign messages (alerts pause them too)."""
+
+
+@series.command("pause")
+@click.argument("patient_ref")
+@click.option("--by", "by", required=True, help="Who pauses the series.")
+@click.option("--reason", required=True)
+@click.option("--hours", type=float, default=None, help="Default: FOLLOWUP_SERIES_PAUSE_HOURS.")
+@pass_runtime
+def series_pause(
+    lazy: LazyRuntime, patient_ref: str, by: str, reason: str, hours: float | None
+) -> None:
+    """Hold the patient's plan and campaign messages."""
+    from followup.series import pause_series
+
+    runtime = lazy.get()
+    with transaction(runtime.sessions) as session:
+        patient = get_patient(session, patient_ref)
+        pause_series(
+            session,
+            [(patient.id, reason)],
+            by=by,
+            now=utcnow(),
+            settings=runtime.settings,
+            hours=hours,
+        )
+    click.echo(f"series of {patient_ref} paused by {by}")
+
+
+@series.command("resume")
+@click.argument("patient_ref")
+@click.option("--by", "by", required=True, help="Who resumes the series.")
+@click.option("--reason", required=True)
+@pass_runtime
+def series_resume(lazy: LazyRuntime, patient_ref: str, by: str, reason: str) -> None:
+    """End the patient's pause: messages still within their expiry go out again."""
+    from followup.series import resume_series
+
+    with transaction(lazy.get().sessions) as session:
+        patient = get_patient(session, patient_ref)
+        resume_series(session, patient_id=patient.id, by=by, reason=reason, now=utcnow())
+    click.echo(f"series of {patient_ref} resumed by {by}")
 
 
 @main.command()
 @pass_runtime
 def check(lazy: LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""
-    from followup.checks import check_templates
+    from followup.checks import check_templates, route_warnings
 
     checked, problems = check_templates(lazy.get().settings)
     for item in checked:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
         click.echo(f"ok  {item.plan}/{item.step}/{item.channel.value}{shape}")
+    for warning in route_warnings(lazy.get().settings):
+        click.echo(f"WARN {warning}", err=True)
     for problem in problems:
         click.echo(f"FAIL {problem}", err=True)
     if problems:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from followup.campaign_text import CampaignText
 from followup.channels import Outgoing
@@ -23,9 +23,11 @@ from followup.models import (
     MessageStatus,
     Patient,
     Purpose,
+    UTCDateTime,
     Visit,
 )
 from followup.render import Renderer, message_context
+from followup.series import held_back
 
 QUEUED_ROWS = (
     select(
@@ -49,6 +51,8 @@ QUEUED_ROWS = (
         Visit.office,
         Visit.clinician,
         Consent.granted,
+        # Bound at execution: {"now": ...}.
+        held_back(bindparam("now", type_=UTCDateTime())).label("paused"),
     )
     .join(Patient, Message.patient_id == Patient.id)
     .outerjoin(Visit, Message.visit_id == Visit.id)
@@ -87,6 +91,7 @@ class QueuedRow(NamedTuple):
     office: str | None
     clinician: str | None
     consented: bool | None
+    paused: bool  # the patient's series is paused (see followup.series)
 
     def visit(self) -> VisitRow | None:
         if self.visited_at is None or self.office is None or self.clinician is None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from followup.exceptions import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEEKDAYS = {day: n for n, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx"}
 
 
@@ -41,6 +42,22 @@ class Settings:
     # On-call staff notified of emergency and attention replies (comma-separated).
     oncall_sms: str = ""
     oncall_emails: str = ""
+    # The second tier (e.g. the clinic manager): told when an alert is not acknowledged.
+    escalation_sms: str = ""
+    escalation_emails: str = ""
+    # An unacknowledged alert is sent again after this long, then to the second tier.
+    # Emergencies count wall-clock minutes; attention alerts count clinic hours.
+    escalate_emergency_minutes: float = 15.0
+    escalate_attention_minutes: float = 120.0
+    # When staff answer the phone, in the clinic's time zone (FOLLOWUP_DEFAULT_TIMEZONE).
+    clinic_days: str = "mon,tue,wed,thu,fri"
+    clinic_opens: time = time(8, 0)
+    clinic_closes: time = time(18, 0)
+    # A patient's series pauses after an emergency or attention reply, until staff
+    # resume it or this many hours pass.
+    series_pause_hours: float = 72.0
+    # A new episode of care starts after this many days without a visit.
+    episode_gap_days: int = 90
 
     sms_backend: str = "console"
     email_backend: str = "console"
@@ -110,8 +127,12 @@ class Settings:
     @property
     def oncall(self) -> list[tuple[str, str]]:
         """(channel, address) of every on-call staff contact."""
-        sms = [("sms", a.strip()) for a in self.oncall_sms.split(",") if a.strip()]
-        return sms + [("email", a.strip()) for a in self.oncall_emails.split(",") if a.strip()]
+        return _routes(self.oncall_sms, self.oncall_emails)
+
+    @property
+    def second_tier(self) -> list[tuple[str, str]]:
+        """(channel, address) of every contact an unacknowledged alert escalates to."""
+        return _routes(self.escalation_sms, self.escalation_emails)
 
     def _validate(self) -> None:
         if self.environment not in {"development", "production"}:
@@ -143,6 +164,19 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")
+        if self.escalate_emergency_minutes <= 0 or self.escalate_attention_minutes <= 0:
+            raise ConfigurationError("alert escalation times must be positive numbers of minutes")
+        if self.series_pause_hours <= 0 or self.episode_gap_days < 1:
+            raise ConfigurationError(
+                "FOLLOWUP_SERIES_PAUSE_HOURS and FOLLOWUP_EPISODE_GAP_DAYS must be positive"
+            )
+        if self.clinic_opens >= self.clinic_closes:
+            raise ConfigurationError("clinic hours: FOLLOWUP_CLINIC_OPENS must be before CLOSES")
+        unknown_days = set(self.clinic_day_numbers) - set(range(7))
+        if unknown_days or not self.clinic_day_numbers:
+            raise ConfigurationError(
+                "FOLLOWUP_CLINIC_DAYS: name days as mon,tue,wed,thu,fri,sat,sun"
+            )
         if self.sms_backend == "twilio":
             if not self.twilio_account_sid or not self.twilio_auth_token:
                 raise ConfigurationError(
@@ -170,6 +204,21 @@ class Settings:
             raise ConfigurationError("SMTP_PASSWORD is a placeholder")
         if not self.public_url.startswith("https://"):
             raise ConfigurationError("production needs an https:// FOLLOWUP_PUBLIC_URL")
+        if not self.oncall:
+            raise ConfigurationError(
+                "production needs an on-call route for alerts: "
+                "FOLLOWUP_ONCALL_SMS or FOLLOWUP_ONCALL_EMAILS"
+            )
+
+    @property
+    def clinic_day_numbers(self) -> list[int]:
+        """The clinic's open days as weekday numbers (Monday 0); 7 for a name not known."""
+        return [WEEKDAYS.get(d.strip().lower()[:3], 7) for d in self.clinic_days.split(",")]
+
+
+def _routes(sms: str, emails: str) -> list[tuple[str, str]]:
+    phones = [("sms", a.strip()) for a in sms.split(",") if a.strip()]
+    return phones + [("email", a.strip()) for a in emails.split(",") if a.strip()]
 
 
 def env_name(field_name: str) -> str:

@@ -48,6 +48,7 @@ from followup.models import (
 from followup.outcomes import OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
+from followup.series import held_back
 from followup.throttle import Throttle, Unlimited
 
 Clock = Callable[[], datetime]
@@ -134,6 +135,7 @@ def claim_due(
                     Message.channel == channel,
                     Message.due_at <= now,
                     or_(Message.campaign_id.is_(None), Message.campaign_id.in_(running)),
+                    ~held_back(now),
                 )
                 .order_by(PRIORITY, Message.due_at)
                 .limit(cap)
@@ -220,7 +222,8 @@ class Dispatcher:
         with transaction(self.sessions) as session:
             db = session.connection()
             rows = [
-                QueuedRow._make(row) for row in db.execute(QUEUED_ROWS.where(Message.id.in_(chunk)))
+                QueuedRow._make(row)
+                for row in db.execute(QUEUED_ROWS.where(Message.id.in_(chunk)), {"now": now})
             ]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             ready: dict[int, Outgoing] = {}
@@ -230,6 +233,12 @@ class Dispatcher:
                 if campaign is not None and campaign.status != CampaignStatus.RUNNING:
                     # Paused after the claim: back in line, sent when it resumes.
                     reason = f"campaign {campaign.status}"
+                    self._leave_queue(session, row.id, MessageStatus.SCHEDULED, reason, now)
+                    counts["deferred"] += 1
+                    continue
+                if row.paused:
+                    # The patient's series was paused after the claim: held like the rest.
+                    reason = "series paused after a reply that needs staff"
                     self._leave_queue(session, row.id, MessageStatus.SCHEDULED, reason, now)
                     counts["deferred"] += 1
                     continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select, text, update
@@ -18,6 +18,7 @@ from followup.alerts import raise_alerts
 from followup.config import Settings
 from followup.db import insert, insert_rows, rows_changed
 from followup.models import (
+    Alert,
     Channel,
     Consent,
     Message,
@@ -28,6 +29,7 @@ from followup.models import (
     Triage,
     UTCDateTime,
 )
+from followup.pain_trend import earlier_scores, trend_reason
 from followup.patients import has_consent, record_consents
 from followup.render import Renderer
 from followup.replies import Reading, is_yes, read_reply
@@ -62,6 +64,8 @@ class Received:
     language: str | None
     # Consent changed by this reply: "stopped", "restarted" or None.
     consent_change: str | None
+    # A notification about this reply was queued to staff.
+    alerted: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,12 +118,17 @@ def receive_sms(
     firsts: dict[str, InboundSms] = {}
     for sms in messages:
         firsts.setdefault(sms.sid, sms)
-    readings: dict[str, Reading] = {}
+    readings = {sid: read_reply(sms.body) for sid, sms in firsts.items()}
+    patients = {
+        sid: senders[sms.from_number].id
+        for sid, sms in firsts.items()
+        if sms.from_number in senders
+    }
+    readings |= _with_trends(session, readings, patients, settings=settings, now=now)
     rows = []
     for sms in firsts.values():
         sender = senders.get(sms.from_number)
-        language = sender.language if sender else None
-        readings[sms.sid] = reading = read_reply(sms.body, language=language)
+        reading = readings[sms.sid]
         rows.append(
             _reply_row(
                 provider_id=sms.sid,
@@ -134,7 +143,7 @@ def receive_sms(
             )
         )
     stored = _store_replies(session, rows)
-    to_alert: list[tuple[_StoredReply, _Sender]] = []
+    to_alert: list[tuple[_StoredReply, int]] = []
     changes: dict[str, str | None] = {}
     for sms in firsts.values():
         sender, reading = senders.get(sms.from_number), readings[sms.sid]
@@ -143,7 +152,7 @@ def receive_sms(
         if sender is None:
             log.warning("SMS %s from an unknown number, stored for staff", sms.sid)
             continue
-        if reading.keyword or is_yes(sms.body, language=sender.language):
+        if reading.keyword or is_yes(sms.body):
             patient = session.get_one(Patient, sender.id)
             changes[sms.sid] = _keyword_consent(session, patient, reading, sms.body, now)
         if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
@@ -151,18 +160,21 @@ def receive_sms(
             reply = _StoredReply(
                 stored[sms.sid], sms.body, reading.pain, reading.triage, reasons, now
             )
-            to_alert.append((reply, sender))
-    raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
+            to_alert.append((reply, sender.id))
+    alerted = raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
     earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
+    alerted |= _alerted_before(session, list(earlier.values()))
     results = []
     for sms in messages:
         sender = senders.get(sms.from_number)
+        reply_id = stored.get(sms.sid) or earlier[sms.sid]
         results.append(
             Received(
-                stored.get(sms.sid) or earlier[sms.sid],
+                reply_id,
                 readings[sms.sid],
                 sender.language if sender else None,
                 changes.get(sms.sid),
+                reply_id in alerted,
             )
         )
     return results
@@ -187,7 +199,10 @@ def receive_answer(
     if message is None:
         return None
     patient = session.get_one(Patient, message.patient_id)
-    reading = read_reply(text, language=patient.language)
+    reading = read_reply(text)
+    reading = _with_trends(
+        session, {key: reading}, {key: patient.id}, settings=settings, now=now
+    ).get(key, reading)
     row = _reply_row(
         provider_id=key,
         channel=Channel.EMAIL,
@@ -204,7 +219,7 @@ def receive_answer(
         return session.scalars(select(Reply).where(Reply.provider_id == key)).one()
     reply = session.get_one(Reply, reply_id)
     if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-        raise_alerts(session, [(reply, patient)], settings=settings, renderer=renderer, now=now)
+        raise_alerts(session, [(reply, patient.id)], settings=settings, renderer=renderer, now=now)
     return reply
 
 
@@ -293,9 +308,7 @@ def _keyword_consent(
     """Apply STOP, START or a YES after an opt-out to both purposes of SMS consent."""
     if reading.keyword == "stop":
         granted = False
-    elif reading.keyword == "start" or (
-        is_yes(body, language=patient.language) and _stopped_by_keyword(session, patient)
-    ):
+    elif reading.keyword == "start" or (is_yes(body) and _stopped_by_keyword(session, patient)):
         granted = True
     else:
         return None
@@ -387,6 +400,50 @@ def _store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str,
         session, Reply, rows, unique="provider_id", returning=("provider_id", "id")
     )
     return {row.provider_id: row.id for row in stored}
+
+
+def _with_trends(
+    session: Session,
+    readings: dict[str, Reading],
+    patients: dict[str, int],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> dict[str, Reading]:
+    """The readings (by key, in order) that a pain trend makes `attention`: a score 3 or
+    more above the patient's previous one in the episode, or a second 7 or more."""
+    scored = {
+        key: (patients[key], reading.pain)
+        for key, reading in readings.items()
+        if reading.pain is not None and key in patients
+    }
+    if not scored:
+        return {}
+    history = earlier_scores(
+        session, {pid for pid, _ in scored.values()}, settings=settings, now=now
+    )
+    changed = {}
+    for key, (patient_id, pain) in scored.items():
+        reading = readings[key]
+        reason = trend_reason(history[patient_id], pain)
+        if reason is not None:
+            triage = Triage.ATTENTION.value if reading.triage == Triage.ROUTINE else reading.triage
+            changed[key] = replace(reading, triage=triage, reasons=(*reading.reasons, reason))
+        history[patient_id].append(pain)
+    return changed
+
+
+def _alerted_before(session: Session, reply_ids: list[int]) -> set[int]:
+    """Those of `reply_ids` (stored by an earlier request) whose alert notified staff."""
+    if not reply_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Alert.reply_id).where(
+                Alert.reply_id.in_(reply_ids), Alert.notified_at.is_not(None)
+            )
+        )
+    )
 
 
 def _reply_ids(session: Session, provider_ids: list[str]) -> dict[str, int]:

@@ -235,8 +235,45 @@ class Alert(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     level: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
+    # When a notification was first queued to someone; None: nobody has been told.
+    notified_at: Mapped[datetime | None]
+    # 0: on-call told; 1: told again; 2 and on: the second tier told too.
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    # When to escalate unless acknowledged first; None once acknowledged or given up.
+    escalate_at: Mapped[datetime | None] = mapped_column(index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class AlertEvent(Base):
+    """One step in an alert's life: notified, repeated, escalated, acknowledged."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(100))
+
+
+class SeriesPause(Base):
+    """The patient's plan and campaign messages held back (not alerts, not answers).
+
+    In force while `resumed_at` is None and `until` is in the future."""
+
+    __tablename__ = "series_pauses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    paused_at: Mapped[datetime]
+    until: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(100))
+    resumed_at: Mapped[datetime | None]
+    resumed_by: Mapped[str | None] = mapped_column(String(100))
+    resume_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CampaignStatus(StrEnum):

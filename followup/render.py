@@ -7,6 +7,7 @@ a missing language falls back to English. Every variable must be defined
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +53,7 @@ class Renderer:
             # Templates are read once per process; `followup check` builds its own.
             auto_reload=False,
         )
-        self._answers: dict[tuple[str, str, str, str], str] = {}
+        self._answers: dict[tuple[Hashable, ...], str] = {}
 
     def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
         return with_opt_out(self._render("sms", f"{template}.txt", language, context), language)
@@ -65,15 +66,22 @@ class Renderer:
             html=self._render("email", f"{template}.html", language, context),
         )
 
-    def answer(self, name: str, language: str, settings: Settings) -> str:
+    def answer(
+        self,
+        name: str,
+        language: str,
+        settings: Settings,
+        facts: tuple[tuple[str, Hashable], ...] = (),
+    ) -> str:
         """The SMS sent back in answer to a patient's reply (`sms/<lang>/answer-*.txt`).
 
-        Answers are few and fixed, and the webhook asks for one per text: each is
-        rendered once."""
+        `facts` are what the answer may say beyond the clinic (whether staff were
+        alerted, when they will call). Answers are few: each is rendered once."""
         clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
-        key = (name, language, clinic["name"], clinic["phone"])
+        key = (name, language, clinic["name"], clinic["phone"], facts)
         if key not in self._answers:
-            text = self._render("sms", f"answer-{name}.txt", language, {"clinic": clinic})
+            context = {"clinic": clinic, **dict(facts)}
+            text = self._render("sms", f"answer-{name}.txt", language, context)
             self._answers[key] = " ".join(text.split())
         return self._answers[key]
 

@@ -7,7 +7,9 @@ from datetime import datetime
 from celery import shared_task
 
 from followup import runtime
+from followup.db import transaction
 from followup.dispatch import Clock, claim_due, sms_room
+from followup.escalation import escalate_due
 from followup.models import utcnow
 from followup.reconcile import reconcile_unknown
 
@@ -51,3 +53,11 @@ def reconcile(at: str | None = None) -> dict[str, int]:
         rt.sessions, channels=rt.channels, now=_clock(at)(), settings=rt.settings
     )
     return settlement.__dict__
+
+
+@shared_task(name="followup.tasks.escalate_alerts")
+def escalate_alerts(at: str | None = None) -> int:
+    """Repeat or escalate unacknowledged alerts whose time has come; returns how many."""
+    rt = runtime.current()
+    with transaction(rt.sessions) as session:
+        return escalate_due(session, settings=rt.settings, renderer=rt.renderer, now=_clock(at)())

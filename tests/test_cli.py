@@ -111,7 +111,14 @@ def test_check_passes_on_the_shipped_templates() -> None:
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 0, result.output
     assert "ok  lower-back/warning-signs/sms  GSM-7, 2 segment(s)" in result.output
-    assert result.output.endswith("27 renders checked, all templates fine\n")
+    assert result.output.endswith("47 renders checked, all templates fine\n")
+    assert "WARN alerts: no on-call route" in result.output
+
+
+def test_check_is_quiet_about_routes_when_on_call_and_second_tier_are_set() -> None:
+    env = {"FOLLOWUP_ONCALL_SMS": "+12015550900", "FOLLOWUP_ESCALATION_EMAILS": "m@clinic.example"}
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 0 and "WARN" not in result.output
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
         "TWILIO_AUTH_TOKEN": "changeme",
         "TWILIO_MESSAGING_SERVICE_SID": "MG123",
         "FOLLOWUP_SECRET_KEY": "a-long-random-key",
+        "FOLLOWUP_ONCALL_SMS": "+12015550900",
     }
     with pytest.raises(ConfigurationError, match="placeholder"):
         Settings.from_env(production)
@@ -61,6 +62,28 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
         Settings.from_env(
             production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_DATABASE_URL": "sqlite:///x.db"}
         )
+
+
+def test_production_refuses_to_start_without_an_on_call_route() -> None:
+    production = {
+        "FOLLOWUP_ENVIRONMENT": "production",
+        "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
+        "FOLLOWUP_REDIS_URL": "redis://redis:6379/0",
+        "FOLLOWUP_SMS_BACKEND": "twilio",
+        "FOLLOWUP_EMAIL_BACKEND": "smtp",
+        "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
+        "TWILIO_ACCOUNT_SID": "AC123",
+        "TWILIO_AUTH_TOKEN": "a-real-token",
+        "TWILIO_MESSAGING_SERVICE_SID": "MG123",
+        "FOLLOWUP_SECRET_KEY": "a-long-random-key",
+    }
+    with pytest.raises(ConfigurationError, match="on-call route"):
+        Settings.from_env(production)
+    with pytest.raises(ConfigurationError, match="on-call route"):
+        Settings.from_env(production | {"FOLLOWUP_ONCALL_SMS": " , "})
+    assert Settings.from_env(production | {"FOLLOWUP_ONCALL_EMAILS": "oncall@clinic.example"})
+    # Development starts without one; `followup check` warns instead.
+    assert Settings.from_env({}).oncall == []
 
 
 def test_readme_documents_every_setting() -> None:

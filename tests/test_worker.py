@@ -151,3 +151,80 @@ def test_a_campaign_paused_and_cancelled_mid_way_with_a_real_worker(
         assert progress(session, get_campaign(session, "winter")) == {"cancelled": 2, "sent": 2}
     assert len(twilio_server.messages) == 2
     use(None)
+
+
+def test_an_emergency_reaches_on_call_escalates_and_stops_when_acknowledged(
+    settings: Settings,
+    redis: redis_lib.Redis,
+    twilio_server: TwilioPeer,
+    smtp_server: tuple[Controller, SmtpRecorder],
+) -> None:
+    from followup.alerts import acknowledge
+    from followup.inbound import InboundSms, receive_sms
+    from followup.models import Alert, AlertEvent, Purpose
+    from followup.tasks import dispatch_due, escalate_alerts
+
+    live = live_settings(
+        settings,
+        twilio_server,
+        smtp_server[0],
+        redis_url=REDIS_URL,
+        oncall_sms="+12015550900",
+        oncall_emails="oncall@clinic.example",
+        escalation_sms="+12015550901",
+    )
+    runtime = Runtime(live)
+    app = create_celery(live, runtime)
+    patient = add_patient(runtime, "P1")
+    enrol_visit(runtime, patient)
+    replied = datetime(2026, 11, 16, 16, 0, tzinfo=UTC)  # the visit day, 11:00 in New York
+    with transaction(runtime.sessions) as session:
+        [received] = receive_sms(
+            session,
+            settings=live,
+            renderer=runtime.renderer,
+            messages=[InboundSms("SM1", "+12015550111", "since this morning i cant pee at all")],
+            now=replied,
+        )
+    assert received.reading.triage == "emergency" and received.alerted
+
+    def staff_texts(to: str) -> list[str]:
+        return twilio_server.bodies_to(to)
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        dispatch_due.delay((replied + timedelta(seconds=1)).isoformat())
+        assert wait_for(lambda: len(staff_texts("+12015550900")) == 1)
+        assert wait_for(lambda: len(smtp_server[1].envelopes) == 1)
+        # Not acknowledged after 15 minutes: told again; after 30: the second tier too.
+        for minutes in (16, 32):
+            at = replied + timedelta(minutes=minutes)
+            escalate_alerts.delay(at.isoformat())
+            time.sleep(0.5)
+            dispatch_due.delay((at + timedelta(seconds=1)).isoformat())
+        assert wait_for(lambda: len(staff_texts("+12015550901")) == 1)
+        assert wait_for(lambda: len(staff_texts("+12015550900")) == 3)
+        with transaction(runtime.sessions) as session:
+            [alert] = session.scalars(select(Alert)).all()
+            acknowledge(session, alert_id=alert.id, by="Dr. Lee", now=replied, note="called")
+        later = replied + timedelta(days=2, hours=1)  # the welcome and day-2 texts are due
+        escalate_alerts.delay(later.isoformat())
+        dispatch_due.delay((later + timedelta(seconds=1)).isoformat())
+        time.sleep(1.5)
+
+    assert len(staff_texts("+12015550900")) == 3 and len(staff_texts("+12015550901")) == 1
+    assert "REMINDER" in staff_texts("+12015550900")[1]
+    assert "ESCALATED" in staff_texts("+12015550901")[0]
+    # The patient's series is paused: not one plan text went out, though several were due.
+    assert staff_texts("+12015550111") == []
+    with runtime.sessions() as session:
+        held = session.scalars(
+            select(Message).where(
+                Message.purpose == Purpose.CARE,
+                Message.due_at <= later,
+                Message.patient_id == patient.id,
+            )
+        ).all()
+        history = [e.action for e in session.scalars(select(AlertEvent).order_by(AlertEvent.id))]
+    assert held and {m.status for m in held} == {MessageStatus.SCHEDULED}
+    assert history == ["notified", "repeated", "escalated", "acknowledged"]
+    use(None)
