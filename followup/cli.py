@@ -18,7 +18,7 @@ from followup.imports import import_csv, parse_local_time
 from followup.models import Message, Visit, utcnow
 from followup.patients import get_patient
 from followup.runtime import LazyRuntime
-from followup.series import paused_until
+from followup.series import pause_in_force
 from followup.visits import (
     cancel_visit,
     discharge_patient,
@@ -179,7 +179,7 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
         if not show_all:
             query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
         rows = session.execute(query).all()
-        pause = paused_until(session, patient.id, utcnow())
+        pause = pause_in_force(session, patient.id, utcnow())
     zone = ZoneInfo(patient.timezone)
     click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
     if pause is not None:

@@ -8,6 +8,7 @@ console channel for both SMS and email.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from followup.exceptions import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+E164 = re.compile(r"\+[1-9]\d{7,14}")
 WEEKDAYS = {day: n for n, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx"}
 
@@ -164,6 +166,12 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")
+        for name in ("oncall_sms", "escalation_sms", "oncall_emails", "escalation_emails"):
+            phones = name.endswith("sms")
+            for address in filter(None, (a.strip() for a in getattr(self, name).split(","))):
+                if not (E164.fullmatch(address) if phones else "@" in address):
+                    form = "E.164 phone numbers (+12015550100)" if phones else "emails"
+                    raise ConfigurationError(f"{env_name(name)}: list {form}, comma-separated")
         if self.escalate_emergency_minutes <= 0 or self.escalate_attention_minutes <= 0:
             raise ConfigurationError("alert escalation times must be positive numbers of minutes")
         if self.series_pause_hours <= 0 or self.episode_gap_days < 1:

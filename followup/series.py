@@ -66,7 +66,7 @@ def resume_series(session: Session, *, patient_id: int, by: str, reason: str, no
     return ended
 
 
-def paused_until(session: Session, patient_id: int, now: datetime) -> SeriesPause | None:
+def pause_in_force(session: Session, patient_id: int, now: datetime) -> SeriesPause | None:
     """The pause in force that lasts longest, if any."""
     return session.scalars(
         select(SeriesPause)

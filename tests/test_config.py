@@ -5,6 +5,21 @@ import pytest
 from followup.config import Settings
 from followup.exceptions import ConfigurationError
 
+# A production environment that starts; each test changes one thing.
+PRODUCTION = {
+    "FOLLOWUP_ENVIRONMENT": "production",
+    "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
+    "FOLLOWUP_REDIS_URL": "redis://redis:6379/0",
+    "FOLLOWUP_SMS_BACKEND": "twilio",
+    "FOLLOWUP_EMAIL_BACKEND": "smtp",
+    "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
+    "TWILIO_ACCOUNT_SID": "AC123",
+    "TWILIO_AUTH_TOKEN": "a-real-token",
+    "TWILIO_MESSAGING_SERVICE_SID": "MG123",
+    "FOLLOWUP_SECRET_KEY": "a-long-random-key",
+    "FOLLOWUP_ONCALL_SMS": "+12015550900",
+}
+
 
 def test_settings_are_read_from_the_environment() -> None:
     settings = Settings.from_env(
@@ -40,19 +55,7 @@ def test_bad_settings_are_refused_with_the_variable_name(
 
 
 def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
-    production = {
-        "FOLLOWUP_ENVIRONMENT": "production",
-        "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
-        "FOLLOWUP_REDIS_URL": "redis://redis:6379/0",
-        "FOLLOWUP_SMS_BACKEND": "twilio",
-        "FOLLOWUP_EMAIL_BACKEND": "smtp",
-        "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
-        "TWILIO_ACCOUNT_SID": "AC123",
-        "TWILIO_AUTH_TOKEN": "changeme",
-        "TWILIO_MESSAGING_SERVICE_SID": "MG123",
-        "FOLLOWUP_SECRET_KEY": "a-long-random-key",
-        "FOLLOWUP_ONCALL_SMS": "+12015550900",
-    }
+    production = PRODUCTION | {"TWILIO_AUTH_TOKEN": "changeme"}
     with pytest.raises(ConfigurationError, match="placeholder"):
         Settings.from_env(production)
     assert not Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "a-real-token"}).eager
@@ -65,22 +68,15 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
 
 
 def test_production_refuses_to_start_without_an_on_call_route() -> None:
-    production = {
-        "FOLLOWUP_ENVIRONMENT": "production",
-        "FOLLOWUP_DATABASE_URL": "postgresql+psycopg://db/followup",
-        "FOLLOWUP_REDIS_URL": "redis://redis:6379/0",
-        "FOLLOWUP_SMS_BACKEND": "twilio",
-        "FOLLOWUP_EMAIL_BACKEND": "smtp",
-        "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
-        "TWILIO_ACCOUNT_SID": "AC123",
-        "TWILIO_AUTH_TOKEN": "a-real-token",
-        "TWILIO_MESSAGING_SERVICE_SID": "MG123",
-        "FOLLOWUP_SECRET_KEY": "a-long-random-key",
-    }
+    production = {k: v for k, v in PRODUCTION.items() if k != "FOLLOWUP_ONCALL_SMS"}
     with pytest.raises(ConfigurationError, match="on-call route"):
         Settings.from_env(production)
     with pytest.raises(ConfigurationError, match="on-call route"):
         Settings.from_env(production | {"FOLLOWUP_ONCALL_SMS": " , "})
+    with pytest.raises(ConfigurationError, match="FOLLOWUP_ONCALL_SMS"):
+        Settings.from_env(production | {"FOLLOWUP_ONCALL_SMS": "201 555 0900"})
+    with pytest.raises(ConfigurationError, match="FOLLOWUP_ESCALATION_EMAILS"):
+        Settings.from_env(PRODUCTION | {"FOLLOWUP_ESCALATION_EMAILS": "manager"})
     assert Settings.from_env(production | {"FOLLOWUP_ONCALL_EMAILS": "oncall@clinic.example"})
     # Development starts without one; `followup check` warns instead.
     assert Settings.from_env({}).oncall == []
