@@ -22,12 +22,18 @@ task_default_queue = "followup"
 task_routes = {"followup.tasks.*": {"queue": "followup"}}
 broker_connection_retry_on_startup = True
 # Longer than the longest batch a worker runs; after this an unacknowledged task is
-# delivered again, which the conditional updates make harmless.
+# delivered again, which the conditional updates make harmless. Recovery does not wait
+# for it: rows carry their own leases (followup.leases).
 broker_transport_options = {"visibility_timeout": 3600}
+# A batch running when the broker connection drops finishes: its rows are settled in
+# the database, not by redelivering the task.
+worker_cancel_long_running_tasks_on_connection_loss = False
 
 beat_schedule = {
+    # Also recovers the rows of workers that died (their leases ran out).
     "dispatch-due": {"task": "followup.tasks.dispatch_due", "schedule": 15.0},
-    "reconcile": {"task": "followup.tasks.reconcile", "schedule": 60.0},
+    # Looks up maybe-sent texts; they are due 30 s after the ambiguous send.
+    "reconcile": {"task": "followup.tasks.reconcile", "schedule": 15.0},
     # Unacknowledged alerts are repeated, then sent to the second tier.
     "escalate-alerts": {"task": "followup.tasks.escalate_alerts", "schedule": 60.0},
 }

@@ -231,13 +231,24 @@ def status(lazy: LazyRuntime) -> None:
         unsure = needs_attention(session)
         strangers = unknown_senders(session)
     click.echo("messages: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
-    if unsure:
-        click.echo("may or may not have reached the patient (decide whether to resend):")
-    for item in unsure:
+    for_staff = [item for item in unsure if item.next_look_up is None]
+    if for_staff:
+        click.echo(
+            f"{len(for_staff)} may or may not have reached the patient; settle each with "
+            "`followup message mark-sent|resend|cancel ID --by NAME --reason WHY`:"
+        )
+    for item in for_staff:
         when = f"{item.attempted_at:%Y-%m-%d %H:%M} UTC" if item.attempted_at else "-"
         click.echo(
             f"  #{item.message_id} {item.patient_ref} {item.channel} {item.step or '-'} "
             f"tried {when}: {item.reason}"
+        )
+    looking = [item for item in unsure if item.next_look_up is not None]
+    if looking:
+        soonest = min(item.next_look_up for item in looking if item.next_look_up)
+        click.echo(
+            f"{len(looking)} more are being looked up at the provider "
+            f"(next at {soonest:%Y-%m-%d %H:%M:%S} UTC)"
         )
     if strangers:
         click.echo("replies from numbers that match no patient:")
@@ -292,6 +303,30 @@ def ack(lazy: LazyRuntime, alert_id: int, by: str, note: str) -> None:
     with transaction(lazy.get().sessions) as session:
         acknowledge(session, alert_id=alert_id, by=by, now=utcnow(), note=note)
     click.echo(f"alert #{alert_id} acknowledged by {by}")
+
+
+@main.group()
+def message() -> None:
+    """Settle a message nobody can confirm (listed by `followup status`)."""
+
+
+def _settle_command(action: str, summary: str) -> None:
+    @message.command(action, help=summary)
+    @click.argument("message_id", type=int)
+    @click.option("--by", "by", required=True, help="Who decides.")
+    @click.option("--reason", required=True, help="Why, e.g. what the patient said.")
+    @pass_runtime
+    def settle(lazy: LazyRuntime, message_id: int, by: str, reason: str) -> None:
+        from followup.settlement import settle_by_staff
+
+        with transaction(lazy.get().sessions) as session:
+            settle_by_staff(session, message_id, action, by=by, reason=reason, now=utcnow())
+        click.echo(f"message #{message_id}: {action} by {by}")
+
+
+_settle_command("mark-sent", "Record that the message reached the patient.")
+_settle_command("resend", "Send the message again now (consent and quiet hours still apply).")
+_settle_command("cancel", "Leave the message unsent.")
 
 
 @main.group()

@@ -6,6 +6,8 @@ everything deciding and rendering them needs, in one statement.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -40,6 +42,7 @@ QUEUED_ROWS = (
         Message.subject,
         Message.body,
         Message.campaign_id,
+        Message.allow_repeat,
         Patient.id,
         Patient.first_name,
         Patient.phone,
@@ -80,6 +83,7 @@ class QueuedRow(NamedTuple):
     subject: str | None
     body: str | None
     campaign_id: int | None
+    allow_repeat: bool
     patient_id: int
     first_name: str
     phone: str | None
@@ -123,13 +127,23 @@ class Composer:
                 channel, first_name=row.first_name, language=row.language
             )
             unsubscribe = self.links.unsubscribe_url(row.id) if channel is Channel.EMAIL else None
-            return Outgoing(row.id, to, message.body, message.subject, message.html, unsubscribe)
+            return Outgoing(
+                row.id,
+                to,
+                message.body,
+                message.subject,
+                message.html,
+                unsubscribe,
+                fingerprint=fingerprint(message.body, message.subject, [unsubscribe or ""]),
+            )
         visit = row.visit()
         context = message_context(patient=row, visit=visit, settings=self.settings)
         if channel is Channel.SMS:
             text = self.renderer.sms(row.template, row.language, context)
-            return Outgoing(row.id, to, text)
-        context["answers"] = self.links.answer_urls(row.id)
+            return Outgoing(row.id, to, text, fingerprint=fingerprint(text, None))
+        answers = self.links.answer_urls(row.id)
+        unsubscribe = self.links.unsubscribe_url(row.id)
+        context["answers"] = answers
         email = self.renderer.email(row.template, row.language, context)
         return Outgoing(
             row.id,
@@ -137,5 +151,15 @@ class Composer:
             email.text,
             subject=email.subject,
             html=email.html,
-            unsubscribe_url=self.links.unsubscribe_url(row.id),
+            unsubscribe_url=unsubscribe,
+            fingerprint=fingerprint(email.text, email.subject, [*answers, unsubscribe]),
         )
+
+
+def fingerprint(text: str, subject: str | None, own_links: Iterable[str] = ()) -> str:
+    """Equal for two messages a patient would read as the same: subject and text, less
+    the links that are this message's own (signed per message, so always different)."""
+    for link in own_links:
+        if link:
+            text = text.replace(link, "")
+    return hashlib.sha256(f"{subject or ''}\x00{text}".encode()).hexdigest()

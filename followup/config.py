@@ -95,10 +95,15 @@ class Settings:
     max_attempts: int = 5
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
-    # How long a provider may take to show a message it accepted before we resend.
-    reconcile_after_seconds: float = 300.0
-    # A row claimed longer than this without a result is stuck (lost task, dead worker).
-    stuck_after_seconds: float = 900.0
+    # How long after an ambiguous send we ask the provider whether it has the message.
+    reconcile_after_seconds: float = 30.0
+    # A send task holds its rows on a lease it renews while alive; a row whose lease
+    # ran out belonged to a dead worker and is recovered.
+    lease_seconds: float = 30.0
+    # How long claimed rows may wait in the broker for a worker to take them.
+    queue_wait_seconds: float = 180.0
+    # The same text is not sent to a patient twice within this many hours.
+    repeat_window_hours: float = 24.0
 
     def __post_init__(self) -> None:
         self._validate()
@@ -172,6 +177,11 @@ class Settings:
                 if not (E164.fullmatch(address) if phones else "@" in address):
                     form = "E.164 phone numbers (+12015550100)" if phones else "emails"
                     raise ConfigurationError(f"{env_name(name)}: list {form}, comma-separated")
+        for name in ("reconcile_after_seconds", "lease_seconds", "queue_wait_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{env_name(name)} must be a positive number of seconds")
+        if self.repeat_window_hours < 0:
+            raise ConfigurationError("FOLLOWUP_REPEAT_WINDOW_HOURS must be 0 (no guard) or more")
         if self.escalate_emergency_minutes <= 0 or self.escalate_attention_minutes <= 0:
             raise ConfigurationError("alert escalation times must be positive numbers of minutes")
         if self.series_pause_hours <= 0 or self.episode_gap_days < 1:

@@ -6,7 +6,10 @@
                           └─► skipped     └─► failed     refused for good
 
 Every transition is one UPDATE conditional on the state it leaves, so a task that
-runs twice, or two workers racing, move a row once and send it once.
+runs twice, or two workers racing, move a row once and send it once. A send task holds
+its queued and sending rows on a lease (`followup.leases`): a dead worker's rows are
+recovered as soon as it runs out, and a text a patient just had is not sent again
+(`followup.repeats`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from followup.channels import DeliveryChannel, Outgoing, Send
 from followup.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.config import Settings
-from followup.db import transaction
+from followup.db import rows_changed, transaction
 from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
+from followup.leases import Lease
 from followup.models import (
     MESSAGES,
     Campaign,
@@ -48,6 +52,7 @@ from followup.models import (
 from followup.outcomes import OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
+from followup.repeats import RepeatGuard
 from followup.series import held_back
 from followup.throttle import Throttle, Unlimited
 
@@ -108,6 +113,7 @@ def claim_due(
     limit: int,
     batch_size: int,
     sms_limit: int | None = None,
+    wait: timedelta = timedelta(seconds=Settings.queue_wait_seconds),
 ) -> list[Batch]:
     """Move up to `limit` due rows per channel (SMS also at most `sms_limit`) from
     scheduled to queued; return them in batches.
@@ -115,6 +121,8 @@ def claim_due(
     Staff alerts come first, then plan messages, then campaigns (only running ones).
     On PostgreSQL, `SKIP LOCKED` lets several dispatchers run at once without waiting
     on each other; the conditional UPDATE is what makes a row go to one of them only.
+    Rows no send task has taken within `wait` (a task lost with the broker) are
+    claimed again.
     """
     running = select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)
     caps = {
@@ -146,7 +154,12 @@ def claim_due(
             claimed += session.execute(
                 update(Message)
                 .where(Message.id == due.c.id, Message.status == MessageStatus.SCHEDULED)
-                .values(status=MessageStatus.QUEUED, updated_at=now)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    claimed_by=None,
+                    lease_until=now + wait,
+                    updated_at=now,
+                )
                 .returning(Message.id, Message.channel, Message.purpose)
             ).all()
     by_channel: dict[Channel, list[int]] = {}
@@ -157,6 +170,21 @@ def claim_due(
         for channel, ids in by_channel.items()
         for start in range(0, len(ids), batch_size)
     ]
+
+
+def unclaim(sessions: sessionmaker[Session], message_ids: list[int], *, now: datetime) -> int:
+    """Put queued rows no send task has taken back in line; returns how many."""
+    with transaction(sessions) as session:
+        return rows_changed(
+            session,
+            update(Message)
+            .where(
+                Message.id.in_(message_ids),
+                Message.status == MessageStatus.QUEUED,
+                Message.claimed_by.is_(None),
+            )
+            .values(status=MessageStatus.SCHEDULED, lease_until=None, updated_at=now),
+        )
 
 
 class Dispatcher:
@@ -182,6 +210,7 @@ class Dispatcher:
         self.throttles = throttles
         self.clock = clock
         self.composer = Composer(renderer=renderer, settings=settings)
+        self.repeats = RepeatGuard(timedelta(hours=settings.repeat_window_hours))
         self.outcomes = OutcomeRecorder(
             sessions=sessions, settings=settings, rng=rng or random.Random()
         )
@@ -190,20 +219,22 @@ class Dispatcher:
         """Send the queued rows among `message_ids`; rows in any other state are left alone."""
         started: Counter[str] = Counter()
         recorded: Counter[str] = Counter()
-        for kind, ids in self._group_by_channel(list(message_ids)).items():
-            channel = self.channels[kind]
-            throttle = self.throttles.get(kind, Unlimited())
-            with channel.connect() as connected:
-                SendPipeline(
-                    pool=self.pools[kind],
-                    concurrency=channel.concurrency,
-                    chunk_size=claim_chunk(channel.concurrency),
-                    start=lambda chunk: self._start(chunk, started),
-                    send=_throttled(connected, throttle, channel.sender),
-                    record=lambda finished: self.outcomes.record(
-                        finished, now=self.clock(), counts=recorded
-                    ),
-                ).run(ids)
+        with Lease(self.sessions, seconds=self.settings.lease_seconds, clock=self.clock) as lease:
+            held = lease.take(list(message_ids))
+            for kind, ids in self._group_by_channel(held).items():
+                channel = self.channels[kind]
+                throttle = self.throttles.get(kind, Unlimited())
+                with channel.connect() as connected:
+                    SendPipeline(
+                        pool=self.pools[kind],
+                        concurrency=channel.concurrency,
+                        chunk_size=claim_chunk(channel.concurrency),
+                        start=lambda chunk: self._start(chunk, lease.holder, started),
+                        send=_throttled(connected, throttle, channel.sender),
+                        record=lambda finished: self.outcomes.record(
+                            finished, now=self.clock(), counts=recorded
+                        ),
+                    ).run(ids)
         return BatchReport(**(started + recorded))
 
     def _group_by_channel(self, ids: list[int]) -> dict[Channel, list[int]]:
@@ -216,15 +247,13 @@ class Dispatcher:
             grouped.setdefault(Channel(channel), []).append(message_id)
         return grouped
 
-    def _start(self, chunk: list[int], counts: Counter[str]) -> list[Outgoing]:
+    def _start(self, chunk: list[int], holder: str, counts: Counter[str]) -> list[Outgoing]:
         """Check, render and move a chunk from queued to sending in one transaction."""
         now = self.clock()
         with transaction(self.sessions) as session:
             db = session.connection()
-            rows = [
-                QueuedRow._make(row)
-                for row in db.execute(QUEUED_ROWS.where(Message.id.in_(chunk)), {"now": now})
-            ]
+            held = QUEUED_ROWS.where(Message.id.in_(chunk), Message.claimed_by == holder)
+            rows = [QueuedRow._make(row) for row in db.execute(held, {"now": now})]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             ready: dict[int, Outgoing] = {}
             for row in rows:
@@ -274,12 +303,20 @@ class Dispatcher:
                     except TemplateProblem as exc:
                         self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
                         counts["failed"] += 1
+            for message_id, reason in self.repeats.find(session, rows, ready, now).items():
+                self._leave_queue(session, message_id, MessageStatus.SKIPPED, reason, now)
+                counts["skipped"] += 1
+                del ready[message_id]
             if not ready:
                 return []
             started = sorted(
                 db.scalars(
                     update(Message)
-                    .where(Message.id.in_(ready), Message.status == MessageStatus.QUEUED)
+                    .where(
+                        Message.id.in_(ready),
+                        Message.status == MessageStatus.QUEUED,
+                        Message.claimed_by == holder,
+                    )
                     .values(
                         status=MessageStatus.SENDING,
                         attempts=Message.attempts + 1,
@@ -297,6 +334,7 @@ class Dispatcher:
                         recipient=bindparam("to"),
                         subject=bindparam("subject"),
                         body=bindparam("body"),
+                        fingerprint=bindparam("fingerprint"),
                     ),
                     [
                         {
@@ -304,6 +342,7 @@ class Dispatcher:
                             "to": ready[message_id].to,
                             "subject": ready[message_id].subject,
                             "body": ready[message_id].body,
+                            "fingerprint": ready[message_id].fingerprint or None,
                         }
                         for message_id in started
                     ],
@@ -320,7 +359,12 @@ class Dispatcher:
         *,
         due_at: datetime | None = None,
     ) -> None:
-        values: dict[str, object] = {"status": status, "last_error": reason, "updated_at": now}
+        values: dict[str, object] = {
+            "status": status,
+            "last_error": reason,
+            "claimed_by": None,
+            "updated_at": now,
+        }
         if due_at is not None:
             values["due_at"] = due_at
         session.execute(

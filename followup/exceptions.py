@@ -8,6 +8,8 @@ FollowupError
 ├── NotFound                    a patient, visit or plan that does not exist
 └── DeliveryError               a channel could not hand a message over
     ├── TransientDeliveryError  nothing was sent: safe to retry later
+    │   └── HeldBackError       held back before the provider took it (429, our rate
+    │                           limiter unreachable): retried without counting an attempt
     ├── AmbiguousDeliveryError  the provider may have accepted it: reconcile first
     └── PermanentDeliveryError  refused for good (bad number, unsubscribed, landline)
 """
@@ -50,6 +52,10 @@ class DeliveryError(FollowupError):
 
 
 class TransientDeliveryError(DeliveryError):
+    pass
+
+
+class HeldBackError(TransientDeliveryError):
     pass
 
 

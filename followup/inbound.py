@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 KEYWORD_SOURCE = "sms keyword"
 # Delivery states only move forward; a late "sent" after "delivered" changes nothing.
 STATUS_RANK = {
+    # A callback for a row waiting to be sent again proves its earlier attempt went out.
+    MessageStatus.SCHEDULED: 0,
+    MessageStatus.QUEUED: 0,
     MessageStatus.SENDING: 0,
     MessageStatus.UNKNOWN: 0,
     MessageStatus.SENT: 1,
@@ -259,11 +262,19 @@ def record_delivery(
         log.warning("status callback for message %s names another sid %s", message_id, provider_sid)
         return None
     earlier = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
-    values: dict[str, object] = {"status": status, "provider_id": provider_sid, "updated_at": now}
+    values: dict[str, object] = {
+        "status": status,
+        "provider_id": provider_sid,
+        "settle_at": None,
+        "updated_at": now,
+    }
     if status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
         values |= {"error_code": error_code, "last_error": f"carrier reported {provider_status}"}
     if message.sent_at is None:
         values["sent_at"] = now
+    if message.status not in earlier:
+        return None
+    _release_to_owner(session, provider_sid, message_id, now)
     changed = rows_changed(
         session,
         update(Message)
@@ -275,6 +286,22 @@ def record_delivery(
     if status is MessageStatus.UNDELIVERED and message.email_fallback:
         _fall_back_to_email(session, message, now)
     return status
+
+
+def _release_to_owner(session: Session, provider_sid: str, owner_id: int, now: datetime) -> None:
+    """The callback's URL names the message's own row: a look-up that credited the same
+    provider message to another row was wrong, and that row is unknown again."""
+    session.execute(
+        update(Message)
+        .where(Message.provider_id == provider_sid, Message.id != owner_id)
+        .values(
+            provider_id=None,
+            status=MessageStatus.UNKNOWN,
+            settle_at=now,
+            last_error=f"its provider message belongs to message #{owner_id}",
+            updated_at=now,
+        )
+    )
 
 
 def _fall_back_to_email(session: Session, message: Message, now: datetime) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -191,9 +192,20 @@ class Message(Base):
     recipient: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
-    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What the patient reads, without this message's own links: equal texts, equal keys.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Staff meant this text to go out again, even if the patient just had it.
+    allow_repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The provider's id for this send; a provider message belongs to one row at most.
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     error_code: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The send task holding a queued or sending row, and until when; past that the
+    # holder is presumed dead and the row is recovered.
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[datetime | None]
+    # When reconciliation next asks the provider about an unknown row; None: staff decide.
+    settle_at: Mapped[datetime | None] = mapped_column(index=True)
     attempted_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -305,7 +317,7 @@ class Campaign(Base):
 
 
 class AuditEntry(Base):
-    """Who did what to a campaign, and when."""
+    """Who did what to a campaign or a message, and when."""
 
     __tablename__ = "audit_log"
 
@@ -314,6 +326,7 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
 
 

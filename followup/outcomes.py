@@ -1,8 +1,9 @@
 """Recording what the provider said about each send, as the next state of its row.
 
-    sent        accepted: the provider's id is kept
-    scheduled   nothing was sent (429, refused connection): retry with backoff, bounded
-    unknown     the provider may have it (5xx, timeout): reconciliation decides
+    sent        accepted: the provider's id is kept (never one another row holds)
+    scheduled   nothing was sent (refused connection, SMTP 4xx): retry with backoff,
+                bounded; held back (429, rate limiter down): retry, not counted
+    unknown     the provider may have it (5xx, timeout): looked up soon
     failed      refused for good, with the code; 21610 also records the opt-out
 
 A success may also settle a row that recovery had marked `unknown` meanwhile; every
@@ -15,9 +16,9 @@ import logging
 import random
 from collections import Counter
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import Outgoing
@@ -27,6 +28,7 @@ from followup.db import transaction
 from followup.exceptions import (
     AmbiguousDeliveryError,
     DeliveryError,
+    HeldBackError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -52,27 +54,7 @@ class OutcomeRecorder:
         sent = [(o, f.result()) for o, f in results if f.exception() is None]
         with transaction(self.sessions) as session:
             if sent:
-                # One statement for the batch; a row that recovery marked unknown
-                # meanwhile was sent after all.
-                session.connection().execute(
-                    update(MESSAGES)
-                    .where(
-                        Message.id == bindparam("message_id"),
-                        or_(
-                            Message.status == MessageStatus.SENDING,
-                            Message.status == MessageStatus.UNKNOWN,
-                        ),
-                    )
-                    .values(
-                        status=MessageStatus.SENT,
-                        provider_id=bindparam("provider_id"),
-                        sent_at=now,
-                        updated_at=now,
-                        last_error=None,
-                        error_code=None,
-                    ),
-                    [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
-                )
+                self._record_sent(session, sent, now)
                 counts["sent"] += len(sent)
             for outgoing, future in results:
                 error = future.exception()
@@ -86,6 +68,57 @@ class OutcomeRecorder:
                     )
                     .values(updated_at=now, **values)
                 )
+
+    def _record_sent(
+        self, session: Session, sent: list[tuple[Outgoing, str]], now: datetime
+    ) -> None:
+        """One statement for the batch. A row that recovery marked unknown meanwhile was
+        sent after all; a provider id some other row already holds is never copied."""
+        other = MESSAGES.alias("other")
+        session.connection().execute(
+            update(MESSAGES)
+            .where(
+                Message.id == bindparam("message_id"),
+                # Not IN (...): an expanding list cannot run once per row.
+                or_(
+                    Message.status == MessageStatus.SENDING,
+                    Message.status == MessageStatus.UNKNOWN,
+                ),
+                ~exists().where(
+                    other.c.provider_id == bindparam("provider_id"),
+                    other.c.id != bindparam("message_id"),
+                ),
+            )
+            .values(
+                status=MessageStatus.SENT,
+                provider_id=bindparam("provider_id"),
+                sent_at=now,
+                settle_at=None,
+                updated_at=now,
+                last_error=None,
+                error_code=None,
+            ),
+            [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
+        )
+        clashed = session.scalars(
+            select(Message.id).where(
+                Message.id.in_([o.message_id for o, _ in sent]),
+                Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)),
+            )
+        ).all()
+        if clashed:
+            log.error("provider ids already held by other messages: %s", sorted(clashed))
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(clashed))
+                .values(
+                    status=MessageStatus.UNKNOWN,
+                    settle_at=None,
+                    updated_at=now,
+                    last_error="the provider's id for this send is recorded on another "
+                    "message: staff decide",
+                )
+            )
 
     def _failure(
         self,
@@ -102,17 +135,15 @@ class OutcomeRecorder:
             )
             error = AmbiguousDeliveryError(f"unexpected error: {error!r}")
         values: dict[str, object] = {"last_error": error.reason, "error_code": error.code}
+        if isinstance(error, HeldBackError):
+            # Held back before the provider took it: not an attempt; wait and try again.
+            counts["retrying"] += 1
+            return values | self._retry(1, now) | {"attempts": Message.attempts - 1}
         if isinstance(error, TransientDeliveryError):
             message = session.get_one(Message, outgoing.message_id)
             if message.attempts < self.settings.max_attempts:
-                delay = retry_delay(
-                    message.attempts,
-                    base=self.settings.retry_base_seconds,
-                    cap=self.settings.retry_max_seconds,
-                    rng=self.rng,
-                )
                 counts["retrying"] += 1
-                return values | {"status": MessageStatus.SCHEDULED, "due_at": now + delay}
+                return values | self._retry(message.attempts, now)
             counts["failed"] += 1
             return values | {
                 "status": MessageStatus.FAILED,
@@ -124,7 +155,18 @@ class OutcomeRecorder:
             counts["failed"] += 1
             return values | {"status": MessageStatus.FAILED}
         counts["unknown"] += 1
-        return values | {"status": MessageStatus.UNKNOWN}
+        settle_at = now + timedelta(seconds=self.settings.reconcile_after_seconds)
+        return values | {"status": MessageStatus.UNKNOWN, "settle_at": settle_at}
+
+    def _retry(self, attempts: int, now: datetime) -> dict[str, object]:
+        """Back in line after a backoff with jitter that grows with `attempts`."""
+        delay = retry_delay(
+            attempts,
+            base=self.settings.retry_base_seconds,
+            cap=self.settings.retry_max_seconds,
+            rng=self.rng,
+        )
+        return {"status": MessageStatus.SCHEDULED, "due_at": now + delay, "claimed_by": None}
 
     def _record_carrier_opt_out(self, session: Session, outgoing: Outgoing, now: datetime) -> None:
         patient = session.scalars(

@@ -1,9 +1,14 @@
-"""Settling rows that did not finish: lost tasks, dead workers, ambiguous sends.
+"""Settling rows that did not finish: dead workers, lost tasks, ambiguous sends.
 
-A `queued` row nobody picked up was never sent: it goes back to `scheduled`.
-A `sending` row whose worker vanished may have been sent: it becomes `unknown`.
-An `unknown` row is looked up at the provider before anything is resent; what
-cannot be looked up stays `unknown`, with the reason, for staff to see.
+A send task holds its queued and sending rows on a lease it renews while alive. When
+a lease runs out, the holder is gone: a queued row was never sent and goes back to
+`scheduled`; a sending row may have been sent and becomes `unknown`.
+
+An `unknown` row is looked up at the provider before anything is resent. A look-up
+credits the row with a provider message only when that message is no other row's and
+no other row could be waiting for it; an ambiguous match is left for Twilio's status
+callback (it names our own id) and then for staff. What no look-up can settle (email)
+is set aside for staff at once, so it never stands in the way of what can be.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import DeliveryChannel, Outgoing
@@ -22,6 +28,11 @@ from followup.models import Channel, Message, MessageStatus
 
 # Provider clocks drift from ours; look a little before our own attempt time.
 CLOCK_SKEW = timedelta(minutes=5)
+# An ambiguous or failed look-up is tried again this often, for this long, then staff decide.
+RECHECK_EVERY = timedelta(minutes=5)
+RECHECK_FOR = timedelta(hours=1)
+# Between the reason a row became unknown and what reconciliation found out.
+NOTE = " | "
 
 
 @dataclass(frozen=True)
@@ -32,26 +43,28 @@ class Settlement:
     retrying: int = 0
     failed: int = 0
     unresolved: int = 0
+    for_staff: int = 0
 
 
-def recover_stuck(
-    sessions: sessionmaker[Session], *, now: datetime, settings: Settings
-) -> tuple[int, int]:
-    """Return (requeued, marked unknown) for rows stuck in queued or sending."""
-    cutoff = now - timedelta(seconds=settings.stuck_after_seconds)
+def recover_lapsed(sessions: sessionmaker[Session], *, now: datetime) -> tuple[int, int]:
+    """Return (requeued, marked unknown) for rows whose holder's lease ran out."""
     with transaction(sessions) as session:
         requeued = rows_changed(
             session,
             update(Message)
-            .where(Message.status == MessageStatus.QUEUED, Message.updated_at < cutoff)
-            .values(status=MessageStatus.SCHEDULED, updated_at=now),
+            .where(Message.status == MessageStatus.QUEUED, Message.lease_until < now)
+            .values(
+                status=MessageStatus.SCHEDULED, claimed_by=None, lease_until=None, updated_at=now
+            ),
         )
         unknown = rows_changed(
             session,
             update(Message)
-            .where(Message.status == MessageStatus.SENDING, Message.attempted_at < cutoff)
+            .where(Message.status == MessageStatus.SENDING, Message.lease_until < now)
             .values(
                 status=MessageStatus.UNKNOWN,
+                lease_until=None,
+                settle_at=now,
                 last_error="the worker stopped while sending",
                 updated_at=now,
             ),
@@ -67,49 +80,147 @@ def reconcile_unknown(
     settings: Settings,
     limit: int = 200,
 ) -> Settlement:
-    """Ask the provider about `unknown` rows old enough for it to show them."""
-    requeued, marked = recover_stuck(sessions, now=now, settings=settings)
+    """Recover lapsed rows, then settle up to `limit` unknown rows whose time has come."""
+    requeued, marked = recover_lapsed(sessions, now=now)
     counts = {"requeued": requeued, "marked_unknown": marked}
-    settled_before = now - timedelta(seconds=settings.reconcile_after_seconds)
     with sessions() as session:
-        rows = session.scalars(
+        due = session.scalars(
             select(Message)
-            .where(Message.status == MessageStatus.UNKNOWN, Message.attempted_at <= settled_before)
-            .order_by(Message.attempted_at)
+            .where(Message.status == MessageStatus.UNKNOWN, Message.settle_at <= now)
+            .order_by(Message.settle_at)
             .limit(limit)
         ).all()
-    for message in rows:
-        outcome, values = _settle(message, channels[Channel(message.channel)], settings)
+    for message in due:
+        outcome = _settle(sessions, message, channels[Channel(message.channel)], settings, now)
         counts[outcome] = counts.get(outcome, 0) + 1
-        with transaction(sessions) as session:
-            session.execute(
-                update(Message)
-                .where(Message.id == message.id, Message.status == MessageStatus.UNKNOWN)
-                .values(updated_at=now, **values)
-            )
     return Settlement(**counts)
 
 
 def _settle(
-    message: Message, channel: DeliveryChannel, settings: Settings
-) -> tuple[str, dict[str, object]]:
+    sessions: sessionmaker[Session],
+    message: Message,
+    channel: DeliveryChannel,
+    settings: Settings,
+    now: datetime,
+) -> str:
     # An unknown row left `sending`, which wrote its recipient, text and attempt time.
     attempted_at = message.attempted_at or message.updated_at
+    cause = (message.last_error or "").split(NOTE)[0]
     outgoing = Outgoing(message.id, message.recipient or "", message.body or "", message.subject)
     try:
-        provider_id = channel.lookup(outgoing, since=attempted_at - CLOCK_SKEW)
+        found = channel.lookup(outgoing, since=attempted_at - CLOCK_SKEW)
     except AmbiguousDeliveryError as exc:
-        return "unresolved", {"last_error": f"cannot reconcile, needs staff review: {exc.reason}"}
-    if provider_id is not None:
+        return _leave(sessions, message, cause, exc.reason, attempted_at, now)
+    if found is None:
+        note = f"the {message.channel} provider cannot be asked: staff decide"
+        _update(sessions, message.id, {"settle_at": None, "last_error": cause + NOTE + note}, now)
+        return "for_staff"
+    try:
+        with transaction(sessions) as session:
+            held = set(
+                session.scalars(select(Message.provider_id).where(Message.provider_id.in_(found)))
+            )
+            free = [sid for sid in found if sid not in held]
+            rivals = _rivals(session, message)
+            verdict = _verdict(message, free, rivals, cause, attempted_at, settings)
+            if verdict is not None:
+                outcome, values = verdict
+                _guarded_update(session, message.id, values, now)
+                return outcome
+    except IntegrityError:
+        note = "the matching message was recorded by its own send meanwhile"
+        return _leave(sessions, message, cause, note, attempted_at, now)
+    note = (
+        f"{len(free)} message(s) at the provider match it and {rivals} other row(s) may be "
+        "waiting for them; left for Twilio's status callback"
+    )
+    return _leave(sessions, message, cause, note, attempted_at, now)
+
+
+def _verdict(
+    message: Message,
+    free: list[str],
+    rivals: int,
+    cause: str,
+    attempted_at: datetime,
+    settings: Settings,
+) -> tuple[str, dict[str, object]] | None:
+    """What a look-up proves, as (outcome, new values); None when it proves nothing."""
+    if not free:
+        # Every match is another row's own message: this one never reached the provider.
+        if message.attempts >= settings.max_attempts:
+            return "failed", {
+                "status": MessageStatus.FAILED,
+                "settle_at": None,
+                "last_error": f"not at the provider after {message.attempts} attempts: {cause}",
+            }
+        return "retrying", {
+            "status": MessageStatus.SCHEDULED,
+            "due_at": attempted_at,
+            "settle_at": None,
+            "claimed_by": None,
+            "last_error": cause + NOTE + "not at the provider: sending again",
+        }
+    if len(free) == 1 and not rivals:
         return "confirmed_sent", {
             "status": MessageStatus.SENT,
-            "provider_id": provider_id,
+            "provider_id": free[0],
             "sent_at": attempted_at,
-            "last_error": f"settled by provider look-up after: {message.last_error}",
+            "settle_at": None,
+            "last_error": cause + NOTE + "found at the provider by look-up",
         }
-    if message.attempts >= settings.max_attempts:
-        return "failed", {
-            "status": MessageStatus.FAILED,
-            "last_error": f"not at the provider after {message.attempts} attempts: {message.last_error}",
-        }
-    return "retrying", {"status": MessageStatus.SCHEDULED, "due_at": attempted_at}
+    return None
+
+
+def _rivals(session: Session, message: Message) -> int:
+    """Other rows that may be waiting for the same provider message as `message`."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.id != message.id,
+                Message.channel == message.channel,
+                Message.recipient == message.recipient,
+                Message.body == message.body,
+                Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)),
+            )
+        )
+        or 0
+    )
+
+
+def _leave(
+    sessions: sessionmaker[Session],
+    message: Message,
+    cause: str,
+    note: str,
+    attempted_at: datetime,
+    now: datetime,
+) -> str:
+    """Ask again later; after `RECHECK_FOR`, set the row aside for staff."""
+    if now - attempted_at < RECHECK_FOR:
+        values: dict[str, object] = {"settle_at": now + RECHECK_EVERY}
+        outcome = "unresolved"
+    else:
+        values, note, outcome = {"settle_at": None}, note + ": staff decide", "for_staff"
+    _update(sessions, message.id, values | {"last_error": cause + NOTE + note}, now)
+    return outcome
+
+
+def _update(
+    sessions: sessionmaker[Session], message_id: int, values: dict[str, object], now: datetime
+) -> None:
+    with transaction(sessions) as session:
+        _guarded_update(session, message_id, values, now)
+
+
+def _guarded_update(
+    session: Session, message_id: int, values: dict[str, object], now: datetime
+) -> None:
+    """Change the row only if it is still unknown (a status callback may have settled it)."""
+    session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == MessageStatus.UNKNOWN)
+        .values(updated_at=now, **values)
+    )

@@ -20,6 +20,8 @@ class Attention:
     status: str
     attempted_at: datetime | None
     reason: str | None
+    # When reconciliation asks the provider again; None: only staff can settle it.
+    next_look_up: datetime | None
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -27,12 +29,10 @@ def status_counts(session: Session) -> dict[str, int]:
     return {status: count for status, count in sorted(rows)}
 
 
-def needs_attention(session: Session, *, limit: int = 50) -> list[Attention]:
-    """Messages that may or may not have reached the patient, oldest first.
-
-    These are `unknown` rows reconciliation could not settle (an email lost mid-DATA,
-    a provider that cannot be asked): a person decides whether to send again.
-    """
+def needs_attention(session: Session) -> list[Attention]:
+    """Every message that may or may not have reached the patient, oldest first: those
+    only staff can settle (an email lost mid-DATA, a look-up that stayed ambiguous),
+    then those reconciliation will ask the provider about again."""
     rows = session.execute(
         select(
             Message.id,
@@ -42,11 +42,11 @@ def needs_attention(session: Session, *, limit: int = 50) -> list[Attention]:
             Message.status,
             Message.attempted_at,
             Message.last_error,
+            Message.settle_at,
         )
         .join(Patient, Message.patient_id == Patient.id)
         .where(Message.status == MessageStatus.UNKNOWN)
-        .order_by(Message.attempted_at)
-        .limit(limit)
+        .order_by(Message.settle_at.is_not(None), Message.attempted_at, Message.id)
     ).all()
     return [Attention(*row) for row in rows]
 

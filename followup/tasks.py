@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
 
 from followup import runtime
 from followup.db import transaction
-from followup.dispatch import Clock, claim_due, sms_room
+from followup.dispatch import Clock, claim_due, sms_room, unclaim
 from followup.escalation import escalate_due
 from followup.models import utcnow
-from followup.reconcile import reconcile_unknown
+from followup.reconcile import reconcile_unknown, recover_lapsed
 
 
 def _clock(at: str | None) -> Clock:
@@ -24,19 +24,28 @@ def _clock(at: str | None) -> Clock:
 
 @shared_task(name="followup.tasks.dispatch_due")
 def dispatch_due(at: str | None = None) -> int:
-    """Claim what is due and hand it to send tasks; returns how many rows were claimed."""
+    """Recover rows of dead workers, claim what is due and hand it to send tasks;
+    returns how many rows were claimed."""
     rt = runtime.current()
+    now = _clock(at)()
+    recover_lapsed(rt.sessions, now=now)
     with rt.sessions() as session:
         room = sms_room(session, rt.settings)
     batches = claim_due(
         rt.sessions,
-        now=_clock(at)(),
+        now=now,
         limit=rt.settings.dispatch_limit,
         batch_size=rt.settings.batch_size,
         sms_limit=room,
+        wait=timedelta(seconds=rt.settings.queue_wait_seconds),
     )
-    for batch in batches:
-        send_batch.delay(batch.message_ids, at)
+    for number, batch in enumerate(batches):
+        try:
+            send_batch.delay(batch.message_ids, at)
+        except Exception:
+            # The broker is down: what it did not take goes back in line at once.
+            unclaim(rt.sessions, [i for b in batches[number:] for i in b.message_ids], now=now)
+            raise
     return sum(len(batch.message_ids) for batch in batches)
 
 

@@ -3,7 +3,7 @@
 Celery's `rate_limit` is per worker; a carrier's limit is per sending number. A token
 bucket lives in Redis and one Lua script takes a token atomically, so any number of
 workers together stay within the rate. Without Redis (the embedded default) the
-bucket lives in the process.
+bucket lives in the process. When Redis is down, texts are held back, not attempted.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import time
 from typing import Protocol
 
 import redis
+
+from followup.exceptions import HeldBackError
 
 # KEYS[1]: the bucket. ARGV: rate (tokens/s), burst (max tokens), now (ms).
 # Returns 0 when a token was taken, else the milliseconds until one is due.
@@ -46,7 +48,8 @@ def make_throttle(rate: float, redis_url: str) -> Throttle:
     if rate <= 0:
         return Unlimited()
     if redis_url:
-        return RedisTokenBucket(redis.Redis.from_url(redis_url), rate=rate)
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        return RedisTokenBucket(client, rate=rate)
     return LocalTokenBucket(rate=rate)
 
 
@@ -58,8 +61,12 @@ class RedisTokenBucket:
         self._take = client.register_script(TAKE_TOKEN)
 
     def acquire(self, sender: str) -> None:
-        while (wait_ms := self.try_take(sender, now_ms=_now_ms())) > 0:
-            time.sleep(wait_ms / 1000)
+        """Raises `HeldBackError` when Redis cannot be reached: nothing was sent."""
+        try:
+            while (wait_ms := self.try_take(sender, now_ms=_now_ms())) > 0:
+                time.sleep(wait_ms / 1000)
+        except redis.RedisError as exc:
+            raise HeldBackError(f"the rate limiter is unreachable: {type(exc).__name__}") from exc
 
     def try_take(self, sender: str, *, now_ms: int) -> int:
         """Take a token if one is there: 0, else the milliseconds until one is."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from followup.cli import main
 from followup.config import Settings
 from followup.db import transaction
 from followup.inbound import InboundSms, receive_sms
-from followup.models import utcnow
+from followup.models import Message, Patient, utcnow
 from followup.runtime import Runtime
 from tests.conftest import add_patient
 from tests.test_imports import PATIENTS, VISITS
@@ -165,6 +166,49 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
     assert (
         "P2 email welcome tried 2026-11-16 23:00 UTC: connection lost during DATA" in result.output
     )
+
+
+def test_status_lists_every_unknown_message_and_staff_settle_them(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "patients.csv").write_text(PATIENTS)
+    cli.invoke(main, ["init-db"])
+    cli.invoke(main, ["import", str(tmp_path / "patients.csv")])
+    runtime = Runtime(Settings(database_url=cli.env["FOLLOWUP_DATABASE_URL"] or ""))
+    at = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    with transaction(runtime.sessions) as session:
+        patient = session.scalars(select(Patient).order_by(Patient.id)).first()
+        assert patient is not None
+        for n in range(75):
+            session.add(
+                Message(
+                    patient_id=patient.id,
+                    channel="email",
+                    purpose="care",
+                    template="checkin",
+                    status="unknown",
+                    due_at=at,
+                    expires_at=at + timedelta(days=2),
+                    attempts=1,
+                    attempted_at=at + timedelta(minutes=n),
+                    # Two are still being looked up; the rest wait for staff.
+                    settle_at=at if n < 2 else None,
+                    last_error="connection lost during DATA",
+                )
+            )
+    runtime.close()
+    listed = cli.invoke(main, ["status"]).output
+    assert "73 may or may not have reached the patient" in listed
+    assert "2 more are being looked up at the provider" in listed
+    assert listed.count("connection lost during DATA") == 73
+    resent = cli.invoke(
+        main, ["message", "resend", "75", "--by", "Maria", "--reason", "not received"]
+    )
+    assert resent.exit_code == 0, resent.output
+    again = cli.invoke(main, ["message", "mark-sent", "75", "--by", "Maria", "--reason", "x"])
+    assert again.exit_code == 1
+    assert "message #75 is scheduled: only an unknown message" in again.output
+    assert "72 may or may not" in cli.invoke(main, ["status"]).output
 
 
 def test_alerts_are_listed_emergencies_first_and_acknowledged(

@@ -131,7 +131,7 @@ def test_claiming_twice_hands_each_row_to_one_dispatcher(live_runtime: Runtime) 
     assert second == []
 
 
-def test_transient_error_retries_with_backoff_then_succeeds(
+def test_a_429_is_retried_with_backoff_without_counting_an_attempt(
     live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
     enrol_visit(live_runtime, add_patient(live_runtime))
@@ -148,7 +148,8 @@ def test_transient_error_retries_with_backoff_then_succeeds(
     assert twilio_server.messages == []
     tick(live_runtime, retrying.due_at)
     sent = get(live_runtime, first.id)
-    assert sent.status == MessageStatus.SENT and sent.attempts == 2 and sent.last_error is None
+    # Twilio did not process the 429'd request: it is not an attempt of this message.
+    assert sent.status == MessageStatus.SENT and sent.attempts == 1 and sent.last_error is None
     assert len(twilio_server.messages) == 1
 
 

@@ -1,11 +1,84 @@
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
 
+from followup.db import alembic_config, upgrade_to_head
 from followup.models import Base
 from followup.runtime import Runtime
+from tests.conftest import POSTGRES_SERVER
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(runtime: Runtime) -> None:
     with runtime.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema yet, to migrate step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS followup_migrate CASCADE"))
+        connection.execute(text("CREATE SCHEMA followup_migrate"))
+    yield f"{POSTGRES_SERVER}?options=-csearch_path%3Dfollowup_migrate"
+    with admin.connect() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS followup_migrate CASCADE"))
+    admin.dispose()
+
+
+def test_a_provider_id_shared_by_an_old_look_up_stays_only_with_its_own_send(
+    empty_database: str,
+) -> None:
+    command.upgrade(alembic_config(empty_database), "0005")
+    engine = create_engine(empty_database)
+    at = "2026-11-20 15:00:00"
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, preferred_channel,"
+                " language, timezone, created_at) VALUES (1, 'P1', 'Pat', 'Doe', 'sms', 'en',"
+                " 'America/New_York', :at)"
+            ),
+            {"at": at},
+        )
+        for message_id, status, sid, error in [
+            (1, "delivered", "SM1", None),  # recorded from its own send
+            (2, "sent", "SM1", "settled by provider look-up after: provider error 503"),
+            (3, "sent", "SM1", "settled by provider look-up after: provider error 500"),
+            (4, "sent", "SM2", None),
+            (5, "sending", None, None),
+        ]:
+            db.execute(
+                text(
+                    "INSERT INTO messages (id, patient_id, channel, purpose, template,"
+                    " email_fallback, status, due_at, expires_at, attempts, provider_id,"
+                    " last_error, updated_at, created_at) VALUES (:id, 1, 'sms', 'care', 't',"
+                    " false, :status, :at, :at, 1, :sid, :error, :at, :at)"
+                ),
+                {"id": message_id, "status": status, "sid": sid, "error": error, "at": at},
+            )
+    upgrade_to_head(empty_database)
+    with engine.connect() as db:
+        found = db.execute(
+            text(
+                "SELECT id, status, provider_id, settle_at IS NOT NULL, lease_until IS NOT NULL"
+                " FROM messages ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in found] == [
+        (1, "delivered", "SM1", False, False),
+        (2, "unknown", None, True, False),  # looked up again, or left for staff
+        (3, "unknown", None, True, False),
+        (4, "sent", "SM2", False, False),
+        (5, "sending", None, False, True),  # recovered by the next tick
+    ]

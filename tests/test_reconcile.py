@@ -8,19 +8,37 @@ from sqlalchemy import update
 
 from followup.db import transaction
 from followup.models import Message, MessageStatus
-from followup.reconcile import Settlement, reconcile_unknown, recover_stuck
+from followup.reconcile import Settlement, reconcile_unknown
 from followup.runtime import Runtime
 from tests.conftest import add_patient, enrol_visit, live_settings, tick
 from tests.peers.twilio_server import TwilioPeer
 from tests.test_dispatch import get, only_first_step
 
-SETTLE = timedelta(minutes=6)  # past reconcile_after_seconds (5 minutes)
+SETTLE = timedelta(minutes=1)  # past reconcile_after_seconds (30 s)
 
 
 def reconcile(runtime: Runtime, at: datetime) -> Settlement:
     return reconcile_unknown(
         runtime.sessions, channels=runtime.channels, now=at, settings=runtime.settings
     )
+
+
+def make_unknown(runtime: Runtime, message: Message, at: datetime, to: str) -> None:
+    """Leave `message` as an interrupted send does: unknown, with its text and time."""
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == message.id)
+            .values(
+                status=MessageStatus.UNKNOWN,
+                attempted_at=at,
+                settle_at=at,
+                attempts=1,
+                recipient=to,
+                body=f"text {message.id}",
+                last_error="connection lost during DATA",
+            )
+        )
 
 
 def test_provider_error_after_accepting_is_settled_without_a_second_send(
@@ -33,7 +51,7 @@ def test_provider_error_after_accepting_is_settled_without_a_second_send(
     unknown = get(live_runtime, first.id)
     assert unknown.status == MessageStatus.UNKNOWN and "500" in (unknown.last_error or "")
     # Not before the provider had time to show it, and dispatch never resends it.
-    reconcile(live_runtime, first.due_at + timedelta(minutes=1))
+    reconcile(live_runtime, first.due_at + timedelta(seconds=10))
     tick(live_runtime, first.due_at + SETTLE)
     assert get(live_runtime, first.id).status == MessageStatus.UNKNOWN
     settlement = reconcile(live_runtime, first.due_at + SETTLE)
@@ -83,47 +101,12 @@ def test_timeout_after_the_request_went_out_is_ambiguous(
 def test_email_that_may_have_been_sent_waits_for_staff(live_runtime: Runtime) -> None:
     enrol_visit(live_runtime, add_patient(live_runtime, preferred="email"))
     first = only_first_step(live_runtime)
-    with transaction(live_runtime.sessions) as session:
-        session.execute(
-            update(Message)
-            .where(Message.id == first.id)
-            .values(
-                status=MessageStatus.UNKNOWN,
-                attempted_at=first.due_at,
-                attempts=1,
-                recipient="pat@example.com",
-                body="text",
-                last_error="connection lost during DATA",
-            )
-        )
+    make_unknown(live_runtime, first, first.due_at, "pat@example.com")
     settlement = reconcile(live_runtime, first.due_at + SETTLE)
     left = get(live_runtime, first.id)
-    assert settlement.unresolved == 1
-    assert left.status == MessageStatus.UNKNOWN
-    assert (left.last_error or "").startswith("cannot reconcile, needs staff review")
-
-
-def test_stuck_rows_are_requeued_or_marked_unknown(live_runtime: Runtime) -> None:
-    enrol_visit(live_runtime, add_patient(live_runtime))
-    first = only_first_step(live_runtime)
-    with transaction(live_runtime.sessions) as session:
-        session.execute(
-            update(Message)
-            .where(Message.id == first.id)
-            .values(status=MessageStatus.QUEUED, updated_at=first.due_at)
-        )
-    later = first.due_at + timedelta(seconds=live_runtime.settings.stuck_after_seconds + 1)
-    assert recover_stuck(live_runtime.sessions, now=later, settings=live_runtime.settings) == (1, 0)
-    assert get(live_runtime, first.id).status == MessageStatus.SCHEDULED
-    with transaction(live_runtime.sessions) as session:
-        session.execute(
-            update(Message)
-            .where(Message.id == first.id)
-            .values(status=MessageStatus.SENDING, attempted_at=first.due_at)
-        )
-    assert recover_stuck(live_runtime.sessions, now=later, settings=live_runtime.settings) == (0, 1)
-    stuck = get(live_runtime, first.id)
-    assert (stuck.status, stuck.last_error) == (
-        MessageStatus.UNKNOWN,
-        "the worker stopped while sending",
-    )
+    # Set aside for staff at once: it will not be selected again, ahead of what can be.
+    assert settlement.for_staff == 1
+    assert (left.status, left.settle_at) == (MessageStatus.UNKNOWN, None)
+    assert (left.last_error or "").startswith("connection lost during DATA")
+    assert "staff decide" in (left.last_error or "")
+    assert reconcile(live_runtime, first.due_at + 2 * SETTLE) == Settlement()

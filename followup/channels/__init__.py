@@ -3,7 +3,7 @@
 A channel opens a connection for a batch and sends `Outgoing` messages through it,
 returning the provider's id or raising one of the `DeliveryError` branches. A channel
 that can look up what it sent (`lookup`) lets an ambiguous failure be settled without
-a blind resend.
+a blind resend; which of the matches is ours, reconciliation decides.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class Outgoing:
     subject: str | None = None
     html: str | None = None
     unsubscribe_url: str | None = None
+    # Equal for texts a patient would read as the same (see `followup.compose`).
+    fingerprint: str = ""
 
 
 Send = Callable[[Outgoing], str]
@@ -42,11 +44,10 @@ class DeliveryChannel(Protocol):
         """A sender for one batch; it must be safe to call from `concurrency` threads."""
         ...
 
-    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
-        """The provider id of `outgoing` if the provider has it; None if it does not.
-
-        Raises `AmbiguousDeliveryError` when the provider cannot tell (or the channel
-        has no way to ask).
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> list[str] | None:
+        """The provider ids of every message to `outgoing.to` with its text created
+        since `since` (a sibling's identical text among them); None when the channel has
+        no way to ask. Raises `AmbiguousDeliveryError` when asking failed this time.
         """
         ...
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import count
+from uuid import uuid4
 
 from followup.channels import Outgoing, Send
 from followup.models import Channel
@@ -22,7 +22,6 @@ class ConsoleChannel:
         self.kind = kind
         self.sender = f"console-{kind.value}"
         self.sent: dict[int, str] = {}
-        self._ids = count(1)
         self._lock = threading.Lock()
 
     @contextmanager
@@ -31,11 +30,13 @@ class ConsoleChannel:
 
     def _send(self, outgoing: Outgoing) -> str:
         with self._lock:
-            provider_id = f"console-{self.kind.value}-{next(self._ids)}"
+            provider_id = f"console-{self.kind.value}-{uuid4().hex[:16]}"
             self.sent[outgoing.message_id] = provider_id
         subject = f" [{outgoing.subject}]" if outgoing.subject else ""
         log.info("%s to %s%s: %s", self.kind.value, outgoing.to, subject, outgoing.body)
         return provider_id
 
-    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
-        return self.sent.get(outgoing.message_id)
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> list[str] | None:
+        """What this process sent for the row; a restarted process remembers nothing."""
+        sent = self.sent.get(outgoing.message_id)
+        return [sent] if sent else []

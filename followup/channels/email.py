@@ -59,8 +59,9 @@ class SmtpEmail:
             for session in sessions:
                 session.close()
 
-    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
-        raise AmbiguousDeliveryError("an SMTP relay cannot be asked what it delivered")
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> list[str] | None:
+        """None: an SMTP relay cannot be asked what it delivered."""
+        return None
 
     def build(self, outgoing: Outgoing) -> EmailMessage:
         message = EmailMessage()

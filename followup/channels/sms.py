@@ -24,6 +24,7 @@ from followup.config import Settings
 from followup.exceptions import (
     AmbiguousDeliveryError,
     DeliveryError,
+    HeldBackError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
@@ -40,6 +41,8 @@ PERMANENT_CODES = {
     30006: "landline or unreachable carrier",
 }
 UNSUBSCRIBED = "21610"
+# Recent messages to one number read per look-up: a patient gets a few a week.
+LOOKUP_DEPTH = 100
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -101,17 +104,18 @@ class TwilioSms:
     def status_callback_url(self, message_id: int) -> str:
         return f"{self.settings.public_url.rstrip('/')}/twilio/status/{message_id}"
 
-    def lookup(self, outgoing: Outgoing, *, since: datetime) -> str | None:
-        """Find `outgoing` among the provider's recent messages to the same number."""
+    def lookup(self, outgoing: Outgoing, *, since: datetime) -> list[str] | None:
+        """The sids of Twilio's recent messages to the same number with the same text."""
         try:
-            recent = self.client().messages.list(to=outgoing.to, limit=50)
+            recent = self.client().messages.list(to=outgoing.to, limit=LOOKUP_DEPTH)
         except (TwilioRestException, requests.RequestException) as exc:
             raise AmbiguousDeliveryError(f"provider look-up failed: {exc}") from exc
-        for message in recent:
-            created = message.date_created
-            if message.body == outgoing.body and (created is None or created >= since):
-                return str(message.sid)
-        return None
+        return [
+            str(message.sid)
+            for message in recent
+            if message.body == outgoing.body
+            and (message.date_created is None or message.date_created >= since)
+        ]
 
 
 def classify_rest_error(exc: TwilioRestException) -> DeliveryError:
@@ -119,7 +123,8 @@ def classify_rest_error(exc: TwilioRestException) -> DeliveryError:
     if exc.code in PERMANENT_CODES:
         return PermanentDeliveryError(PERMANENT_CODES[exc.code], code=code)
     if exc.status == 429:
-        return TransientDeliveryError("provider rate limit (429)", code=code or "429")
+        # Twilio did not process it: held back, not an attempt of this message.
+        return HeldBackError("provider rate limit (429)", code=code or "429")
     if exc.status in (401, 403):
         return TransientDeliveryError(f"provider refused our credentials ({exc.status})", code=code)
     if exc.status >= 500:
