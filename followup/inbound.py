@@ -31,6 +31,7 @@ from followup.models import (
 )
 from followup.pain_trend import earlier_scores, trend_reason
 from followup.patients import has_consent, record_consents
+from followup.reconcile import NOTE
 from followup.render import Renderer
 from followup.replies import Reading, is_yes, read_reply
 
@@ -48,6 +49,8 @@ STATUS_RANK = {
     MessageStatus.UNDELIVERED: 2,
     MessageStatus.FAILED: 2,
 }
+# Rows whose earlier send was in doubt or is to be retried: a callback proves it went out.
+UNSETTLED = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.UNKNOWN)
 PROVIDER_STATUS = {
     "accepted": MessageStatus.SENT,
     "queued": MessageStatus.SENT,
@@ -270,6 +273,9 @@ def record_delivery(
     }
     if status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
         values |= {"error_code": error_code, "last_error": f"carrier reported {provider_status}"}
+    elif message.status in UNSETTLED:
+        cause = (message.last_error or "").split(NOTE)[0]
+        values["last_error"] = f"{cause}{NOTE}confirmed by Twilio's status callback"
     if message.sent_at is None:
         values["sent_at"] = now
     if message.status not in earlier:

@@ -28,8 +28,8 @@ from followup.models import Channel, Message, MessageStatus
 
 # Provider clocks drift from ours; look a little before our own attempt time.
 CLOCK_SKEW = timedelta(minutes=5)
-# An ambiguous or failed look-up is tried again this often, for this long, then staff decide.
-RECHECK_EVERY = timedelta(minutes=5)
+# An ambiguous or failed look-up is tried again, waiting as long again as the row has
+# waited (30 s, 1 min, 2 min, ...), for this long; then staff decide.
 RECHECK_FOR = timedelta(hours=1)
 # Between the reason a row became unknown and what reconciliation found out.
 NOTE = " | "
@@ -110,7 +110,7 @@ def _settle(
     try:
         found = channel.lookup(outgoing, since=attempted_at - CLOCK_SKEW)
     except AmbiguousDeliveryError as exc:
-        return _leave(sessions, message, cause, exc.reason, attempted_at, now)
+        return _leave(sessions, message, cause, exc.reason, attempted_at, now, settings)
     if found is None:
         note = f"the {message.channel} provider cannot be asked: staff decide"
         _update(sessions, message.id, {"settle_at": None, "last_error": cause + NOTE + note}, now)
@@ -129,12 +129,12 @@ def _settle(
                 return outcome
     except IntegrityError:
         note = "the matching message was recorded by its own send meanwhile"
-        return _leave(sessions, message, cause, note, attempted_at, now)
+        return _leave(sessions, message, cause, note, attempted_at, now, settings)
     note = (
         f"{len(free)} message(s) at the provider match it and {rivals} other row(s) may be "
         "waiting for them; left for Twilio's status callback"
     )
-    return _leave(sessions, message, cause, note, attempted_at, now)
+    return _leave(sessions, message, cause, note, attempted_at, now, settings)
 
 
 def _verdict(
@@ -197,10 +197,13 @@ def _leave(
     note: str,
     attempted_at: datetime,
     now: datetime,
+    settings: Settings,
 ) -> str:
     """Ask again later; after `RECHECK_FOR`, set the row aside for staff."""
-    if now - attempted_at < RECHECK_FOR:
-        values: dict[str, object] = {"settle_at": now + RECHECK_EVERY}
+    waited = now - attempted_at
+    if waited < RECHECK_FOR:
+        later = max(waited, timedelta(seconds=settings.reconcile_after_seconds))
+        values: dict[str, object] = {"settle_at": now + later}
         outcome = "unresolved"
     else:
         values, note, outcome = {"settle_at": None}, note + ": staff decide", "for_staff"

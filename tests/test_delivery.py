@@ -87,18 +87,11 @@ def test_two_ghosts_with_the_same_text_are_left_for_the_status_callbacks(
     assert len(unknown) == 2 and all(r.provider_id is None for r in unknown)
     assert all("status callback" in (r.last_error or "") for r in unknown)
     # Twilio's callbacks carry our own id in their URL: each settles its row for certain.
-    live = live_runtime.settings.with_overrides(public_url=PUBLIC)
-    runtime = Runtime(live)
-    use(runtime)
-    with TestClient(create_app(runtime), base_url=PUBLIC) as client:
-        for message in twilio_server.messages:
-            path = "/twilio/status/" + str(message["status_callback"]).rsplit("/", 1)[1]
-            params = {"MessageSid": str(message["sid"]), "MessageStatus": "sent"}
-            assert signed_post(client, path, params).status_code == 204
+    for message in twilio_server.messages:
+        message_id = int(str(message["status_callback"]).rsplit("/", 1)[1])
+        callback(live_runtime, message_id, str(message["sid"]))
     settled = {r.provider_id for r in rows(live_runtime) if r.status == MessageStatus.SENT}
     assert settled == {m["sid"] for m in twilio_server.messages}
-    runtime.close()
-    use(live_runtime)
 
 
 def test_the_schema_refuses_one_provider_id_on_two_rows(runtime: Runtime) -> None:
@@ -241,13 +234,19 @@ def test_a_dead_workers_rows_are_recovered_within_a_minute(live_runtime: Runtime
     assert lost.settle_at is not None and lost.settle_at <= now + timedelta(minutes=2)
 
 
+def in_doubt(runtime: Runtime, twilio_server: TwilioPeer, *, taken: bool) -> Message:
+    """The first step, sent into a 503 after Twilio took it (`taken`) or before."""
+    enrol_visit(runtime, add_patient(runtime))
+    [first] = first_steps(runtime)
+    twilio_server.fail_next(status=503, accept=taken)
+    tick(runtime, first.due_at)
+    return first
+
+
 def test_a_maybe_sent_text_is_looked_up_within_a_minute(
     live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
-    enrol_visit(live_runtime, add_patient(live_runtime))
-    [first] = first_steps(live_runtime)
-    twilio_server.fail_next(status=503, accept=True)
-    tick(live_runtime, first.due_at)
+    first = in_doubt(live_runtime, twilio_server, taken=True)
     reconcile(live_runtime, first.due_at + timedelta(minutes=1))
     assert get(live_runtime, first.id).status == MessageStatus.SENT
 
@@ -279,3 +278,49 @@ def test_staff_who_mean_a_repeat_can_send_it(
         session.execute(update(Message).where(Message.id == steps[1].id).values(allow_repeat=True))
     tick(live_runtime, steps[0].due_at)
     assert len(twilio_server.messages) == 2
+
+
+def callback(runtime: Runtime, message_id: int, sid: str) -> None:
+    """Twilio's signed status callback for our message `message_id`, through the web app."""
+    web = Runtime(runtime.settings.with_overrides(public_url=PUBLIC))
+    use(web)
+    with TestClient(create_app(web), base_url=PUBLIC) as client:
+        params = {"MessageSid": sid, "MessageStatus": "sent"}
+        assert signed_post(client, f"/twilio/status/{message_id}", params).status_code == 204
+    web.close()
+    use(runtime)
+
+
+def test_a_callback_for_a_text_waiting_to_be_resent_settles_it(
+    live_runtime: Runtime, twilio_server: TwilioPeer
+) -> None:
+    # Twilio took it so slowly that the look-up did not see it yet: a resend is planned.
+    first = in_doubt(live_runtime, twilio_server, taken=False)
+    reconcile(live_runtime, first.due_at + timedelta(minutes=1))
+    assert get(live_runtime, first.id).status == MessageStatus.SCHEDULED
+    callback(live_runtime, first.id, "SMlate")
+    settled = get(live_runtime, first.id)
+    assert (settled.status, settled.provider_id) == (MessageStatus.SENT, "SMlate")
+    assert "confirmed by Twilio's status callback" in (settled.last_error or "")
+    tick(live_runtime, first.due_at + timedelta(minutes=2))
+    assert twilio_server.messages == []  # never resent
+
+
+def test_a_callback_takes_its_message_back_from_a_row_an_old_look_up_credited(
+    live_runtime: Runtime,
+) -> None:
+    enrol_visit(live_runtime, add_patient(live_runtime))
+    owner, credited = rows(live_runtime)[:2]
+    at = datetime(2026, 11, 20, 15, tzinfo=UTC)
+    make_unknown(live_runtime, owner, at, "+12015550111")
+    with transaction(live_runtime.sessions) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == credited.id)
+            .values(status="sent", provider_id="SMowned", last_error="settled by look-up")
+        )
+    callback(live_runtime, owner.id, "SMowned")
+    assert get(live_runtime, owner.id).provider_id == "SMowned"
+    released = get(live_runtime, credited.id)
+    assert (released.status, released.provider_id) == (MessageStatus.UNKNOWN, None)
+    assert released.last_error == f"its provider message belongs to message #{owner.id}"

@@ -3,7 +3,8 @@
 It speaks the two Messages endpoints followup uses (create, list), checks Basic auth,
 refuses invalid numbers with Twilio's code, and can be told to misbehave: answer
 429 or 5xx (optionally after accepting the message, as a real "maybe sent"), refuse
-with an error code, or answer slowly. A fixed `latency` delays every answer, for
+with an error code, or answer slowly. Like Twilio, it can POST a signed status
+callback to each accepted message's `StatusCallback` URL. A fixed `latency` delays every answer, for
 the throughput benchmark. Run as a script it serves in its own process and reports
 counts on `GET /_peer/stats`.
 """
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, web
+from twilio.request_validator import RequestValidator
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "peer-auth-token"
@@ -42,6 +44,9 @@ class Fault:
 @dataclass
 class PeerState:
     latency: float = 0.0
+    # Seconds after accepting a message to POST its signed "sent" status callback;
+    # None sends none.
+    callback_delay: float | None = None
     messages: list[dict[str, object]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     requests: int = 0
@@ -61,12 +66,20 @@ class PeerState:
 
 
 class TwilioPeer:
-    def __init__(self, *, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.state = PeerState(latency=latency)
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        callback_delay: float | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.state = PeerState(latency=latency, callback_delay=callback_delay)
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        self._callbacks: set[asyncio.Task[None]] = set()
 
     @property
     def base_url(self) -> str:
@@ -101,6 +114,7 @@ class TwilioPeer:
             self._loop.run_until_complete(self._start_site())
             ready.set()
             self._loop.run_forever()
+            self._loop.run_until_complete(self._cancel_callbacks())
             self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
             self._loop.close()
 
@@ -132,9 +146,11 @@ class TwilioPeer:
             state.in_flight += 1
             state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
         try:
+            # Like Twilio, the message exists once the request is in; the answer is slow.
+            response = await self._answer_create(request)
             if state.latency:
                 await asyncio.sleep(state.latency)
-            return await self._answer_create(request)
+            return response
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -180,7 +196,38 @@ class TwilioPeer:
         }
         with self.state.lock:
             self.state.messages.append(message)
+        if self.state.callback_delay is not None and message["status_callback"]:
+            task = asyncio.get_running_loop().create_task(self._call_back(message))
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
         return message
+
+    async def _cancel_callbacks(self) -> None:
+        pending = list(self._callbacks)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _call_back(self, message: dict[str, object]) -> None:
+        """Tell the sender the message was sent, signed with the auth token as Twilio does."""
+        await asyncio.sleep(self.state.callback_delay or 0.0)
+        url = str(message["status_callback"])
+        params = {
+            "AccountSid": ACCOUNT_SID,
+            "MessageSid": str(message["sid"]),
+            "MessageStatus": "sent",
+            "To": str(message["to"]),
+        }
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+        for _ in range(5):  # Twilio retries a callback that fails to connect
+            try:
+                async with (
+                    ClientSession() as client,
+                    client.post(url, data=params, headers={"X-Twilio-Signature": signature}),
+                ):
+                    return
+            except ClientError:
+                await asyncio.sleep(1.0)
 
     async def _list(self, request: web.Request) -> web.Response:
         if not self._authorized(request):

@@ -1,0 +1,1 @@
+"""The fault suite: real workers, a real broker and misbehaving providers (`-m faults`)."""
