@@ -4,20 +4,25 @@ and the same text never reaches a patient twice by accident."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from kombu.exceptions import OperationalError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from followup.config import Settings
 from followup.db import transaction
+from followup.dispatch import claim_due
 from followup.models import AuditEntry, Message, MessageStatus
 from followup.reconcile import reconcile_unknown, recover_lapsed
 from followup.runtime import Runtime, use
 from followup.settlement import settle_by_staff
 from followup.web.app import create_app
+from followup.worker import create_celery
 from tests.conftest import add_patient, enrol_visit, free_port, live_settings, tick
 from tests.peers.twilio_server import TwilioPeer
 from tests.test_dispatch import get, rows
@@ -324,3 +329,49 @@ def test_a_callback_takes_its_message_back_from_a_row_an_old_look_up_credited(
     released = get(live_runtime, credited.id)
     assert (released.status, released.provider_id) == (MessageStatus.UNKNOWN, None)
     assert released.last_error == f"its provider message belongs to message #{owner.id}"
+
+
+def test_a_batch_longer_than_its_lease_keeps_its_rows_while_it_lives(
+    settings: Settings, twilio_server: TwilioPeer
+) -> None:
+    runtime = Runtime(live_settings(settings, twilio_server, lease_seconds=0.6, sms_concurrency=1))
+    for n in range(4):
+        enrol_visit(runtime, add_patient(runtime, f"P{n}", phone=f"+1201555014{n}"), ref=f"V{n}")
+    due = first_steps(runtime)
+    twilio_server.state.latency = 0.5  # four sends, one at a time: about 2 s, past the lease
+    started = time.monotonic()
+
+    def clock() -> datetime:  # real time, from when the texts were due
+        return due[0].due_at + timedelta(seconds=time.monotonic() - started)
+
+    [batch] = claim_due(runtime.sessions, now=clock(), limit=10, batch_size=10)
+    sender = threading.Thread(
+        target=runtime.dispatcher(clock).send_batch, args=(batch.message_ids,)
+    )
+    sender.start()
+    recovered = []
+    while sender.is_alive():
+        recovered.append(recover_lapsed(runtime.sessions, now=clock()))
+        time.sleep(0.1)
+    sender.join()
+    assert set(recovered) == {(0, 0)}  # the heartbeat renewed the lease throughout
+    assert {get(runtime, r.id).status for r in due} == {MessageStatus.SENT}
+    assert len(twilio_server.messages) == 4
+    runtime.close()
+
+
+def test_rows_a_dead_broker_did_not_take_go_back_in_line_at_once(
+    settings: Settings, twilio_server: TwilioPeer
+) -> None:
+    from followup.tasks import dispatch_due
+
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"
+    runtime = Runtime(live_settings(settings, twilio_server, redis_url=dead_broker))
+    create_celery(runtime.settings, runtime)
+    enrol_visit(runtime, add_patient(runtime))
+    [first] = first_steps(runtime)
+    with pytest.raises(OperationalError):
+        dispatch_due.apply(args=(first.due_at.isoformat(),)).get()
+    back = get(runtime, first.id)
+    assert (back.status, back.lease_until) == (MessageStatus.SCHEDULED, None)
+    use(None)
