@@ -107,8 +107,9 @@ def _settle(
     attempted_at = message.attempted_at or message.updated_at
     cause = (message.last_error or "").split(NOTE)[0]
     outgoing = Outgoing(message.id, message.recipient or "", message.body or "", message.subject)
+    since = attempted_at - CLOCK_SKEW
     try:
-        found = channel.lookup(outgoing, since=attempted_at - CLOCK_SKEW)
+        found = channel.lookup(outgoing, since=since)
     except AmbiguousDeliveryError as exc:
         return _leave(sessions, message, cause, exc.reason, attempted_at, now, settings)
     if found is None:
@@ -121,7 +122,7 @@ def _settle(
                 session.scalars(select(Message.provider_id).where(Message.provider_id.in_(found)))
             )
             free = [sid for sid in found if sid not in held]
-            rivals = _rivals(session, message)
+            rivals = _rivals(session, message, since)
             verdict = _verdict(message, free, rivals, cause, attempted_at, settings)
             if verdict is not None:
                 outcome, values = verdict
@@ -172,8 +173,9 @@ def _verdict(
     return None
 
 
-def _rivals(session: Session, message: Message) -> int:
-    """Other rows that may be waiting for the same provider message as `message`."""
+def _rivals(session: Session, message: Message, since: datetime) -> int:
+    """Other rows, tried since `since`, that may be waiting for the same provider
+    message as `message`."""
     return (
         session.scalar(
             select(func.count())
@@ -184,6 +186,7 @@ def _rivals(session: Session, message: Message) -> int:
                 Message.recipient == message.recipient,
                 Message.body == message.body,
                 Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)),
+                Message.attempted_at >= since,
             )
         )
         or 0

@@ -375,3 +375,33 @@ def test_rows_a_dead_broker_did_not_take_go_back_in_line_at_once(
     back = get(runtime, first.id)
     assert (back.status, back.lease_until) == (MessageStatus.SCHEDULED, None)
     use(None)
+
+
+def test_an_old_unsettled_twin_does_not_block_a_new_look_up(
+    live_runtime: Runtime, twilio_server: TwilioPeer
+) -> None:
+    first, second = family(live_runtime)
+    # Last week the sibling's identical text was left for staff; it is not a rival now.
+    twilio_server.fail_next(status=500, accept=True, to=FAMILY_PHONE)
+    tick(live_runtime, first.due_at)
+    [ghost] = [r for r in rows(live_runtime) if r.status == MessageStatus.UNKNOWN]
+    twin = second if ghost.id == first.id else first
+    with twilio_server.state.lock:  # its text went out a week ago, not now
+        twilio_server.state.messages = [
+            m
+            for m in twilio_server.state.messages
+            if m["sid"] != get(live_runtime, twin.id).provider_id
+        ]
+    with transaction(live_runtime.sessions) as session:
+        session.execute(
+            update(Message)
+            .where(Message.id == twin.id)
+            .values(
+                status=MessageStatus.UNKNOWN,
+                provider_id=None,
+                settle_at=None,
+                attempted_at=first.due_at - timedelta(days=7),
+            )
+        )
+    reconcile(live_runtime, first.due_at + timedelta(minutes=1))
+    assert get(live_runtime, ghost.id).status == MessageStatus.SENT
