@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
@@ -42,10 +42,14 @@ class _Group(click.Group):
             raise click.ClickException(
                 f"database error: {first_line} (has `followup init-db` been run?)"
             ) from None
+        except DBAPIError as exc:
+            # One line, never the statement or its parameters (patients' details).
+            first_line = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            raise click.ClickException(f"the database refused the change: {first_line}") from None
 
 
 @click.group(cls=_Group)
-@click.option("-v", "--verbose", is_flag=True, help="Log what is sent.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (never patients' details).")
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Post-visit SMS and email follow-up. Settings come from the environment."""

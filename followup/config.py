@@ -15,12 +15,16 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
+
 from followup.exceptions import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 E164 = re.compile(r"\+[1-9]\d{7,14}")
 WEEKDAYS = {day: n for n, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx"}
+# Distinct characters a production secret must have at least ("a" * 40 is no secret).
+SECRET_VARIETY = 10
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,15 @@ class Settings:
     # The same text is not sent to a patient twice within this many hours.
     repeat_window_hours: float = 24.0
 
+    # The largest request body Twilio's hooks, and every other route, accept.
+    max_hook_body_bytes: int = 65536
+    max_body_bytes: int = 1048576
+    # Requests per client address to the links in emails, and per token to the API.
+    rate_limit_links: str = "30/minute"
+    rate_limit_api: str = "120/minute"
+    # /docs and /openapi.json in production too (always served in development).
+    api_docs: bool = False
+
     def __post_init__(self) -> None:
         self._validate()
 
@@ -168,6 +181,8 @@ class Settings:
             "sms_concurrency",
             "max_attempts",
             "smtp_connections",
+            "max_hook_body_bytes",
+            "max_body_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")
@@ -180,6 +195,13 @@ class Settings:
         for name in ("reconcile_after_seconds", "lease_seconds", "queue_wait_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{env_name(name)} must be a positive number of seconds")
+        for name in ("rate_limit_links", "rate_limit_api"):
+            try:
+                limits.parse(getattr(self, name))
+            except ValueError:
+                raise ConfigurationError(
+                    f"{env_name(name)}: cannot read {getattr(self, name)!r} (say e.g. 30/minute)"
+                ) from None
         if self.repeat_window_hours < 0:
             raise ConfigurationError("FOLLOWUP_REPEAT_WINDOW_HOURS must be 0 (no guard) or more")
         if self.escalate_emergency_minutes <= 0 or self.escalate_attention_minutes <= 0:
@@ -216,6 +238,20 @@ class Settings:
             raise ConfigurationError("production cannot use the console channel")
         if self.secret_key.lower() in PLACEHOLDER_SECRETS | {"dev-only-secret-key"}:
             raise ConfigurationError("FOLLOWUP_SECRET_KEY is a placeholder")
+        if len(self.secret_key.encode()) < 32 or len(set(self.secret_key)) < SECRET_VARIETY:
+            raise ConfigurationError(
+                "FOLLOWUP_SECRET_KEY is too weak: use 32 random bytes or more "
+                '(python3 -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.smtp_username and self.smtp_security == "none":
+            raise ConfigurationError(
+                "SMTP_USERNAME is set but SMTP_SECURITY is none: the password would cross the "
+                "network in clear; use starttls or ssl"
+            )
+        if self.twilio_api_base_url:
+            raise ConfigurationError(
+                "TWILIO_API_BASE_URL is set: production sends only to Twilio itself"
+            )
         if self.twilio_auth_token.lower() in PLACEHOLDER_SECRETS:
             raise ConfigurationError("TWILIO_AUTH_TOKEN is a placeholder")
         if self.smtp_username and self.smtp_password.lower() in PLACEHOLDER_SECRETS:

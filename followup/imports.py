@@ -20,6 +20,7 @@ from followup.config import Settings
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
 from followup.models import Channel, Office, Patient, Purpose
 from followup.patients import PatientDetails, record_consents, save_patient
+from followup.plain_text import CONTROL_CHARACTERS
 from followup.plans import load_plan
 from followup.visits import parse_office, record_visit
 
@@ -180,6 +181,10 @@ def _validate(
     for line, row in rows:
         if None in row:
             problems.append((line, "more cells than columns"))
+            continue
+        garbled = [name for name, value in row.items() if CONTROL_CHARACTERS.search(value or "")]
+        if garbled:
+            problems.append((line, f"a control character in {', '.join(garbled)}"))
             continue
         ref = _cell(row, key)
         if ref in seen:

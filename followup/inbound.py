@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from followup.alerts import raise_alerts
@@ -51,6 +51,8 @@ STATUS_RANK = {
 }
 # Rows whose earlier send was in doubt or is to be retried: a callback proves it went out.
 UNSETTLED = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.UNKNOWN)
+# The key of a note sent from a check-in email's page starts with this.
+NOTE_KEY = "note-"
 PROVIDER_STATUS = {
     "accepted": MessageStatus.SENT,
     "queued": MessageStatus.SENT,
@@ -227,6 +229,18 @@ def receive_answer(
     if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
         raise_alerts(session, [(reply, patient.id)], settings=settings, renderer=renderer, now=now)
     return reply
+
+
+def notes_taken(session: Session, message_id: int) -> int:
+    """How many free-text notes came in through the check-in email `message_id`."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Reply)
+            .where(Reply.message_id == message_id, Reply.provider_id.startswith(NOTE_KEY))
+        )
+        or 0
+    )
 
 
 def unsubscribe_email(session: Session, *, message_id: int, now: datetime) -> Patient | None:

@@ -23,6 +23,8 @@ from followup.plans import PREFERRED
 from followup.visits import parse_office
 
 STREAM_CHUNK = 1000
+# A hundred years: a longer "not seen for" would reach before any date a database keeps.
+MAX_DAYS = 36500
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Segment:
                 offices=offices,
                 visited_from=_date(raw.get("visited_from")),
                 visited_to=_date(raw.get("visited_to")),
-                not_seen_days=_int(raw.get("not_seen_days"), "not_seen_days", low=0),
+                not_seen_days=_int(raw.get("not_seen_days"), "not_seen_days", low=0, high=MAX_DAYS),
                 tags=tuple(str(t).strip().lower() for t in _seq(raw.get("tags")) if str(t).strip()),
                 languages=tuple(str(x).strip().lower() for x in _seq(raw.get("languages"))),
                 min_pain=_int(raw.get("min_pain"), "min_pain", low=0, high=10),
@@ -184,7 +186,10 @@ def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any
         )
     if segment.tags:
         wrapped = literal(",") + Visit.tags + literal(",")
-        visit_rules.append(or_(*(wrapped.like(f"%,{tag},%") for tag in segment.tags)))
+        # A tag is matched literally: % and _ in it are not wildcards.
+        visit_rules.append(
+            or_(*(wrapped.like(f"%,{_escape_like(tag)},%", escape="\\") for tag in segment.tags))
+        )
     if visit_rules:
         query = query.where(
             exists().where(
@@ -261,3 +266,7 @@ def _int(value: object, name: str, *, low: int, high: int | None = None) -> int 
     if number < low or (high is not None and number > high):
         raise ValueError(f"{name} {number} is out of range")
     return number
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -16,7 +16,7 @@ PRODUCTION = {
     "TWILIO_ACCOUNT_SID": "AC123",
     "TWILIO_AUTH_TOKEN": "a-real-token",
     "TWILIO_MESSAGING_SERVICE_SID": "MG123",
-    "FOLLOWUP_SECRET_KEY": "a-long-random-key",
+    "FOLLOWUP_SECRET_KEY": "k3Jq9vX2-rT7pLm4_WnB8sYc1Hd6Fg0Ze5Ua",
     "FOLLOWUP_ONCALL_SMS": "+12015550900",
 }
 
@@ -65,6 +65,26 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
         Settings.from_env(
             production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_DATABASE_URL": "sqlite:///x.db"}
         )
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"FOLLOWUP_SECRET_KEY": "a-long-random-key"}, "too weak"),  # 17 bytes
+        ({"FOLLOWUP_SECRET_KEY": "ab" * 24}, "too weak"),  # 48 bytes, two characters
+        ({"FOLLOWUP_SECRET_KEY": "é" * 20}, "too weak"),  # 40 bytes, one character
+        ({"SMTP_USERNAME": "relay", "SMTP_PASSWORD": "a-real-password"}, "in clear"),
+        ({"TWILIO_API_BASE_URL": "http://127.0.0.1:9999"}, "only to Twilio"),
+        ({"FOLLOWUP_RATE_LIMIT_API": "lots"}, "FOLLOWUP_RATE_LIMIT_API"),
+    ],
+)
+def test_production_refuses_weak_secrets_clear_logins_and_other_twilios(
+    changes: dict[str, str], says: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env(PRODUCTION | changes)
+    logged_in = PRODUCTION | {"SMTP_USERNAME": "relay", "SMTP_PASSWORD": "a-real-password"}
+    assert Settings.from_env(logged_in | {"SMTP_SECURITY": "starttls"}).smtp_username == "relay"
 
 
 def test_production_refuses_to_start_without_an_on_call_route() -> None:

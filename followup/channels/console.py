@@ -1,4 +1,5 @@
-"""The console channel: logs what it would send. For the demo and development."""
+"""The console channel: sends nothing, records that it would have. For the demo and
+development (the demo prints what was sent from the database)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ class ConsoleChannel:
         with self._lock:
             provider_id = f"console-{self.kind.value}-{uuid4().hex[:16]}"
             self.sent[outgoing.message_id] = provider_id
-        subject = f" [{outgoing.subject}]" if outgoing.subject else ""
-        log.info("%s to %s%s: %s", self.kind.value, outgoing.to, subject, outgoing.body)
+        # Never the address or the text: logs are not a place for patients' details.
+        log.info("%s #%s: %d characters", self.kind.value, outgoing.message_id, len(outgoing.body))
         return provider_id
 
     def lookup(self, outgoing: Outgoing, *, since: datetime) -> list[str] | None:

@@ -2,7 +2,8 @@
 
 Staff authenticate with a bearer token (`followup staff token NAME`). No token or a
 wrong one: 401. A staff member asking for an admin operation: 403. A body that does
-not validate: 422 with the field errors.
+not validate (control characters included): 422 with the field errors. Every read
+of patient data is written to the audit log.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,35 +32,56 @@ from followup.campaigns import (
 from followup.db import transaction
 from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
-from followup.models import Campaign, Patient, Reply, Role, StaffMember, Visit
+from followup.models import (
+    AuditEntry,
+    Campaign,
+    Patient,
+    Reply,
+    Role,
+    StaffMember,
+    Visit,
+    utcnow,
+)
+from followup.plain_text import CONTROL_CHARACTERS
 from followup.runtime import Runtime
-from followup.segments import Segment
+from followup.segments import MAX_DAYS, Segment
 from followup.staff import add_staff, authenticate, get_staff, issue_token, revoke_token
 
 router = APIRouter(prefix="/api", tags=["staff"])
 bearer = HTTPBearer(auto_error=False)
 
 
+def _without_control_characters(value: str) -> str:
+    if CONTROL_CHARACTERS.search(value):
+        raise ValueError("contains a control character")
+    return value
+
+
+# Text from staff: anything but NUL and the other control characters (followup.plain_text).
+Text = Annotated[str, AfterValidator(_without_control_characters)]
+
+
 class SegmentIn(BaseModel):
-    offices: list[str] = []
+    offices: list[Text] = []
     visited_from: date | None = None
     visited_to: date | None = None
-    not_seen_days: int | None = Field(default=None, ge=0)
-    tags: list[str] = []
-    languages: list[str] = []
+    not_seen_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
+    tags: list[Text] = []
+    languages: list[Text] = []
     min_pain: int | None = Field(default=None, ge=0, le=10)
     replied_since: date | None = None
     not_replied_since: date | None = None
 
 
 class CampaignIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     channel: Literal["sms", "email", "preferred"]
     segment: SegmentIn = Field(default_factory=SegmentIn)
-    template: str | None = None
-    sms_text: str | None = Field(default=None, max_length=1000)
-    email_subject: str | None = Field(default=None, max_length=200)
-    email_text: str | None = Field(default=None, max_length=20000)
+    template: Text | None = Field(default=None, max_length=100)
+    # Line breaks are text here; the other control characters are refused.
+    sms_text: Text | None = Field(default=None, max_length=1000)
+    email_subject: Text | None = Field(default=None, max_length=200)
+    email_text: Text | None = Field(default=None, max_length=20000)
     start_at: datetime | None = None
     rate: float = Field(default=1.0, gt=0)
 
@@ -83,11 +105,11 @@ class PreviewOut(BaseModel):
 
 
 class TestSendIn(BaseModel):
-    to: str = Field(min_length=3, max_length=320)
+    to: Text = Field(min_length=3, max_length=320)
 
 
 class StaffIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     role: Literal["staff", "admin"]
 
 
@@ -251,26 +273,25 @@ for verb, run in {
 
 
 @router.get("/patients/{ref}", response_model=PatientOut)
-def patient(ref: str, db: DB, _: Staff) -> Patient:
-    found = db.scalar(select(Patient).where(Patient.ref == ref))
-    if found is None:
-        raise HTTPException(404, f"no patient with ref {ref!r}")
+def patient(ref: str, db: DB, member: Staff, rt: RT) -> Patient:
+    found = _patient(db, ref)
+    _audit_read(rt, member, "read-patient", f"patient {ref}")
     return found
 
 
 @router.get("/patients/{ref}/visits", response_model=list[VisitOut])
-def visits(ref: str, db: DB, staff: Staff) -> list[Visit]:
+def visits(ref: str, db: DB, member: Staff, rt: RT) -> list[Visit]:
+    found = _patient(db, ref)
+    _audit_read(rt, member, "read-visits", f"patient {ref}")
     return list(
-        db.scalars(
-            select(Visit)
-            .where(Visit.patient_id == patient(ref, db, staff).id)
-            .order_by(Visit.visited_at)
-        )
+        db.scalars(select(Visit).where(Visit.patient_id == found.id).order_by(Visit.visited_at))
     )
 
 
 @router.get("/replies", response_model=list[ReplyOut])
-def replies(db: DB, _: Staff, since: datetime | None = None, limit: int = 100) -> list[ReplyOut]:
+def replies(
+    db: DB, member: Staff, rt: RT, since: datetime | None = None, limit: int = 100
+) -> list[ReplyOut]:
     query = (
         select(Reply, Patient.ref)
         .outerjoin(Patient, Reply.patient_id == Patient.id)
@@ -279,7 +300,7 @@ def replies(db: DB, _: Staff, since: datetime | None = None, limit: int = 100) -
     )
     if since is not None:
         query = query.where(Reply.received_at >= since)
-    return [
+    found = [
         ReplyOut(
             id=r.id,
             received_at=r.received_at,
@@ -293,6 +314,23 @@ def replies(db: DB, _: Staff, since: datetime | None = None, limit: int = 100) -
         )
         for r, ref in db.execute(query).all()
     ]
+    shown = ", ".join(str(reply.id) for reply in found) or "none"
+    _audit_read(rt, member, "read-replies", f"replies {shown}")
+    return found
+
+
+def _patient(db: Session, ref: str) -> Patient:
+    found = db.scalar(select(Patient).where(Patient.ref == ref))
+    if found is None:
+        raise HTTPException(404, f"no patient with ref {ref!r}")
+    return found
+
+
+def _audit_read(runtime: Runtime, member: StaffMember, action: str, detail: str) -> None:
+    """Who read which patient data through the API, and when: committed on its own,
+    before the data leaves."""
+    with transaction(runtime.sessions) as session:
+        session.add(AuditEntry(at=utcnow(), actor=member.name, action=action, detail=detail))
 
 
 @router.post("/staff", status_code=201)

@@ -6,24 +6,49 @@ from functools import partial
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from followup.links import Links
 from followup.runtime import Runtime
 from followup.web import api, pages, twilio
+from followup.web.edge import EdgeGuard
+from followup.web.headers import SecurityHeaders
 from followup.web.inbox import SmsInbox
+from followup.web.rate_limits import RateLimit
 
 
 def create_app(runtime: Runtime) -> Starlette:
     """Twilio's hooks on a bare Starlette app in front (at Twilio's rate FastAPI's
     per-request machinery shows in bench/webhook.py); the pages and the API behind
-    it on FastAPI, with their OpenAPI document."""
-    site = FastAPI(title="followup", version="0.1.0", redoc_url=None)
+    it on FastAPI, with their OpenAPI document outside production. Around them all:
+    security headers, body limits and plain addresses, rate limits."""
+    settings = runtime.settings
+    docs = settings.environment != "production" or settings.api_docs
+    site = FastAPI(
+        title="followup",
+        version="0.1.0",
+        redoc_url=None,
+        docs_url="/docs" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     site.state.runtime = runtime
-    site.state.links = Links(runtime.settings)
+    site.state.links = Links(settings)
     site.include_router(pages.router)
     site.include_router(api.router)
-    app = Starlette(routes=[*twilio.routes, Mount("/", app=site)])
+
+    def body_limit(path: str) -> int:
+        hook = path.startswith("/twilio/")
+        return settings.max_hook_body_bytes if hook else settings.max_body_bytes
+
+    app = Starlette(
+        routes=[*twilio.routes, Mount("/", app=site)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(EdgeGuard, limit_for=body_limit),
+            Middleware(RateLimit, settings=settings),
+        ],
+    )
     app.state.runtime = runtime
     app.state.inbox = SmsInbox(partial(twilio.store_texts, runtime))
     return app

@@ -1,8 +1,10 @@
 """Pages behind links: one-tap answers, one-click unsubscribe, staff alert pages.
 
-A GET never changes anything: mail scanners open every link in an email. The answer
-page posts itself (one tap for a person); unsubscribe answers RFC 8058's one-click
-POST from mail programs and shows a button otherwise.
+A GET never changes anything, and no page submits itself: mail scanners open (and
+some run) every link in an email. An answer is recorded only when a person presses
+its button, once per link; a check-in email takes a few notes, then its page says so.
+Unsubscribe answers RFC 8058's one-click POST from mail programs and shows a button
+otherwise.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from starlette.concurrency import run_in_threadpool
 
 from followup.alerts import acknowledge, view_alert
 from followup.db import transaction
-from followup.exceptions import FollowupError
-from followup.inbound import receive_answer, unsubscribe_email
+from followup.exceptions import FollowupError, InvalidInput
+from followup.inbound import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
 from followup.links import InvalidLink, Links
-from followup.models import Patient, utcnow
+from followup.models import AuditEntry, Patient, utcnow
+from followup.plain_text import plain
 from followup.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
+# Notes one check-in email takes; past this a person is better served by a call.
+NOTES_PER_EMAIL = 3
 
 
 @router.get("/r/{token}", response_class=HTMLResponse)
@@ -49,14 +54,21 @@ async def record_note(
 ) -> HTMLResponse:
     try:
         message_id, _ = _links(request).read_answer(token)
-    except InvalidLink:
+        plain(note, "the note")
+    except InvalidInput:
         return _page(request, "link-invalid.html", status=400)
     if not note.strip():
         return _page(
             request, "answer-thanks.html", first_name="", score=None, triage=None, note_url=None
         )
+    runtime: Runtime = request.app.state.runtime
+    with runtime.sessions() as session:
+        if notes_taken(session, message_id) >= NOTES_PER_EMAIL:
+            return _page(request, "answer-enough.html", status=429)
     digest = hashlib.sha256(note.strip().encode()).hexdigest()[:24]
-    return await _answer(request, message_id, note.strip(), f"note-{message_id}-{digest}", None)
+    return await _answer(
+        request, message_id, note.strip(), f"{NOTE_KEY}{message_id}-{digest}", None
+    )
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
@@ -93,8 +105,15 @@ def alert_page(token: str, request: Request) -> HTMLResponse:
     except InvalidLink:
         return _page(request, "link-invalid.html", status=400)
     runtime: Runtime = request.app.state.runtime
-    with runtime.sessions() as session:
+    with transaction(runtime.sessions) as session:
         view = view_alert(session, alert_id)
+        if view is not None:
+            # The link is the key: who opened it is not known, that it was opened is.
+            session.add(
+                AuditEntry(
+                    at=utcnow(), actor="alert link", action="read-alert", detail=f"alert {alert_id}"
+                )
+            )
     if view is None:
         return _page(request, "link-invalid.html", status=400)
     return _page(
@@ -113,7 +132,7 @@ def acknowledge_alert(
     runtime: Runtime = request.app.state.runtime
     try:
         with transaction(runtime.sessions) as session:
-            acknowledge(session, alert_id=alert_id, by=by, now=utcnow())
+            acknowledge(session, alert_id=alert_id, by=plain(by, "the name"), now=utcnow())
     except FollowupError:
         pass  # already acknowledged (or an empty name): the page shows the state
     return alert_page(token, request)

@@ -29,6 +29,7 @@ from followup.config import Settings
 from followup.db import transaction
 from followup.inbound import InboundSms, Received, receive_sms, record_delivery
 from followup.models import Message, Reply, Triage, utcnow
+from followup.plain_text import without_control_characters
 from followup.runtime import Runtime
 from followup.web.inbox import SmsInbox
 
@@ -132,8 +133,9 @@ async def _signed_form(request: Request, runtime: Runtime) -> dict[str, str] | N
     if not exact and not validator.validate(url, params, signature):
         log.warning("rejected a request to %s with a wrong Twilio signature", request.url.path)
         return None
-    # NUL cannot be stored in PostgreSQL text and is never meaningful in an SMS.
-    return {key: value.replace("\x00", "") for key, value in params.items()}
+    # A patient's text is never refused for a stray control character (it must not be
+    # lost): NUL and the like are removed; PostgreSQL could not store NUL anyway.
+    return {key: without_control_characters(value) for key, value in params.items()}
 
 
 def _too_long(params: dict[str, str]) -> Response | None:

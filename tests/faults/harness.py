@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
@@ -41,8 +40,8 @@ from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
 from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
 from followup.runtime import Runtime
-from followup.web.app import create_app
 from tests.conftest import POSTGRES_SERVER, free_port
+from tests.live_server import LiveServer
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
 
 SCHEMA = "followup_faults"
@@ -145,27 +144,6 @@ class FlakySmtp:
         return "250 Message accepted for delivery"
 
 
-class WebServer:
-    """`followup serve` in a thread: it takes the peer's status callbacks."""
-
-    def __init__(self, runtime: Runtime, port: int) -> None:
-        config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 def daytime_zone(now: datetime) -> str:
     """An IANA zone where it is early afternoon now, so no text meets quiet hours."""
     offset = (13 - now.hour) % 24
@@ -203,6 +181,7 @@ class FaultRun:
         self.web_port = free_port()
         self.workers: list[subprocess.Popen[bytes]] = []
         self.restarts = 0
+        self.stack = contextlib.ExitStack()
 
     def __enter__(self) -> FaultRun:
         self.redis.start()
@@ -212,8 +191,7 @@ class FaultRun:
         self.env = self._environment()
         self.settings = Settings.from_env(self.env)
         self.runtime = Runtime(self.settings)
-        self.web = WebServer(self.runtime, self.web_port)
-        self.web.start()
+        self.web = self.stack.enter_context(LiveServer(self.runtime, self.web_port))
         self.beat = Celery("fault-beat", broker=self.redis.url)
         self.beat.conf.update(
             broker_connection_retry_on_startup=True, task_default_queue="followup"
@@ -223,7 +201,7 @@ class FaultRun:
     def __exit__(self, *_: object) -> None:
         for worker in self.workers:
             _kill_group(worker)
-        self.web.stop()
+        self.stack.close()
         self.runtime.close()
         self.smtp_controller.stop()
         self.peer.stop()

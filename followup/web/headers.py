@@ -1,0 +1,39 @@
+"""Headers on every response: no cache keeps what we answer, and our pages run no
+script, load nothing from elsewhere, post only to us and cannot be framed."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The pages are server-rendered with one inline style sheet and no script at all.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                # Pages, API answers and hooks may all carry patient data.
+                headers["Cache-Control"] = "no-store"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                html = headers.get("content-type", "").startswith("text/html")
+                # Swagger's page (development, or FOLLOWUP_API_DOCS) loads its own script.
+                if html and scope["path"] != "/docs":
+                    headers["Content-Security-Policy"] = PAGE_POLICY
+                    headers["X-Frame-Options"] = "DENY"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

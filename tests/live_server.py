@@ -1,0 +1,34 @@
+"""`followup serve` in a thread: the web app under uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+
+from followup.runtime import Runtime
+from followup.web.app import create_app
+from tests.conftest import free_port
+
+
+class LiveServer:
+    def __init__(self, runtime: Runtime, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=self.port, log_level="info"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
