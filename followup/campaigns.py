@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -53,8 +54,19 @@ class Preview:
     duration: timedelta = timedelta(0)
 
 
-def create_campaign(
-    session: Session,
+def create_campaign(session: Session, **details: Any) -> Campaign:
+    """Save a draft made of `details` (the keywords of `draft`); the message is
+    validated now, so a bad one is refused here."""
+    campaign = draft(**details)
+    if session.scalar(select(Campaign.id).where(Campaign.name == campaign.name)) is not None:
+        raise InvalidInput(f"a campaign named {campaign.name!r} exists")
+    session.add(campaign)
+    session.flush()
+    audit(session, campaign, campaign.created_by, "create", details["segment"].describe())
+    return campaign
+
+
+def draft(
     *,
     settings: Settings,
     renderer: Renderer,
@@ -69,12 +81,10 @@ def create_campaign(
     start_at: datetime | None = None,
     rate: float = 1.0,
 ) -> Campaign:
-    """Save a draft; the message is validated now, so a bad one is refused here."""
+    """A campaign checked but not saved: what the console previews while staff write it."""
     name = name.strip()
     if not name:
         raise InvalidInput("a campaign needs a name")
-    if session.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
-        raise InvalidInput(f"a campaign named {name!r} exists")
     if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
         raise InvalidInput(f"channel {channel!r} is not sms, email or preferred")
     if rate <= 0:
@@ -95,9 +105,6 @@ def create_campaign(
         created_by=by.strip(),
     )
     validate_texts(campaign, renderer, settings)
-    session.add(campaign)
-    session.flush()
-    audit(session, campaign, by, "create", segment.describe())
     return campaign
 
 

@@ -15,7 +15,7 @@ from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
 from followup.imports import import_csv, parse_local_time
-from followup.models import Message, Visit, utcnow
+from followup.models import Message, Role, Visit, utcnow
 from followup.patients import get_patient
 from followup.runtime import LazyRuntime
 from followup.series import pause_in_force
@@ -419,16 +419,30 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["staff", "admin"]), required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option(
+    "--link", "as_link", is_flag=True, help="Print a one-time link to set the password instead."
+)
 @pass_runtime
-def staff_add(lazy: LazyRuntime, name: str, role: str) -> None:
-    """Add a staff member: staff may preview, test-send, launch and watch; admin also
-    manages staff and tokens."""
+def staff_add(lazy: LazyRuntime, name: str, role: str, as_link: bool) -> None:
+    """Add a staff member who signs in to the console. staff: inbox, patients, campaigns;
+    clinician: also alerts, reply text and pain history; admin: also staff and settings.
+    The first password is typed here (never shown) or set through a one-time link."""
+    from followup.accounts import SetPasswordLinks, set_password
     from followup.staff import add_staff
 
-    with transaction(lazy.get().sessions) as session:
-        add_staff(session, name=name, role=role)
+    runtime = lazy.get()
+    password = None
+    if not as_link:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with transaction(runtime.sessions) as session:
+        member = add_staff(session, name=name, role=role)
+        if password is not None:
+            set_password(member, password)
+        link = SetPasswordLinks(runtime.settings).url(member)
     click.echo(f"{name} added as {role}")
+    if as_link:
+        click.echo(f"one-time link to set the password (72 hours): {link}")
 
 
 @staff.command("token")

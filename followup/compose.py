@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, case, select
 
 from followup.campaign_text import CampaignText
 from followup.channels import Outgoing
@@ -43,6 +43,7 @@ QUEUED_ROWS = (
         Message.body,
         Message.campaign_id,
         Message.allow_repeat,
+        Message.ignore_quiet_hours,
         Patient.id,
         Patient.first_name,
         Patient.phone,
@@ -64,7 +65,9 @@ QUEUED_ROWS = (
         and_(
             Consent.patient_id == Message.patient_id,
             Consent.channel == Message.channel,
-            Consent.purpose == Message.purpose,
+            # A staff answer is care: it needs the patient's care consent.
+            Consent.purpose
+            == case((Message.purpose == Purpose.ANSWER, Purpose.CARE.value), else_=Message.purpose),
         ),
     )
     .where(Message.status == MessageStatus.QUEUED)
@@ -84,6 +87,7 @@ class QueuedRow(NamedTuple):
     body: str | None
     campaign_id: int | None
     allow_repeat: bool
+    ignore_quiet_hours: bool
     patient_id: int
     first_name: str
     phone: str | None
@@ -119,8 +123,8 @@ class Composer:
         self, row: QueuedRow, channel: Channel, to: str, campaign: Campaign | None
     ) -> Outgoing:
         """The message exactly as it will be sent to `to`."""
-        if row.purpose == Purpose.ALERT:
-            # Written when the alert was raised, from the patient's reply.
+        if row.purpose in (Purpose.ALERT, Purpose.ANSWER):
+            # Written when queued: an alert from the patient's reply, an answer by staff.
             return Outgoing(row.id, to, row.body or "", subject=row.subject)
         if campaign is not None:
             message = CampaignText(campaign, self.renderer, self.settings).render(

@@ -117,6 +117,8 @@ class Settings:
     rate_limit_api: str = "120/minute"
     # /docs and /openapi.json in production too (always served in development).
     api_docs: bool = False
+    # A console session ends after this long without a request.
+    console_idle_minutes: int = 30
 
     def __post_init__(self) -> None:
         self._validate()
@@ -183,6 +185,7 @@ class Settings:
             "smtp_connections",
             "max_hook_body_bytes",
             "max_body_bytes",
+            "console_idle_minutes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")

@@ -125,6 +125,11 @@ def _insert_arrays(
     return text(sql).bindparams(*types)
 
 
+def escape_like(text: str) -> str:
+    """`text` for a LIKE pattern (with `escape="\\"`): its % and _ match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def rows_changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE; return how many rows it changed."""
     return cast("CursorResult[Any]", session.execute(statement)).rowcount

@@ -7,6 +7,7 @@ from one due message to the next; each tick goes through the Celery dispatch tas
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -16,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from followup.accounts import set_password
 from followup.config import Settings
 from followup.db import transaction, upgrade_to_head
-from followup.models import Channel, Message, MessageStatus, Office, Patient, Purpose
+from followup.models import Channel, Message, MessageStatus, Office, Patient, Purpose, Role
 from followup.patients import (
     PatientDetails,
     get_patient,
@@ -27,6 +29,7 @@ from followup.patients import (
     save_patient,
 )
 from followup.runtime import Runtime
+from followup.staff import add_staff
 from followup.visits import record_visit
 from followup.worker import create_celery
 
@@ -105,7 +108,20 @@ def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> 
         tasks.dispatch_due.apply(args=(now.isoformat(),))
         _print_sent(runtime, now, out)
     _print_summary(runtime, out)
+    _invite_to_console(runtime, path, out)
     runtime.close()
+
+
+def _invite_to_console(runtime: Runtime, path: Path, out: Callable[[str], object]) -> None:
+    """A demo admin, and how to see the same data in the staff console."""
+    password = secrets.token_urlsafe(12)
+    with transaction(runtime.sessions) as session:
+        set_password(add_staff(session, name="demo", role=Role.ADMIN), password)
+    out(
+        "\nSee it all in the staff console:\n"
+        f"    FOLLOWUP_DATABASE_URL=sqlite:///{path} .venv/bin/followup serve\n"
+        f'then open http://localhost:8000/console/ and sign in as "demo", password "{password}"'
+    )
 
 
 def _tasks(settings: Settings, runtime: Runtime):  # type: ignore[no-untyped-def]

@@ -62,9 +62,16 @@ Clock = Callable[[], datetime]
 # Claim no more texts than the rate sends in this long: a row waits queued a short while,
 # well within stuck-row recovery and the broker's visibility timeout.
 CLAIM_AHEAD = timedelta(minutes=2)
-RANK: dict[str, int] = {Purpose.ALERT.value: 0, Purpose.CARE.value: 1, Purpose.CAMPAIGN.value: 2}
+RANK: dict[str, int] = {
+    Purpose.ALERT.value: 0,
+    Purpose.ANSWER.value: 0,
+    Purpose.CARE.value: 1,
+    Purpose.CAMPAIGN.value: 2,
+}
 PRIORITY = case(
-    (Message.purpose == Purpose.ALERT, 0), (Message.purpose == Purpose.CARE, 1), else_=2
+    (Message.purpose.in_((Purpose.ALERT, Purpose.ANSWER)), 0),
+    (Message.purpose == Purpose.CARE, 1),
+    else_=2,
 )
 
 
@@ -278,11 +285,14 @@ class Dispatcher:
                     purpose=row.purpose,
                     expires_at=row.expires_at,
                     address=row.recipient if staff else patient_address,
-                    discharged=row.discharged_at is not None and not staff,
+                    # A patient who writes in after discharge is still answered.
+                    discharged=row.discharged_at is not None
+                    and row.purpose in (Purpose.CARE, Purpose.CAMPAIGN),
                     consented=staff or bool(row.consented),
                     zone=ZoneInfo(row.timezone),
                     now=now,
                     settings=self.settings,
+                    ignore_quiet_hours=row.ignore_quiet_hours,
                 )
                 if isinstance(decision, Skip):
                     self._leave_queue(session, row.id, MessageStatus.SKIPPED, decision.reason, now)

@@ -45,6 +45,7 @@ def decide(
     zone: ZoneInfo,
     now: datetime,
     settings: Settings,
+    ignore_quiet_hours: bool = False,
 ) -> Decision:
     """Send to `address` now, skip for good (with the reason), or wait for the window."""
     if now >= expires_at:
@@ -55,8 +56,9 @@ def decide(
         return Skip("no phone number" if channel is Channel.SMS else "no email address")
     if not consented:
         return Skip(f"no {channel.value} consent for {purpose} messages")
-    # Staff alerts go out at any hour; patients get texts only in their window.
-    if channel is Channel.SMS and purpose != Purpose.ALERT:
+    # Staff alerts go out at any hour; patients get texts only in their window, unless
+    # a clinician sends a safety call-back text (recorded in the audit log).
+    if channel is Channel.SMS and purpose != Purpose.ALERT and not ignore_quiet_hours:
         opens = into_sending_window(
             now, zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
         )

@@ -1,6 +1,6 @@
 """Signed, expiring links: one-tap 0-10 answers and one-click unsubscribe in patients'
-emails, and the alert page in staff notifications (the link is the key, so it is
-scoped to one alert and expires sooner)."""
+emails. Staff notifications link to the alert's page in the console, which needs
+signing in: that link is no key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from followup.config import Settings
 from followup.exceptions import InvalidInput
 
 SCORES = range(0, 11)
-ALERT_LINK_MAX_AGE = 3 * 24 * 3600
 
 
 class InvalidLink(InvalidInput):
@@ -25,7 +24,6 @@ class Links:
         self._unsubscribes = URLSafeTimedSerializer(
             settings.secret_key, salt="followup-unsubscribe"
         )
-        self._alerts = URLSafeTimedSerializer(settings.secret_key, salt="followup-alert")
 
     def answer_urls(self, message_id: int) -> list[str]:
         """One URL per score 0-10 for the check-in email `message_id`."""
@@ -35,13 +33,8 @@ class Links:
         return f"{self.base}/u/{self._unsubscribes.dumps(message_id)}"
 
     def alert_url(self, alert_id: int) -> str:
-        return f"{self.base}/staff/alerts/{self._alerts.dumps(alert_id)}"
-
-    def read_alert(self, token: str) -> int:
-        data = self._load(self._alerts, token, max_age=ALERT_LINK_MAX_AGE)
-        if not isinstance(data, int):
-            raise InvalidLink("this link is not one of ours")
-        return data
+        """The alert's console page; whoever opens it signs in first."""
+        return f"{self.base}/console/alerts/{alert_id}"
 
     def read_answer(self, token: str) -> tuple[int, int]:
         """(message id, score) from an answer link; `InvalidLink` if it is not valid."""

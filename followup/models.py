@@ -62,6 +62,8 @@ class Purpose(StrEnum):
     CAMPAIGN = "campaign"
     # A notification to on-call staff about a patient's reply.
     ALERT = "alert"
+    # A staff member's own answer to a patient, written in the console (care consent).
+    ANSWER = "answer"
 
 
 class Office(StrEnum):
@@ -196,6 +198,8 @@ class Message(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Staff meant this text to go out again, even if the patient just had it.
     allow_repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A clinician's safety call-back text goes out even in the patient's quiet hours.
+    ignore_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The provider's id for this send; a provider message belongs to one row at most.
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     error_code: Mapped[str | None] = mapped_column(String(20))
@@ -235,6 +239,10 @@ class Reply(Base):
     triage: Mapped[str | None] = mapped_column(String(10))
     reasons: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime]
+    # The inbox: who is looking after it, and who marked it handled.
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    handled_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class Alert(Base):
@@ -331,8 +339,14 @@ class AuditEntry(Base):
 
 
 class Role(StrEnum):
-    STAFF = "staff"  # preview, test-send, launch, watch
-    ADMIN = "admin"  # also manage staff and tokens
+    STAFF = "staff"  # front desk: inbox, patients, campaigns, answers
+    CLINICIAN = "clinician"  # also acknowledges alerts, reads replies and pain history
+    ADMIN = "admin"  # also manages staff, tokens and second-factor policy
+
+    def may(self, needed: Role) -> bool:
+        """Whether this role includes what `needed` may do."""
+        order = [Role.STAFF, Role.CLINICIAN, Role.ADMIN]
+        return order.index(self) >= order.index(needed)
 
 
 class StaffMember(Base):
@@ -342,6 +356,37 @@ class StaffMember(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Argon2id; None until a first password is set (CLI prompt or one-time link).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # A base32 TOTP secret once the second factor is set up.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None]
+
+
+class RolePolicy(Base):
+    """What signing in takes for a role; set by an admin."""
+
+    __tablename__ = "role_policies"
+
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)
+    totp_required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StaffSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its hash."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    # Every form carries it; a POST without it changes nothing.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # Password given; the second factor too when `verified`.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):

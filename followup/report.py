@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from followup.models import Message, MessageStatus, Patient, Reply
+from followup.models import ConsentEvent, Message, MessageStatus, Patient, Reply
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,36 @@ def unknown_senders(session: Session, *, limit: int = 20) -> list[StrangerReply]
         .limit(limit)
     ).all()
     return [StrangerReply(*row) for row in rows]
+
+
+def states_since(session: Session, since: datetime) -> dict[str, int]:
+    """Messages per state among those due since `since`."""
+    rows = session.execute(
+        select(Message.status, func.count()).where(Message.due_at >= since).group_by(Message.status)
+    ).all()
+    return {status: count for status, count in sorted(rows)}
+
+
+def failures_by_code(session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(channel, provider error code, how many) of failed or undelivered messages."""
+    rows = session.execute(
+        select(Message.channel, func.coalesce(Message.error_code, "-"), func.count())
+        .where(
+            Message.status.in_((MessageStatus.FAILED, MessageStatus.UNDELIVERED)),
+            Message.updated_at >= since,
+        )
+        .group_by(Message.channel, Message.error_code)
+        .order_by(func.count().desc())
+    ).all()
+    return [(channel, code, count) for channel, code, count in rows]
+
+
+def opt_outs(session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(channel, how it came: STOP, carrier, unsubscribe link, staff, how many)."""
+    rows = session.execute(
+        select(ConsentEvent.channel, ConsentEvent.source, func.count())
+        .where(ConsentEvent.granted.is_(False), ConsentEvent.at >= since)
+        .group_by(ConsentEvent.channel, ConsentEvent.source)
+        .order_by(func.count().desc())
+    ).all()
+    return [(channel, source, count) for channel, source, count in rows]

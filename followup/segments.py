@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from followup.db import escape_like
 from followup.exceptions import InvalidInput
 from followup.models import Channel, Consent, Patient, Purpose, Reply, Visit, utcnow
 from followup.plans import PREFERRED
@@ -188,7 +189,7 @@ def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any
         wrapped = literal(",") + Visit.tags + literal(",")
         # A tag is matched literally: % and _ in it are not wildcards.
         visit_rules.append(
-            or_(*(wrapped.like(f"%,{_escape_like(tag)},%", escape="\\") for tag in segment.tags))
+            or_(*(wrapped.like(f"%,{escape_like(tag)},%", escape="\\") for tag in segment.tags))
         )
     if visit_rules:
         query = query.where(
@@ -266,7 +267,3 @@ def _int(value: object, name: str, *, low: int, high: int | None = None) -> int 
     if number < low or (high is not None and number > high):
         raise ValueError(f"{name} {number} is out of range")
     return number
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,4 +1,4 @@
-"""Staff members and their API tokens (stored hashed), with two roles."""
+"""Staff members and their API tokens (stored hashed); roles are in `models.Role`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def add_staff(session: Session, *, name: str, role: str) -> StaffMember:
     if not name:
         raise InvalidInput("a staff member needs a name")
     if role not in {r.value for r in Role}:
-        raise InvalidInput(f"role {role!r} is not staff or admin")
+        raise InvalidInput(f"role {role!r} is not one of {', '.join(r.value for r in Role)}")
     if session.scalar(select(StaffMember.id).where(StaffMember.name == name)) is not None:
         raise InvalidInput(f"staff member {name!r} exists")
     member = StaffMember(name=name, role=role)

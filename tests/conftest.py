@@ -245,3 +245,26 @@ def tick(runtime: Runtime, at: datetime) -> None:
     dispatcher = runtime.dispatcher(lambda: at)
     for batch in claim_due(runtime.sessions, now=at, limit=1000, batch_size=100):
         dispatcher.send_batch(batch.message_ids)
+
+
+PUBLIC = "https://followup.clinic.example"
+
+
+@pytest.fixture
+def web_runtime(
+    settings: Settings, twilio_server: TwilioPeer, smtp_server: tuple[object, SmtpRecorder]
+) -> Iterator[Runtime]:
+    """A runtime as the web app sees it: public URL, on-call routes, live peers."""
+    rt = Runtime(
+        live_settings(
+            settings,
+            twilio_server,
+            smtp_server[0],  # type: ignore[arg-type]
+            public_url=PUBLIC,
+            oncall_sms="+12015550900",
+            oncall_emails="oncall@clinic.example",
+        )
+    )
+    use(rt)
+    yield rt
+    use(None)

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from followup.config import Settings
 from followup.db import transaction
 from followup.links import Links
 from followup.models import (
@@ -26,33 +25,13 @@ from followup.models import (
     Reply,
 )
 from followup.patients import has_consent
-from followup.runtime import Runtime, use
+from followup.runtime import Runtime
 from followup.web.app import create_app
-from tests.conftest import SmtpRecorder, add_patient, enrol_visit, live_settings, tick
+from tests.conftest import PUBLIC, SmtpRecorder, add_patient, enrol_visit, tick
 from tests.peers.twilio_server import AUTH_TOKEN, TwilioPeer
 from tests.test_dispatch import get, rows
 
-PUBLIC = "https://followup.clinic.example"
 PATIENT_PHONE = "+12015550111"
-
-
-@pytest.fixture
-def web_runtime(
-    settings: Settings, twilio_server: TwilioPeer, smtp_server: tuple[object, SmtpRecorder]
-) -> Iterator[Runtime]:
-    rt = Runtime(
-        live_settings(
-            settings,
-            twilio_server,
-            smtp_server[0],  # type: ignore[arg-type]
-            public_url=PUBLIC,
-            oncall_sms="+12015550900",
-            oncall_emails="oncall@clinic.example",
-        )
-    )
-    use(rt)
-    yield rt
-    use(None)
 
 
 @pytest.fixture
@@ -256,7 +235,8 @@ def test_emergency_reply_tells_the_patient_to_call_911_and_alerts_staff(
     tick(web_runtime, notices[0].due_at + timedelta(seconds=1))
     staff_sms = twilio_server.bodies_to("+12015550900")
     assert len(staff_sms) == 1 and "urgent patient reply" in staff_sms[0]
-    assert f"alert #{alert.id}" in staff_sms[0] and "/staff/alerts/" in staff_sms[0]
+    assert f"alert #{alert.id}" in staff_sms[0]
+    assert staff_sms[0].endswith(f"{PUBLIC}/console/alerts/{alert.id}")
     [email] = smtp_server[1].envelopes
     assert email.rcpt_tos == ["oncall@clinic.example"]
     assert isinstance(email.content, bytes)
@@ -418,29 +398,6 @@ def test_one_click_unsubscribe_revokes_email_consent(
         assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CARE)
         assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CAMPAIGN)
     assert {m.status for m in rows(web_runtime)} == {MessageStatus.CANCELLED}
-
-
-def test_staff_follow_the_alert_link_and_acknowledge_it(
-    web_runtime: Runtime, client: TestClient, twilio_server: TwilioPeer
-) -> None:
-    sent_welcome(web_runtime)
-    sms(client, "sharp stinging pain since this morning, 8/10")
-    with web_runtime.sessions() as session:
-        notice = session.scalars(select(Message).where(Message.purpose == Purpose.ALERT)).first()
-    assert notice is not None
-    tick(web_runtime, notice.due_at + timedelta(seconds=1))
-    [staff_text] = twilio_server.bodies_to("+12015550900")
-    link = staff_text.rsplit(" ", 1)[-1].removeprefix(PUBLIC)
-    assert link.startswith("/staff/alerts/")
-    page = client.get(link)
-    assert page.status_code == 200
-    assert "Pat Doe" in page.text and "sharp stinging pain" in page.text and "pain 8" in page.text
-    assert client.get(link[:-2] + "xx").status_code == 400
-    acknowledged = client.post(link, data={"by": "Dr. Lee"})
-    assert "Acknowledged by Dr. Lee" in acknowledged.text
-    with web_runtime.sessions() as session:
-        alert = session.scalars(select(Alert)).one()
-    assert alert.acknowledged_by == "Dr. Lee" and alert.acknowledged_at is not None
 
 
 def test_without_twilio_keyword_handling_we_answer_help_and_stop(

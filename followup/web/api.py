@@ -110,7 +110,7 @@ class TestSendIn(BaseModel):
 
 class StaffIn(BaseModel):
     name: Text = Field(min_length=1, max_length=100)
-    role: Literal["staff", "admin"]
+    role: Literal["staff", "clinician", "admin"]
 
 
 class TokenOut(BaseModel):

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
+from followup.console import install as install_console
 from followup.links import Links
 from followup.runtime import Runtime
 from followup.web import api, pages, twilio
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime) -> Starlette:
     site.state.links = Links(settings)
     site.include_router(pages.router)
     site.include_router(api.router)
+    install_console(site)
 
     def body_limit(path: str) -> int:
         hook = path.startswith("/twilio/")

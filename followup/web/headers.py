@@ -1,15 +1,17 @@
 """Headers on every response: no cache keeps what we answer, and our pages run no
-script, load nothing from elsewhere, post only to us and cannot be framed."""
+inline script, load nothing from elsewhere, post only to us and cannot be framed."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# The pages are server-rendered with one inline style sheet and no script at all.
+# Pages are server-rendered: scripts only from our own files (the console's), never
+# inline; patients' pages have one inline style sheet and no script at all.
 PAGE_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
 )
 
 

@@ -1,4 +1,4 @@
-"""Pages behind links: one-tap answers, one-click unsubscribe, staff alert pages.
+"""Pages behind links in patients' emails: one-tap answers, one-click unsubscribe.
 
 A GET never changes anything, and no page submits itself: mail scanners open (and
 some run) every link in an email. An answer is recorded only when a person presses
@@ -16,12 +16,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from followup.alerts import acknowledge, view_alert
 from followup.db import transaction
-from followup.exceptions import FollowupError, InvalidInput
+from followup.exceptions import InvalidInput
 from followup.inbound import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
 from followup.links import InvalidLink, Links
-from followup.models import AuditEntry, Patient, utcnow
+from followup.models import Patient, utcnow
 from followup.plain_text import plain
 from followup.runtime import Runtime
 
@@ -95,47 +94,6 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     if await run_in_threadpool(revoke) is None:
         return _page(request, "link-invalid.html", status=400)
     return _page(request, "unsubscribed.html")
-
-
-@router.get("/staff/alerts/{token}", response_class=HTMLResponse)
-def alert_page(token: str, request: Request) -> HTMLResponse:
-    """The page a staff notification links to: who, how to reach them, what they said."""
-    try:
-        alert_id = _links(request).read_alert(token)
-    except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
-    runtime: Runtime = request.app.state.runtime
-    with transaction(runtime.sessions) as session:
-        view = view_alert(session, alert_id)
-        if view is not None:
-            # The link is the key: who opened it is not known, that it was opened is.
-            session.add(
-                AuditEntry(
-                    at=utcnow(), actor="alert link", action="read-alert", detail=f"alert {alert_id}"
-                )
-            )
-    if view is None:
-        return _page(request, "link-invalid.html", status=400)
-    return _page(
-        request, "alert.html", alert=view.alert, patient=view.patient, replies=view.replies
-    )
-
-
-@router.post("/staff/alerts/{token}", response_class=HTMLResponse)
-def acknowledge_alert(
-    token: str, request: Request, by: str = Form(..., max_length=100)
-) -> HTMLResponse:
-    try:
-        alert_id = _links(request).read_alert(token)
-    except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
-    runtime: Runtime = request.app.state.runtime
-    try:
-        with transaction(runtime.sessions) as session:
-            acknowledge(session, alert_id=alert_id, by=plain(by, "the name"), now=utcnow())
-    except FollowupError:
-        pass  # already acknowledged (or an empty name): the page shows the state
-    return alert_page(token, request)
 
 
 async def _answer(

@@ -16,7 +16,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.errors import ConfigurationError as LimitsConfigurationError
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis import RedisError
 from starlette.datastructures import Headers
@@ -27,8 +27,25 @@ from followup.config import Settings
 from followup.exceptions import ConfigurationError
 
 log = logging.getLogger(__name__)
-LINKS = ("/r/", "/u/", "/staff/alerts/")
+LINKS = ("/r/", "/u/", "/console/set-password/")
 API = "/api/"
+
+
+def counters(settings: Settings) -> Storage:
+    """Where limits are counted: Redis when there is one, shared by every process."""
+    try:
+        if settings.redis_url:
+            # A slow Redis must not hold the event loop: a second, then let it through.
+            found = storage_from_string(
+                settings.redis_url, socket_timeout=1, socket_connect_timeout=1
+            )
+        else:
+            found = storage_from_string("memory://")
+    except LimitsConfigurationError as exc:
+        raise ConfigurationError(f"rate limits: {exc}") from exc
+    if not isinstance(found, Storage):  # the asyncio storages have other URL schemes
+        raise ConfigurationError(f"rate limits: {settings.redis_url!r} is not a Redis URL")
+    return found
 
 
 class RateLimit:
@@ -37,16 +54,7 @@ class RateLimit:
         # Both read already when the settings were checked.
         self.links = parse(settings.rate_limit_links)
         self.api = parse(settings.rate_limit_api)
-        try:
-            storage = (
-                # A slow Redis must not hold the event loop: a second, then let it through.
-                storage_from_string(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-                if settings.redis_url
-                else storage_from_string("memory://")
-            )
-        except LimitsConfigurationError as exc:
-            raise ConfigurationError(f"rate limits: {exc}") from exc
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.limiter = FixedWindowRateLimiter(counters(settings))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         counted = self._counted(scope) if scope["type"] == "http" else None

@@ -1,0 +1,51 @@
+"""The staff console under /console/: server-rendered pages from templates/console/,
+a few lines of script for live updates (the pages read fine without), sign-in with
+roles, CSRF on every form, and every view of patient data in the audit log."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from followup.console import admin, alerts, campaigns, health, inbox, patients, sign_in
+from followup.console.web import current, page
+from followup.exceptions import FollowupError, InvalidInput, NotFound
+
+ROUTERS = (
+    sign_in.router,
+    alerts.router,
+    inbox.router,
+    patients.router,
+    campaigns.router,
+    health.router,
+    admin.router,
+)
+
+
+def install(site: FastAPI) -> None:
+    """Add the console's routes, assets and error pages to `site`."""
+    runtime = site.state.runtime
+    assets = runtime.settings.templates_dir / "console" / "assets"
+    site.mount("/console/assets", StaticFiles(directory=assets), name="console-assets")
+    for router in ROUTERS:
+        site.include_router(router)
+
+    @site.exception_handler(FollowupError)
+    async def refused(request: Request, exc: FollowupError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, InvalidInput) else 500
+        if not request.url.path.startswith("/console/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        return _error(request, 400 if status == 422 else status, str(exc))
+
+    @site.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code < 400 or not request.url.path.startswith("/console/"):
+            return await http_exception_handler(request, exc)
+        return _error(request, exc.status_code, str(exc.detail))
+
+
+def _error(request: Request, status: int, reason: str) -> HTMLResponse:
+    return page(request, "error.html", current(request), status=status, reason=reason)

@@ -1,0 +1,56 @@
+"""Alerts: open alerts, emergencies first, with their age and escalation; the table
+refreshes itself (a few lines of script) and reads fine without. Clinicians
+acknowledge, with a note; staff notifications link to an alert's page here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from followup.alerts import acknowledge, open_alerts, view_alert
+from followup.console.sessions import SignedIn
+from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.db import transaction
+from followup.models import Role, utcnow
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+Clinician = Annotated[SignedIn, Depends(needs(Role.CLINICIAN))]
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts(request: Request, who: Staff) -> HTMLResponse:
+    return page(request, "alerts.html", who, alerts=_open(request), now=utcnow())
+
+
+@router.get("/alerts/table", response_class=HTMLResponse)
+def alerts_table(request: Request, who: Staff) -> HTMLResponse:
+    """The table alone: what the page's script fetches every few seconds."""
+    return page(request, "alerts-table.html", who, alerts=_open(request), now=utcnow())
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
+    with runtime_of(request).sessions() as session:
+        view = view_alert(session, alert_id)
+    if view is None:
+        raise HTTPException(404, f"no alert #{alert_id}")
+    audit_view(request, who, "read-alert", f"alert {alert_id}, patient {view.patient.ref}")
+    return page(request, "alert.html", who, view=view, now=utcnow())
+
+
+@router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
+def ack(
+    alert_id: int, request: Request, who: Clinician, note: str = Form("", max_length=500)
+) -> HTMLResponse:
+    with transaction(runtime_of(request).sessions) as session:
+        acknowledge(session, alert_id=alert_id, by=who.name, now=utcnow(), note=note)
+    return see_other(f"/console/alerts/{alert_id}")
+
+
+def _open(request: Request) -> list[object]:
+    with runtime_of(request).sessions() as session:
+        return list(open_alerts(session))

@@ -1,0 +1,217 @@
+"""Campaigns: build a segment and a message with a live preview (recipients per
+channel, who is left out and why, rendered samples with their SMS segments), save,
+test-send to oneself, launch, pause, resume or cancel, and watch progress by state."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from followup.campaigns import (
+    cancel,
+    create_campaign,
+    draft,
+    get_campaign,
+    launch,
+    pause,
+    preview,
+    progress,
+    resume,
+    test_send,
+)
+from followup.console.sessions import SignedIn
+from followup.console.web import needs, page, runtime_of, see_other
+from followup.db import transaction
+from followup.encoding import sms_shape
+from followup.exceptions import DeliveryError, FollowupError
+from followup.models import Campaign, Office, Role
+from followup.segments import Segment
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+FIELDS = (
+    "name",
+    "channel",
+    "sms_text",
+    "email_subject",
+    "email_text",
+    "rate",
+    "offices",
+    "tags",
+    "languages",
+    "visited_from",
+    "visited_to",
+    "not_seen_days",
+    "min_pain",
+)
+ACTIONS = {"launch", "pause", "resume", "cancel"}
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns(request: Request, who: Staff) -> HTMLResponse:
+    with runtime_of(request).sessions() as session:
+        found = list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc())))
+        shown = [(c, progress(session, c)) for c in found]
+    return page(request, "campaigns.html", who, campaigns=shown)
+
+
+@router.get("/campaigns/new", response_class=HTMLResponse)
+def new(request: Request, who: Staff) -> HTMLResponse:
+    return page(
+        request,
+        "campaign-new.html",
+        who,
+        form={"channel": "sms", "rate": "1"},
+        offices=list(Office),
+    )
+
+
+@router.post("/campaigns/preview", response_class=HTMLResponse)
+async def live_preview(request: Request, who: Staff) -> HTMLResponse:
+    """The preview alone, for the builder's script; the same as the Preview button."""
+    form = await _form(request)
+    return page(request, "campaign-preview.html", who, **_preview(request, form, who))
+
+
+@router.post("/campaigns/new", response_class=HTMLResponse)
+async def create(request: Request, who: Staff) -> HTMLResponse:
+    form = await _form(request)
+    if form.get("save") != "yes":
+        shown = _preview(request, form, who)
+        return page(request, "campaign-new.html", who, form=form, offices=list(Office), **shown)
+    runtime = runtime_of(request)
+    try:
+        with transaction(runtime.sessions) as session:
+            create_campaign(
+                session, settings=runtime.settings, renderer=runtime.renderer, **_values(form, who)
+            )
+    except (FollowupError, ValueError) as exc:
+        return page(
+            request,
+            "campaign-new.html",
+            who,
+            status=400,
+            form=form,
+            offices=list(Office),
+            error=str(exc),
+        )
+    return see_other(f"/console/campaigns/{form['name'].strip()}")
+
+
+@router.get("/campaigns/{name}", response_class=HTMLResponse)
+def campaign_page(name: str, request: Request, who: Staff, note: str = "") -> HTMLResponse:
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        chosen = get_campaign(session, name)
+        counts = progress(session, chosen)
+        shown = preview(session, chosen, settings=runtime.settings, renderer=runtime.renderer)
+    samples = [(n, c, t, sms_shape(t) if c == "sms" else None) for n, c, t in shown.samples]
+    return page(
+        request,
+        "campaign.html",
+        who,
+        campaign=chosen,
+        progress=counts,
+        preview=shown,
+        samples=samples,
+        note=note,
+    )
+
+
+@router.get("/campaigns/{name}/progress", response_class=HTMLResponse)
+def campaign_progress(name: str, request: Request, who: Staff) -> HTMLResponse:
+    with runtime_of(request).sessions() as session:
+        chosen = get_campaign(session, name)
+        counts = progress(session, chosen)
+    return page(request, "campaign-progress.html", who, campaign=chosen, progress=counts)
+
+
+@router.post("/campaigns/{name}/test-send", response_class=HTMLResponse)
+def send_test(
+    name: str, request: Request, who: Staff, to: str = Form("", max_length=320)
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    try:
+        with transaction(runtime.sessions) as session:
+            test_send(
+                session,
+                get_campaign(session, name),
+                settings=runtime.settings,
+                renderer=runtime.renderer,
+                channels=runtime.channels,
+                to=to,
+                by=who.name,
+            )
+        note = "test sent"
+    except DeliveryError as exc:
+        note = f"the test was not sent: {exc.reason}"
+    return see_other(f"/console/campaigns/{name}?note={note}")
+
+
+@router.post("/campaigns/{name}/{action}", response_class=HTMLResponse)
+def act(name: str, action: str, request: Request, who: Staff) -> HTMLResponse:
+    runtime = runtime_of(request)
+    if action not in ACTIONS:
+        return see_other(f"/console/campaigns/{name}")
+    with transaction(runtime.sessions) as session:
+        chosen = get_campaign(session, name)
+        if action == "launch":
+            launch(session, chosen, settings=runtime.settings, by=who.name)
+        elif action == "pause":
+            pause(session, chosen, by=who.name)
+        elif action == "resume":
+            resume(session, chosen, by=who.name)
+        else:
+            cancel(session, chosen, by=who.name)
+    return see_other(f"/console/campaigns/{name}")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    values = {key: str(form.get(key, "")) for key in (*FIELDS, "save")}
+    values["offices"] = ",".join(str(v) for v in form.getlist("offices"))
+    return values
+
+
+def _values(form: dict[str, str], who: SignedIn) -> dict[str, Any]:
+    def listed(key: str) -> list[str]:
+        return [part.strip() for part in form.get(key, "").split(",") if part.strip()]
+
+    return {
+        "name": form.get("name", ""),
+        "channel": form.get("channel", "sms"),
+        "segment": Segment.parse(
+            offices=listed("offices"),
+            tags=listed("tags"),
+            languages=listed("languages"),
+            visited_from=form.get("visited_from") or None,
+            visited_to=form.get("visited_to") or None,
+            not_seen_days=form.get("not_seen_days") or None,
+            min_pain=form.get("min_pain") or None,
+        ),
+        "by": who.name,
+        "sms_text": form.get("sms_text") or None,
+        "email_subject": form.get("email_subject") or None,
+        "email_text": form.get("email_text") or None,
+        "rate": float(form.get("rate") or 1),
+    }
+
+
+def _preview(request: Request, form: dict[str, str], who: SignedIn) -> dict[str, Any]:
+    """What the builder shows: the preview, or why there is none yet."""
+    runtime = runtime_of(request)
+    try:
+        campaign = draft(
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            **(_values(form, who) | {"name": form.get("name") or "preview"}),
+        )
+        with runtime.sessions() as session:
+            shown = preview(session, campaign, settings=runtime.settings, renderer=runtime.renderer)
+    except (FollowupError, ValueError) as exc:
+        return {"error": str(exc)}
+    samples = [(n, c, t, sms_shape(t) if c == "sms" else None) for n, c, t in shown.samples]
+    return {"preview": shown, "samples": samples}

@@ -1,0 +1,56 @@
+"""Delivery health: messages per state today and this week, those nobody can confirm
+(settled here: mark sent, resend or cancel, each recorded), failures by provider
+error code, and opt-outs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+
+from followup.console.sessions import SignedIn
+from followup.console.web import needs, page, runtime_of, see_other
+from followup.db import transaction
+from followup.models import Role, utcnow
+from followup.report import failures_by_code, needs_attention, opt_outs, states_since
+from followup.settlement import ACTIONS, settle_by_staff
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+
+
+@router.get("/health", response_class=HTMLResponse)
+def health(request: Request, who: Staff) -> HTMLResponse:
+    runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.default_timezone)
+    now = utcnow()
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    week = now - timedelta(days=7)
+    with runtime.sessions() as session:
+        return page(
+            request,
+            "health.html",
+            who,
+            actions=ACTIONS,
+            today=states_since(session, today),
+            week=states_since(session, week),
+            unknown=needs_attention(session),
+            failures=failures_by_code(session, week),
+            opt_outs=opt_outs(session, week),
+        )
+
+
+@router.post("/messages/{message_id}/settle", response_class=HTMLResponse)
+def settle(
+    message_id: int,
+    request: Request,
+    who: Staff,
+    action: str = Form(...),
+    reason: str = Form("", max_length=300),
+) -> HTMLResponse:
+    with transaction(runtime_of(request).sessions) as session:
+        settle_by_staff(session, message_id, action, by=who.name, reason=reason, now=utcnow())
+    return see_other("/console/health")

@@ -1,0 +1,195 @@
+"""Patients: find one; their details and consent history (changed on their documented
+request, recorded), visits, the plan's messages and their states, the series paused
+or resumed, a pain chart; and the conversation, where staff answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import or_, select
+
+from followup.console.chart import Score, pain_chart
+from followup.console.sessions import SignedIn
+from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.conversations import queue_answer, thread
+from followup.db import escape_like, transaction
+from followup.exceptions import InvalidInput
+from followup.models import (
+    Channel,
+    Consent,
+    ConsentEvent,
+    Message,
+    Patient,
+    Purpose,
+    Reply,
+    Role,
+    Visit,
+    utcnow,
+)
+from followup.patients import get_patient, record_consent
+from followup.plain_text import plain
+from followup.series import pause_in_force, pause_series, resume_series
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+FOUND_AT_MOST = 50
+
+
+@router.get("/patients", response_class=HTMLResponse)
+def find(request: Request, who: Staff, q: str = "") -> HTMLResponse:
+    found: list[Patient] = []
+    if q.strip():
+        words = q.strip()
+        with runtime_of(request).sessions() as session:
+            found = list(
+                session.scalars(
+                    select(Patient)
+                    .where(
+                        or_(
+                            Patient.ref == words,
+                            Patient.last_name.ilike(escape_like(words) + "%", escape="\\"),
+                            Patient.first_name.ilike(escape_like(words) + "%", escape="\\"),
+                            Patient.phone == words,
+                        )
+                    )
+                    .order_by(Patient.last_name, Patient.first_name)
+                    .limit(FOUND_AT_MOST)
+                )
+            )
+        audit_view(request, who, "search-patients", f"{len(found)} found")
+    return page(request, "patients.html", who, q=q, found=found)
+
+
+@router.get("/patients/{ref}", response_class=HTMLResponse)
+def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
+    now = utcnow()
+    with runtime_of(request).sessions() as session:
+        patient = get_patient(session, ref)
+        consents = session.scalars(select(Consent).where(Consent.patient_id == patient.id)).all()
+        history = session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.patient_id == patient.id)
+            .order_by(ConsentEvent.at.desc())
+        ).all()
+        visits = session.scalars(
+            select(Visit).where(Visit.patient_id == patient.id).order_by(Visit.visited_at)
+        ).all()
+        messages = session.scalars(
+            select(Message)
+            .where(Message.patient_id == patient.id, Message.purpose != Purpose.ALERT)
+            .order_by(Message.due_at)
+        ).all()
+        pause = pause_in_force(session, patient.id, now)
+        chart = None
+        if who.role.may(Role.CLINICIAN):
+            scores = session.execute(
+                select(Reply.received_at, Reply.pain).where(
+                    Reply.patient_id == patient.id, Reply.pain.is_not(None)
+                )
+            ).all()
+            chart = pain_chart(
+                [Score(at, pain) for at, pain in scores if pain is not None],
+                [v.visited_at for v in visits if v.cancelled_at is None],
+            )
+    audit_view(request, who, "read-patient", f"patient {ref}")
+    return page(
+        request,
+        "patient.html",
+        who,
+        patient=patient,
+        consents=consents,
+        history=history,
+        visits=visits,
+        messages=messages,
+        pause=pause,
+        chart=chart,
+        channels=list(Channel),
+        purposes=[Purpose.CARE, Purpose.CAMPAIGN],
+    )
+
+
+@router.post("/patients/{ref}/consent", response_class=HTMLResponse)
+def change_consent(
+    ref: str,
+    request: Request,
+    who: Staff,
+    channel: str = Form(...),
+    purpose: str = Form(...),
+    granted: str = Form(...),
+    reason: str = Form("", max_length=300),
+) -> HTMLResponse:
+    if not reason.strip():
+        raise InvalidInput("say how the patient asked (their documented request)")
+    with transaction(runtime_of(request).sessions) as session:
+        record_consent(
+            session,
+            get_patient(session, ref),
+            channel=Channel(channel),
+            purpose=Purpose(purpose),
+            granted=granted == "yes",
+            source=f"staff: {plain(reason.strip(), 'the reason')}"[:40],
+            by=who.name,
+        )
+    return see_other(f"/console/patients/{ref}")
+
+
+@router.post("/patients/{ref}/series", response_class=HTMLResponse)
+def series(
+    ref: str,
+    request: Request,
+    who: Staff,
+    action: str = Form(...),
+    reason: str = Form("", max_length=300),
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    if not reason.strip():
+        raise InvalidInput("give a reason")
+    with transaction(runtime.sessions) as session:
+        patient = get_patient(session, ref)
+        if action == "pause":
+            pause_series(
+                session,
+                [(patient.id, reason)],
+                by=who.name,
+                now=utcnow(),
+                settings=runtime.settings,
+            )
+        else:
+            resume_series(session, patient_id=patient.id, by=who.name, reason=reason, now=utcnow())
+    return see_other(f"/console/patients/{ref}")
+
+
+@router.get("/patients/{ref}/conversation", response_class=HTMLResponse)
+def conversation(ref: str, request: Request, who: Staff) -> HTMLResponse:
+    with runtime_of(request).sessions() as session:
+        patient = get_patient(session, ref)
+        entries = thread(session, patient.id)
+    audit_view(request, who, "read-conversation", f"patient {ref}")
+    return page(request, "conversation.html", who, patient=patient, entries=entries)
+
+
+@router.post("/patients/{ref}/answer", response_class=HTMLResponse)
+def answer(
+    ref: str,
+    request: Request,
+    who: Staff,
+    channel: str = Form(...),
+    text: str = Form("", max_length=2000),
+    call_back: str = Form(""),
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    with transaction(runtime.sessions) as session:
+        queue_answer(
+            session,
+            patient=get_patient(session, ref),
+            channel=Channel(channel),
+            text=text,
+            by=who.name,
+            role=who.role,
+            safety_call_back=call_back == "yes",
+            settings=runtime.settings,
+            now=utcnow(),
+        )
+    return see_other(f"/console/patients/{ref}/conversation")
