@@ -1,32 +1,49 @@
 """A campaign's message: a template from templates/, or text staff wrote.
 
-Staff-written text is stored and rendered in Jinja2's `SandboxedEnvironment` with
-`StrictUndefined`; it is checked when the campaign is saved, so an unknown variable, an
-unsafe expression, a diagnosis in an SMS or health detail in a subject is refused
-with a clear message before anything is sent.
+Staff-written text is rendered in the bounded sandbox (`followup.sandbox`) with
+`StrictUndefined`. It is checked when the campaign is saved, every branch of it (see
+`followup.template_scan`) and a sample render: an unknown variable, an unsafe
+expression, work over the sandbox's limits, a diagnosis in an SMS or health detail in a
+subject is refused with a clear message before anything is sent. What only a real
+patient's data sets off is refused when that message is rendered: a failed message at
+dispatch, a refusal at preview or test send, with the reason.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, UndefinedError, meta
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import TemplateError, UndefinedError, meta
+from jinja2.sandbox import SecurityError
 
+from followup import sandbox
 from followup.checks import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.config import Settings
 from followup.encoding import sms_shape
-from followup.exceptions import FollowupError, InvalidInput
+from followup.exceptions import InvalidInput, TemplateProblem
 from followup.models import Campaign, Channel
 from followup.plans import PREFERRED
 from followup.render import Renderer, with_opt_out
+from followup.template_scan import literal_text, over_limits
 
 VARIABLES = frozenset({"patient", "clinic"})
 MAX_SMS_SEGMENTS = 2
-_sandbox = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a message staff write, and the words it may not hold."""
+
+    name: str
+    terms: tuple[str, ...] = ()
+    kept_from: str = ""  # where health details are kept out of, for the refusal
+
+
+SMS_TEXT = Part("SMS text", DIAGNOSIS_TERMS, "texts")
+EMAIL_SUBJECT = Part("email subject", SUBJECT_TERMS, "subjects")
+EMAIL_TEXT = Part("email text")
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,7 @@ class CampaignText:
         self.clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
 
     def render(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
+        """The message for one patient; one that does not render raises `TemplateProblem`."""
         context: dict[str, Any] = {"patient": {"first_name": first_name}, "clinic": self.clinic}
         c = self.campaign
         if c.template:
@@ -51,12 +69,20 @@ class CampaignText:
             email = self.renderer.email(c.template, language, context)
             return CampaignMessage(email.text, email.subject, email.html)
         if channel is Channel.SMS:
-            return CampaignMessage(with_opt_out(_render(c.sms_text or "", context), language))
-        text = _render(c.email_text or "", context).strip() + "\n"
+            return CampaignMessage(
+                with_opt_out(_render(c.sms_text or "", context, SMS_TEXT), language)
+            )
+        text = _render(c.email_text or "", context, EMAIL_TEXT).strip() + "\n"
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-        return CampaignMessage(
-            text, " ".join(_render(c.email_subject or "", context).split()), paragraphs
-        )
+        subject = _render(c.email_subject or "", context, EMAIL_SUBJECT)
+        return CampaignMessage(text, " ".join(subject.split()), paragraphs)
+
+    def sample(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
+        """`render` for staff (saving, preview, test send): a refusal is theirs to fix."""
+        try:
+            return self.render(channel, first_name=first_name, language=language)
+        except TemplateProblem as exc:
+            raise InvalidInput(f"the {channel.value} message does not render: {exc}") from None
 
 
 def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -> None:
@@ -69,73 +95,73 @@ def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -
         if campaign.channel == PREFERRED
         else [Channel(campaign.channel)]
     )
+    clinic = settings.clinic_name
     if not campaign.template:
         for channel in channels:
             parts = (
-                [campaign.sms_text]
+                [(SMS_TEXT, campaign.sms_text)]
                 if channel is Channel.SMS
-                else [campaign.email_subject, campaign.email_text]
+                else [(EMAIL_SUBJECT, campaign.email_subject), (EMAIL_TEXT, campaign.email_text)]
             )
-            if not all(parts):
+            if not all(source for _, source in parts):
                 missing = (
                     "--sms-text" if channel is Channel.SMS else "--email-subject and --email-text"
                 )
                 raise InvalidInput(f"a {channel.value} campaign needs {missing}")
-            for part in parts:
-                _check_sandboxed(part or "")
+            for part, source in parts:
+                _check_every_branch(source or "", part, clinic)
     text = CampaignText(campaign, renderer, settings)
     for channel in channels:
-        try:
-            sample = text.render(channel, first_name="Maximiliana-Josefina", language="en")
-        except FollowupError as exc:
-            raise InvalidInput(f"the {channel.value} message does not render: {exc}") from None
+        sample = text.sample(channel, first_name="Maximiliana-Josefina", language="en")
         if channel is Channel.SMS:
             shape = sms_shape(sample.body)
             if shape.segments > MAX_SMS_SEGMENTS:
                 raise InvalidInput(
                     f"the SMS is {shape.segments} segments ({shape.encoding}); keep it to 2"
                 )
-            found = health_terms(
-                sample.body.lower().replace(settings.clinic_name.lower(), ""), DIAGNOSIS_TERMS
-            )
-            if found:
-                raise InvalidInput(
-                    f"the SMS mentions {', '.join(found)}: keep health details out of texts"
-                )
+            _refuse_terms(sample.body, SMS_TEXT, clinic)
         else:
-            subject = (sample.subject or "").lower().replace(settings.clinic_name.lower(), "")
-            found = health_terms(subject, SUBJECT_TERMS)
-            if found:
-                raise InvalidInput(
-                    f"the subject mentions {', '.join(found)}: keep health details out of subjects"
-                )
+            _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic)
 
 
-def _check_sandboxed(source: str) -> None:
+def _check_every_branch(source: str, part: Part, clinic: str) -> None:
     try:
-        parsed = _sandbox.parse(source)
-    except TemplateError as exc:
-        raise InvalidInput(f"the message is not a valid template: {exc}") from None
-    unknown = meta.find_undeclared_variables(parsed) - VARIABLES
+        parsed = sandbox.parse(source)
+        # Reading variables compiles the text: an unknown filter is refused here.
+        unknown = meta.find_undeclared_variables(parsed) - VARIABLES
+    except (TemplateError, ValueError) as exc:  # ValueError: an integer of 4300+ digits
+        raise InvalidInput(f"the {part.name} is not a valid template: {exc}") from None
     if unknown:
         names = ", ".join(sorted(unknown))
         raise InvalidInput(
             f"unknown variable(s) {names}; use patient.first_name, clinic.name, clinic.phone"
         )
+    _refuse_terms(literal_text(parsed), part, clinic)
+    problem = over_limits(parsed)
+    if problem:
+        raise InvalidInput(f"the {part.name} is refused: {problem}")
 
 
-@lru_cache(maxsize=256)
-def _compiled(source: str) -> Template:
-    """Compiling is the slow part of rendering; a campaign's text compiles once."""
-    return _sandbox.from_string(source)
+def _refuse_terms(text: str, part: Part, clinic: str) -> None:
+    found = health_terms(text.lower().replace(clinic.lower(), ""), part.terms) if part.terms else []
+    if found:
+        raise InvalidInput(
+            f"the {part.name} mentions {', '.join(found)}: "
+            f"keep health details out of {part.kept_from}"
+        )
 
 
-def _render(source: str, context: dict[str, Any]) -> str:
+def _render(source: str, context: dict[str, Any], part: Part) -> str:
     try:
-        return _compiled(source).render(context)
+        return sandbox.render(source, context)
+    except TemplateProblem as exc:
+        reason = str(exc)
     except SecurityError as exc:
-        raise InvalidInput(f"unsafe expression refused: {exc}") from None
+        reason = f"unsafe expression refused: {exc}"
     except UndefinedError as exc:
-        raise InvalidInput(f"unknown variable: {exc.message}") from None
-    except TemplateError as exc:
-        raise InvalidInput(f"the message does not render: {exc}") from None
+        reason = f"unknown variable: {exc.message}"
+    except Exception as exc:
+        # Staff text can raise whatever Python raises (a TemplateError, 1/0, int("x"),
+        # recursion too deep): all of it is the text's fault, to report, not to crash on.
+        reason = str(exc) or type(exc).__name__
+    raise TemplateProblem(f"{part.name}: {reason}")

@@ -129,7 +129,7 @@ def preview(
             continue
         result.recipients[channel.value] += 1
         if len(result.samples) < SAMPLES:
-            rendered = text.render(
+            rendered = text.sample(
                 channel, first_name=candidate.first_name, language=candidate.language
             )
             result.samples.append((candidate.first_name, channel.value, rendered.body))
@@ -299,7 +299,7 @@ def test_send(
         raise InvalidInput(
             f"campaign {campaign.name!r} sends {campaign.channel}, not {channel.value}"
         )
-    message = CampaignText(campaign, renderer, settings).render(
+    message = CampaignText(campaign, renderer, settings).sample(
         channel, first_name="Test", language="en"
     )
     outgoing = Outgoing(0, address, message.body, message.subject, message.html)

@@ -116,6 +116,28 @@ def test_invalid_bodies_get_field_errors_and_refusals_get_the_reason(
     assert unsafe.status_code == 422 and "unknown variable" in unsafe.json()["detail"]
 
 
+def test_hostile_campaign_text_gets_a_prompt_refusal_with_the_reason(
+    api: TestClient, tokens: dict[str, str], runtime: Runtime
+) -> None:
+    patient(runtime, "P1")
+    staff = auth(tokens["staff"])
+    power = api.post(
+        "/api/campaigns", json=CAMPAIGN | {"sms_text": "{{ 9**(9**9) }}"}, headers=staff
+    )
+    assert power.status_code == 422
+    assert "power makes a number of more than 1024 bits" in power.json()["detail"]
+    # Nested loops behind the patient's name (every test patient is Pat): saved, as no
+    # sample patient takes that branch, then refused when a preview renders Pat.
+    loops = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    guarded = '{% if patient.first_name == "Pat" %}' + loops + "{% endif %}Hi"
+    created = api.post("/api/campaigns", json=CAMPAIGN | {"sms_text": guarded}, headers=staff)
+    assert created.status_code == 201, created.text
+    shown = api.post("/api/campaigns/saturday/preview", headers=staff)
+    assert shown.status_code == 422
+    assert "more than 20000 loop steps and calls" in shown.json()["detail"]
+    assert api.get("/api/campaigns", headers=staff).status_code == 200
+
+
 def test_admins_manage_staff_and_revoked_tokens_stop_working(
     api: TestClient, tokens: dict[str, str]
 ) -> None:

@@ -118,3 +118,17 @@ def test_refusals_are_one_clear_line(cli: CliRunner, runtime: Runtime) -> None:
         result = cli.invoke(main, args)
         assert result.exit_code == 1, (args, result.output)
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+
+
+def test_a_limit_only_a_patient_reaches_is_one_clear_line_at_preview(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    patient(runtime, "P1")  # Pat
+    loops = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    guarded = '{% if patient.first_name == "Pat" %}' + loops + "{% endif %}Hi"
+    run(cli, "campaign", "create", "x", "--channel", "sms", "--sms-text", guarded, "--by", "M")
+    result = cli.invoke(main, ["campaign", "preview", "x"])
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: the sms message does not render: SMS text: more than 20000 loop steps and calls\n",
+    )
