@@ -81,8 +81,9 @@ def in_force(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
 
 
 def held_back(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
-    """True for an outbox row that a pause holds: a plan or campaign message."""
+    """True for an outbox row that a pause holds: a plan or campaign message (never an
+    alert to staff, nor a staff member's own answer to the patient)."""
     return and_(
-        Message.purpose != Purpose.ALERT,
+        Message.purpose.in_((Purpose.CARE, Purpose.CAMPAIGN)),
         exists().where(SeriesPause.patient_id == Message.patient_id, in_force(now)),
     )

@@ -65,13 +65,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "followup.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+    return request.getfixturevalue("empty_postgres")
+
+
+@pytest.fixture
+def empty_postgres(postgres_url: str) -> str:
+    """The PostgreSQL schema, every table emptied and every id restarted."""
+    engine = create_engine(postgres_url)
     with engine.begin() as connection:
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    return postgres_url
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -27,6 +27,7 @@ from followup.runtime import Runtime
 from followup.staff import add_staff
 from followup.web.app import create_app
 from tests.conftest import PUBLIC, add_patient, tick
+from tests.faults.harness import zone_where_it_is
 from tests.peers.twilio_server import TwilioPeer
 from tests.test_web import sent_welcome, sms
 
@@ -250,3 +251,139 @@ def test_the_alert_link_in_a_staff_text_lands_on_the_alert_after_sign_in(
     with web_runtime.sessions() as session:
         audited = session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "lee")).all()
     assert "read-alert" in audited
+
+
+def test_the_inbox_filters_assigns_and_marks_replies_handled(
+    web_runtime: Runtime, console: TestClient
+) -> None:
+    make_staff(web_runtime, "maria", Role.STAFF)
+    make_staff(web_runtime, "lee", Role.CLINICIAN)
+    sent_welcome(web_runtime)
+    sms(console, "thanks, doing fine", sid="SM1")
+    sms(console, "numb groin since I lifted a box", sid="SM2")
+    sms(console, "who is this?", sid="SM3", sender="+12015550999")
+    sign_in(console, "maria")
+    page = console.get("/console/inbox?triage=emergency")
+    assert "numb groin" not in page.text and "(reply text: clinician role)" in page.text
+    assert "thanks, doing fine" not in page.text  # filtered out
+    unknown = console.get("/console/inbox?unknown=yes")
+    assert "+12015550999" in unknown.text and "Pat Doe" not in unknown.text
+    csrf = form_token(page.text)
+    console.post("/console/replies/2/assign", data={"csrf": csrf, "to": "lee"})
+    console.post("/console/replies/2/handled", data={"csrf": csrf})
+    with web_runtime.sessions() as session:
+        from followup.models import Reply
+
+        reply = session.get_one(Reply, 2)
+    assert reply.handled_by == "maria" and reply.assigned_to is not None
+    assert "handled by maria" in console.get("/console/inbox?handled=yes").text
+    assert "handled by maria" not in console.get("/console/inbox?handled=no").text
+
+
+def test_consent_changes_on_a_documented_request_and_is_recorded(
+    web_runtime: Runtime, console: TestClient
+) -> None:
+    make_staff(web_runtime, "maria", Role.STAFF)
+    add_patient(web_runtime)
+    sign_in(console, "maria")
+    page = console.get("/console/patients/P1")
+    csrf = form_token(page.text)
+    data = {"csrf": csrf, "channel": "sms", "purpose": "campaign", "granted": "no"}
+    assert (
+        console.post("/console/patients/P1/consent", data=data | {"reason": " "}).status_code == 400
+    )
+    changed = console.post("/console/patients/P1/consent", data=data | {"reason": "asked by phone"})
+    assert "staff: asked by phone (maria)" in changed.text
+
+
+def test_only_a_clinician_texts_a_safety_call_back_at_night_and_it_is_recorded(
+    web_runtime: Runtime, console: TestClient, twilio_server: TwilioPeer
+) -> None:
+    make_staff(web_runtime, "maria", Role.STAFF)
+    make_staff(web_runtime, "lee", Role.CLINICIAN)
+    # A patient for whom it is three in the morning.
+    add_patient(web_runtime, timezone=zone_where_it_is(3, datetime.now(UTC)))
+    sign_in(console, "maria")
+    page = console.get("/console/patients/P1/conversation")
+    assert "Safety call-back" not in page.text
+    refused = console.post(
+        "/console/patients/P1/answer",
+        data={
+            "csrf": form_token(page.text),
+            "channel": "sms",
+            "text": "Call us",
+            "call_back": "yes",
+        },
+    )
+    assert refused.status_code == 400 and "only a clinician" in refused.text
+    console.cookies.clear()
+    sign_in(console, "lee")
+    page = console.get("/console/patients/P1/conversation")
+    console.post(
+        "/console/patients/P1/answer",
+        data={
+            "csrf": form_token(page.text),
+            "channel": "sms",
+            "text": "Call us now",
+            "call_back": "yes",
+        },
+    )
+    with web_runtime.sessions() as session:
+        answer = session.scalars(select(Message).where(Message.purpose == Purpose.ANSWER)).one()
+        audited = session.scalars(select(AuditEntry.detail).where(AuditEntry.actor == "lee")).all()
+    assert answer.ignore_quiet_hours and any("safety call-back" in d for d in audited)
+    console.post(
+        "/console/patients/P1/answer",
+        data={"csrf": form_token(page.text), "channel": "sms", "text": "See you Monday"},
+    )
+    tick(web_runtime, answer.due_at + timedelta(minutes=1))
+    # The call-back goes out at once; the ordinary answer waits for the morning.
+    [sent] = twilio_server.bodies_to("+12015550111")
+    assert sent.startswith("Call us now")
+    with web_runtime.sessions() as session:
+        waiting = session.scalars(
+            select(Message).where(Message.purpose == Purpose.ANSWER, Message.id != answer.id)
+        ).one()
+    assert (
+        waiting.status == "scheduled"
+        and waiting.last_error == "outside the patient's sending hours"
+    )
+
+
+def test_staff_settle_a_message_nobody_can_confirm_from_the_delivery_page(
+    web_runtime: Runtime, console: TestClient
+) -> None:
+    from tests.test_dispatch import rows
+    from tests.test_reconcile import make_unknown
+
+    make_staff(web_runtime, "maria", Role.STAFF)
+    from tests.conftest import enrol_visit
+
+    enrol_visit(web_runtime, add_patient(web_runtime, preferred="email"))
+    email = next(r for r in rows(web_runtime) if r.channel == "email")
+    make_unknown(web_runtime, email, email.due_at, "pat@example.com")
+    with transaction(web_runtime.sessions) as session:
+        session.execute(update(Message).where(Message.id == email.id).values(settle_at=None))
+    sign_in(console, "maria")
+    page = console.get("/console/health")
+    assert "Nobody can confirm these (1)" in page.text
+    settled = console.post(
+        f"/console/messages/{email.id}/settle",
+        data={"csrf": form_token(page.text), "action": "mark-sent", "reason": "patient has it"},
+    )
+    assert "Nobody can confirm these (0)" in settled.text
+
+
+def test_staff_add_asks_for_a_password_and_never_echoes_it(runtime: Runtime) -> None:
+    from click.testing import CliRunner
+
+    from followup.cli import main
+
+    cli = CliRunner(env={"FOLLOWUP_DATABASE_URL": runtime.settings.database_url})
+    added = cli.invoke(
+        main, ["staff", "add", "ana", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert added.exit_code == 0 and PASSWORD not in added.output
+    with runtime.sessions() as session:
+        member = session.scalars(select(StaffMember)).one()
+    assert password_matches(member, PASSWORD)

@@ -60,13 +60,8 @@ def campaigns(request: Request, who: Staff) -> HTMLResponse:
 
 @router.get("/campaigns/new", response_class=HTMLResponse)
 def new(request: Request, who: Staff) -> HTMLResponse:
-    return page(
-        request,
-        "campaign-new.html",
-        who,
-        form={"channel": "sms", "rate": "1"},
-        offices=list(Office),
-    )
+    blank = dict.fromkeys(FIELDS, "") | {"channel": "sms", "rate": "1"}
+    return page(request, "campaign-new.html", who, form=blank, offices=list(Office))
 
 
 @router.post("/campaigns/preview", response_class=HTMLResponse)

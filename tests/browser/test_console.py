@@ -1,0 +1,292 @@
+"""The staff console in a real browser: Debian's chromium driven by Playwright, against
+the web app under uvicorn on PostgreSQL, the Twilio-compatible server behind it.
+
+Each page is also photographed at desktop and phone width into docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from followup.accounts import require_second_factor, set_password
+from followup.config import PROJECT_ROOT, Settings
+from followup.db import transaction
+from followup.models import Channel, Message, Office, Patient, Purpose, Role, Visit
+from followup.patients import record_consents
+from followup.runtime import Runtime, use
+from followup.staff import add_staff
+from tests.conftest import free_port, live_settings, tick
+from tests.faults.harness import daytime_zone
+from tests.live_server import LiveServer
+from tests.peers.twilio_server import AUTH_TOKEN, TwilioPeer
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = PROJECT_ROOT / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+WIDTHS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 860},
+    "phone": {"width": 390, "height": 844},
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def clinic(empty_postgres: str, twilio_server: TwilioPeer) -> Iterator[tuple[Runtime, LiveServer]]:
+    """The web app on PostgreSQL with staff of every role and a few patients."""
+    port = free_port()
+    settings = live_settings(
+        Settings(database_url=empty_postgres, sms_rate=0, retry_base_seconds=60),
+        twilio_server,
+        public_url=f"http://127.0.0.1:{port}",
+        oncall_sms="+12015550900",
+    )
+    runtime = Runtime(settings)
+    use(runtime)
+    _seed(runtime)
+    with LiveServer(runtime, port) as server:
+        yield runtime, server
+    use(None)
+
+
+def _seed(runtime: Runtime) -> None:
+    now = datetime.now(UTC)
+    with transaction(runtime.sessions) as session:
+        for name, role in (("maria", Role.STAFF), ("lee", Role.CLINICIAN), ("ana", Role.ADMIN)):
+            set_password(add_staff(session, name=name, role=role), PASSWORD)
+        for n, (first, office) in enumerate(
+            [("Pat", Office.HOBOKEN), ("Ana", Office.HOBOKEN), ("Luis", Office.WEEHAWKEN)]
+        ):
+            patient = Patient(
+                ref=f"P{n + 1}",
+                first_name=first,
+                last_name="Doe",
+                phone=f"+1201555011{n + 1}",
+                email=f"p{n + 1}@example.com",
+                preferred_channel="sms",
+                language="en",
+                timezone=daytime_zone(now),
+            )
+            session.add(patient)
+            session.flush()
+            record_consents(
+                session,
+                patient,
+                {(Channel.SMS, p): True for p in (Purpose.CARE, Purpose.CAMPAIGN)},
+                source="intake form",
+                by="front desk",
+            )
+            session.add(
+                Visit(
+                    ref=f"V{n + 1}",
+                    patient_id=patient.id,
+                    office=office.value,
+                    clinician="Dr. Lee",
+                    visited_at=now - timedelta(days=3),
+                    plan="lower-back",
+                )
+            )
+
+
+def sign_in(page: Page, server: LiveServer, name: str, password: str = PASSWORD) -> None:
+    page.goto(f"{server.url}/console/login")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def text_in(server: LiveServer, body: str, sid: str, sender: str = "+12015550111") -> None:
+    """The patient's text, as Twilio posts it: signed."""
+    params = {"MessageSid": sid, "From": sender, "Body": body}
+    url = f"{server.url}/twilio/sms"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    assert requests.post(url, data=params, headers={"X-Twilio-Signature": signature}).ok
+
+
+def photograph(page: Page, name: str) -> None:
+    """The page as it is now, at desktop and phone width; every field it has must be
+    labelled, for screen readers and for a tap on the label."""
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea")]
+            .filter((f) => f.type !== "hidden" && f.labels.length === 0 && !f.ariaLabel)
+            .map((f) => f.name)"""
+    )
+    assert unlabelled == [], f"{name}: fields without a label: {unlabelled}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for label, size in WIDTHS.items():
+        page.set_viewport_size(size)
+        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
+    page.set_viewport_size(WIDTHS["desktop"])
+
+
+def test_sign_in_refuses_wrong_passwords_then_throttles(
+    browser: Browser, clinic: tuple[Runtime, LiveServer]
+) -> None:
+    _, server = clinic
+    page = browser.new_page()
+    page.goto(f"{server.url}/console/alerts")
+    expect(page).to_have_url(re.compile(r"/console/login\?next=/console/alerts$"))
+    photograph(page, "sign-in")
+    for attempt in range(5):
+        sign_in(page, server, "maria", f"not the password {attempt}")
+        expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
+    sign_in(page, server, "maria")
+    expect(page.get_by_role("alert")).to_contain_text("Too many failed sign-ins")
+    page.close()
+
+
+def test_a_clinician_gives_a_second_factor_the_role_requires(
+    browser: Browser, clinic: tuple[Runtime, LiveServer]
+) -> None:
+    runtime, server = clinic
+    with transaction(runtime.sessions) as session:
+        require_second_factor(session, Role.CLINICIAN, True)
+    page = browser.new_page()
+    sign_in(page, server, "lee")
+    expect(page.get_by_role("heading", name="Set up your second factor")).to_be_visible()
+    photograph(page, "second-factor-setup")
+    secret = page.get_by_test_id("totp-secret").inner_text()
+    page.get_by_label("Code").fill("000000")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("alert")).to_contain_text("not right")
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, "lee")
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
+    page.close()
+
+
+def test_an_emergency_appears_without_a_reload_is_acknowledged_and_answered(
+    browser: Browser, clinic: tuple[Runtime, LiveServer], twilio_server: TwilioPeer
+) -> None:
+    runtime, server = clinic
+    page = browser.new_page()
+    sign_in(page, server, "lee")
+    expect(page.get_by_text("No open alerts.")).to_be_visible()
+    text_in(server, "I can't feel my legs and lost bladder control", "SMe1")
+    # The page refreshes its table by itself: no reload here.
+    row = page.get_by_role("row", name=re.compile("emergency"))
+    expect(row).to_be_visible(timeout=15_000)
+    photograph(page, "alerts")
+    row.get_by_role("link").click()
+    expect(page.get_by_text("lost bladder control")).to_be_visible()
+    photograph(page, "alert")
+    page.get_by_label("What you did (optional)").fill("Called, sent to the ER")
+    page.get_by_role("button", name="Acknowledge").click()
+    expect(page.get_by_text("Acknowledged by lee")).to_be_visible()
+    page.get_by_role("link", name="Open the conversation").click()
+    photograph(page, "conversation")
+    page.get_by_label("Your answer (no diagnosis in a text)").fill(
+        "Dr. Lee here. Please call us back when you can."
+    )
+    page.get_by_role("button", name="Send").click()
+    with runtime.sessions() as session:
+        answer = session.scalars(select(Message).where(Message.purpose == Purpose.ANSWER)).one()
+    tick(runtime, answer.due_at + timedelta(seconds=1))
+    bodies = twilio_server.bodies_to("+12015550111")
+    assert any(body.startswith("Dr. Lee here. Please call us back") for body in bodies)
+    page.reload()
+    expect(page.get_by_text("Dr. Lee here. Please call us back")).to_be_visible()
+    page.close()
+
+
+def test_a_campaign_is_built_previewed_launched_and_paused_with_progress_moving(
+    browser: Browser, clinic: tuple[Runtime, LiveServer], twilio_server: TwilioPeer
+) -> None:
+    runtime, server = clinic
+    page = browser.new_page()
+    sign_in(page, server, "maria")
+    page.goto(f"{server.url}/console/campaigns/new")
+    page.get_by_label("Name", exact=True).fill("saturday-hours")
+    page.get_by_label("Text message (use").fill(
+        "Hi {{ patient.first_name }}, we now open Saturdays."
+    )
+    page.get_by_label("Hoboken").check()
+    page.get_by_label("Messages per second").fill("0.5")
+    # The preview follows the form as it is filled in (and on the button without script).
+    expect(page.get_by_test_id("recipients")).to_have_text("2", timeout=10_000)
+    expect(page.get_by_text("Hi Pat, we now open Saturdays.")).to_be_visible()
+    photograph(page, "campaign-new")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("heading", name="saturday-hours")).to_be_visible()
+    page.get_by_role("button", name="Launch").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("running")
+    expect(page.get_by_test_id("progress-scheduled")).to_have_text("2")
+    with runtime.sessions() as session:
+        first = min(session.scalars(select(Message.due_at).where(Message.campaign_id.is_not(None))))
+    tick(runtime, first + timedelta(seconds=1))
+    # One sent, one still waiting for its slot: the page shows it by itself.
+    expect(page.get_by_test_id("progress-sent")).to_have_text("1", timeout=15_000)
+    photograph(page, "campaign")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_test_id("campaign-status")).to_have_text("paused")
+    assert len(twilio_server.messages) == 1
+    page.goto(f"{server.url}/console/campaigns")
+    photograph(page, "campaigns")
+    page.close()
+
+
+def test_front_desk_cannot_reach_admin_pages_or_acknowledge(
+    browser: Browser, clinic: tuple[Runtime, LiveServer]
+) -> None:
+    _, server = clinic
+    text_in(server, "the pain is much worse, 9 out of 10 now", "SMa1")
+    page = browser.new_page()
+    sign_in(page, server, "maria")
+    expect(page.get_by_role("link", name="Staff")).to_have_count(0)
+    assert page.goto(f"{server.url}/console/staff").status == 403  # type: ignore[union-attr]
+    page.goto(f"{server.url}/console/alerts/1")
+    expect(
+        page.get_by_text("Reply text and acknowledging need the clinician role.")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+    page.goto(f"{server.url}/console/inbox")
+    photograph(page, "inbox")
+    page.goto(f"{server.url}/console/patients?q=Doe")
+    photograph(page, "patients")
+    page.close()
+
+
+def test_admin_and_clinician_pages(browser: Browser, clinic: tuple[Runtime, LiveServer]) -> None:
+    runtime, server = clinic
+    for n, pain in enumerate((3, 5, 8, 6)):
+        text_in(server, f"pain is {pain} today", f"SMp{n}")
+    page = browser.new_page()
+    sign_in(page, server, "ana")
+    page.goto(f"{server.url}/console/patients/P1")
+    expect(page.get_by_role("img", name=re.compile("Pain scores over time"))).to_be_visible()
+    photograph(page, "patient")
+    page.goto(f"{server.url}/console/health")
+    photograph(page, "delivery")
+    page.goto(f"{server.url}/console/staff")
+    page.get_by_label("Name", exact=True).fill("nina")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_test_id("set-password-link")).to_contain_text("/console/set-password/")
+    photograph(page, "staff")
+    page.goto(f"{server.url}/console/audit")
+    expect(page.get_by_role("cell", name="read-patient").first).to_be_visible()
+    photograph(page, "audit")
+    page.close()
