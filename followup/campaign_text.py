@@ -16,10 +16,10 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from followup.checks import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.config import Settings
 from followup.encoding import sms_shape
 from followup.exceptions import FollowupError, InvalidInput
+from followup.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.models import Campaign, Channel
 from followup.plans import PREFERRED
 from followup.render import Renderer, with_opt_out

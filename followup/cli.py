@@ -11,11 +11,12 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from followup.checks import CheckedTemplate
 from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
 from followup.imports import import_csv, parse_local_time
-from followup.models import Message, Visit, utcnow
+from followup.models import Channel, Message, Visit, utcnow
 from followup.patients import get_patient
 from followup.runtime import LazyRuntime
 from followup.series import pause_in_force
@@ -73,7 +74,7 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
     timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
-    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan.
+    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment.
     A file with any bad row imports nothing; each bad row is reported with its line.
     """
     rt = lazy.get()
@@ -92,6 +93,11 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
 )
 @click.option("--tags", default="", help="Condition or programme tags, comma-separated.")
 @click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
+@click.option(
+    "--next-appointment",
+    default=None,
+    help="The next appointment booked, ISO 8601: rebook nudges wait for it.",
+)
 @pass_runtime
 def visit(
     lazy: LazyRuntime,
@@ -102,12 +108,15 @@ def visit(
     at: str,
     tags: str,
     plan: str | None,
+    next_appointment: str | None,
 ) -> None:
-    """Record one visit and enrol the patient in its follow-up plan."""
+    """Record one visit; its episode of care's series is planned or moved to it."""
     rt = lazy.get()
     with transaction(rt.sessions) as session:
         patient = get_patient(session, patient_ref)
-        visited_at = parse_local_time(at, ZoneInfo(patient.timezone))
+        zone = ZoneInfo(patient.timezone)
+        visited_at = parse_local_time(at, zone)
+        booked = parse_local_time(next_appointment, zone) if next_appointment else None
         record = record_visit(
             session,
             settings=rt.settings,
@@ -118,10 +127,12 @@ def visit(
             visited_at=visited_at,
             tags=tags,
             plan_name=plan,
+            next_appointment_at=booked,
         )
         ref = record.visit.ref
     verb = "recorded" if record.created else "already recorded"
-    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned")
+    moved = f", {record.messages_moved} moved to it" if record.messages_moved else ""
+    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned{moved}")
 
 
 @main.command()
@@ -143,10 +154,14 @@ def reschedule(lazy: LazyRuntime, visit_ref: str, at: str) -> None:
 @click.option("--reason", required=True)
 @pass_runtime
 def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None:
-    """Cancel a visit and every message it planned that has not gone out."""
-    with transaction(lazy.get().sessions) as session:
-        cancelled = cancel_visit(session, visit=get_visit(session, visit_ref), reason=reason)
-    click.echo(f"visit {visit_ref} cancelled: {cancelled} messages cancelled")
+    """Cancel a visit: the series follows the episode's other visits, or, with none
+    left, every message that has not gone out is cancelled."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        found = get_visit(session, visit_ref)
+        result = cancel_visit(session, settings=rt.settings, visit=found, reason=reason)
+    moved = f", {result.moved} moved to the episode's other visits" if result.moved else ""
+    click.echo(f"visit {visit_ref} cancelled: {result.cancelled} messages cancelled{moved}")
 
 
 @main.command()
@@ -384,14 +399,39 @@ def check(lazy: LazyRuntime) -> None:
     checked, problems = check_templates(lazy.get().settings)
     for item in checked:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
-        click.echo(f"ok  {item.plan}/{item.step}/{item.channel.value}{shape}")
+        click.echo(f"ok  {item.name}{shape}")
+    _reading_table(checked)
     for warning in route_warnings(lazy.get().settings):
         click.echo(f"WARN {warning}", err=True)
+    for item in checked:
+        if item.over_goal:
+            click.echo(f"WARN {item.name}: reading grade {item.grade:.1f} is over the goal")
     for problem in problems:
         click.echo(f"FAIL {problem}", err=True)
     if problems:
         raise click.ClickException(f"{len(problems)} template problem(s)")
     click.echo(f"{len(checked)} renders checked, all templates fine")
+
+
+def _reading_table(checked: list[CheckedTemplate]) -> None:
+    """One row per plan message and language (answers once per kind), worst grade."""
+    from followup.checks import GRADE_GOAL
+
+    rows: dict[tuple[str, str, str], float] = {}
+    for item in checked:
+        step = item.step.split(",")[0].split("-alerted")[0].split("-nobody")[0]
+        key = (f"{item.plan}/{step}", item.channel.value, item.language)
+        rows[key] = max(rows.get(key, 0.0), item.grade)
+    click.echo(
+        "\nReading level (US school grade; English: Flesch-Kincaid, Spanish: "
+        "Fernandez-Huerta ease read as a grade)"
+    )
+    click.echo(f"  {'message':<32} {'channel':<7} {'lang':<4} {'grade':>5}  goal")
+    for (name, channel, language), grade in rows.items():
+        goal = GRADE_GOAL[Channel(channel)]
+        mark = "ok" if grade <= goal else "OVER"
+        click.echo(f"  {name:<32} {channel:<7} {language:<4} {grade:>5.1f}  <= {goal:g} {mark}")
+    click.echo("")
 
 
 @main.command()

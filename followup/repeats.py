@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from followup.channels import Outgoing
 from followup.compose import QueuedRow
-from followup.models import Message, MessageStatus, Patient, Purpose
+from followup.models import Message, MessageStatus, Purpose
+from followup.patients import lock_patients
 
 # What the patient has, or may have: a failed or undelivered text never reached them.
 REACHED = (
@@ -52,12 +53,7 @@ class RepeatGuard:
         if not checked:
             return {}
         patients = sorted({row.patient_id for row in checked})
-        session.execute(
-            select(Patient.id)
-            .where(Patient.id.in_(patients))
-            .order_by(Patient.id)
-            .with_for_update()
-        )
+        lock_patients(session, patients)
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
             for patient_id, channel, print_, message_id in session.execute(

@@ -39,7 +39,16 @@ from sqlalchemy import ColumnElement, func, select
 from bench.seeding import fresh_schema
 from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
+from followup.models import (
+    Channel,
+    Consent,
+    Episode,
+    Message,
+    MessageStatus,
+    Patient,
+    Purpose,
+    Visit,
+)
 from followup.runtime import Runtime
 from followup.web.app import create_app
 from tests.conftest import POSTGRES_SERVER, free_port
@@ -298,9 +307,13 @@ class FaultRun:
                         changed_by="fault suite",
                     )
                 )
+                episode = Episode(patient_id=patient.id, opened_at=now - timedelta(hours=1))
+                session.add(episode)
+                session.flush()
                 visit = Visit(
                     ref=f"V{ref}",
                     patient_id=patient.id,
+                    episode_id=episode.id,
                     office="hoboken",
                     clinician="Dr. Lee",
                     visited_at=now - timedelta(hours=1),
@@ -312,6 +325,7 @@ class FaultRun:
                     Message(
                         patient_id=patient.id,
                         visit_id=visit.id,
+                        episode_id=episode.id,
                         step="welcome",
                         channel=channel,
                         purpose=Purpose.CARE,
