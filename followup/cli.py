@@ -11,6 +11,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from followup.caps import FrequencyCaps, planned_effect
 from followup.checks import CheckedTemplate
 from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
@@ -194,8 +195,11 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
         if not show_all:
             query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
         rows = session.execute(query).all()
-        pause = pause_in_force(session, patient.id, utcnow())
-    zone = ZoneInfo(patient.timezone)
+        now = utcnow()
+        pause = pause_in_force(session, patient.id, now)
+        zone = ZoneInfo(patient.timezone)
+        caps = FrequencyCaps(lazy.get().settings)
+        effect = planned_effect(session, caps, patient_id=patient.id, zone=zone, now=now)
     click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
     if pause is not None:
         click.echo(
@@ -207,6 +211,11 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
     for message, visit_ref in rows:
         due = message.due_at.astimezone(zone)
         note = f"  ({message.last_error})" if message.last_error else ""
+        capped = effect.get(message.id)
+        if capped is not None and capped.skipped:
+            note += f"  [{capped.skipped}: will be skipped]"
+        elif capped is not None and capped.due_at > max(message.due_at, now):
+            note += f"  [frequency cap: goes {capped.due_at.astimezone(zone):%a %Y-%m-%d %H:%M}]"
         click.echo(
             f"  {due:%a %Y-%m-%d %H:%M}  {message.channel:<5}  {message.status:<10}  "
             f"{message.step or message.template}  [{visit_ref or '-'}]{note}"

@@ -40,8 +40,9 @@ class RepeatGuard:
     ) -> dict[int, str]:
         """The ids among `ready` that would repeat a recent text, with the reason.
 
-        Locks the patients' rows first, so two workers starting the same patient's
-        messages at once take turns and the second sees the first's `sending` row.
+        Locks the patients' rows first (if the caller has not), so two workers starting
+        the same patient's messages at once take turns and the second sees the first's
+        `sending` row.
         """
         if self.window <= timedelta(0):
             return {}
