@@ -15,12 +15,11 @@ from followup.caps import Cap
 from followup.cli import main
 from followup.db import transaction
 from followup.dispatch import claim_due
-from followup.models import Channel, Message, MessageStatus, Office, Patient, Purpose
+from followup.models import Channel, Message, MessageStatus, Patient, Purpose
 from followup.patients import record_consents
 from followup.runtime import Runtime
 from followup.segments import Segment
-from followup.visits import record_visit
-from tests.conftest import add_patient, tick
+from tests.conftest import add_patient, enrol_visit, tick
 from tests.peers.twilio_server import TwilioPeer
 
 NY = ZoneInfo("America/New_York")
@@ -57,21 +56,6 @@ def campaign_patient(runtime: Runtime, ref: str = "P1", *, phone: str = "+120155
             by="front desk",
         )
     return patient.id
-
-
-def visit(runtime: Runtime, patient_id: int, ref: str, at: datetime, tags: str = "") -> None:
-    with transaction(runtime.sessions) as session:
-        record_visit(
-            session,
-            settings=runtime.settings,
-            ref=ref,
-            patient=session.get_one(Patient, patient_id),
-            office=Office.HOBOKEN,
-            clinician="Dr. Test",
-            visited_at=at,
-            tags=tags,
-            now=at,
-        )
 
 
 def campaign(runtime: Runtime, name: str, at: datetime) -> None:
@@ -119,16 +103,22 @@ def test_plan_and_campaign_texts_hold_the_caps_for_a_month_across_the_clock_chan
     # An episode of three visits (one tagged osteoarthritis) and a campaign a week, each
     # recorded when it happens while the clock walks on.
     events = [
-        (START - timedelta(hours=2), lambda at: visit(live_runtime, patient, "V1", at)),
+        (
+            START - timedelta(hours=2),
+            lambda at: enrol_visit(live_runtime, patient, ref="V1", at=at),
+        ),
         (START + timedelta(days=1), lambda at: campaign(live_runtime, "c1", at)),
         (
             START + timedelta(days=5),
-            lambda at: visit(live_runtime, patient, "V2", at, "osteoarthritis"),
+            lambda at: enrol_visit(live_runtime, patient, ref="V2", at=at, tags="osteoarthritis"),
         ),
         (START + timedelta(days=9), lambda at: campaign(live_runtime, "c2", at)),
         (START + timedelta(days=16), lambda at: campaign(live_runtime, "c3", at)),
         (START + timedelta(days=23), lambda at: campaign(live_runtime, "c4", at)),
-        (START + timedelta(days=26), lambda at: visit(live_runtime, patient, "V3", at)),
+        (
+            START + timedelta(days=26),
+            lambda at: enrol_visit(live_runtime, patient, ref="V3", at=at),
+        ),
     ]
     for at, event in events:
         walk(live_runtime, at)
@@ -166,7 +156,7 @@ def test_a_campaign_gives_way_to_the_plan_step_of_the_day_and_goes_the_next(
     live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
     patient = campaign_patient(live_runtime)
-    visit(live_runtime, patient, "V1", START)
+    enrol_visit(live_runtime, patient, ref="V1", at=START)
     two_weeks = START + timedelta(days=14, hours=-1)  # 09:00, the 2-week check-in at 10:00
     walk(live_runtime, two_weeks)
     sent = len(twilio_server.messages)
@@ -213,7 +203,7 @@ def test_two_workers_cannot_both_spend_the_last_text_of_a_day(
 def test_schedule_shows_where_the_cap_moves_a_message(live_runtime: Runtime) -> None:
     patient = campaign_patient(live_runtime)
     now = datetime.now(UTC).replace(microsecond=0)
-    visit(live_runtime, patient, "V1", now)
+    enrol_visit(live_runtime, patient, ref="V1", at=now)
     campaign(live_runtime, "c1", now)
     runner = CliRunner(env={"FOLLOWUP_DATABASE_URL": live_runtime.settings.database_url})
     shown = runner.invoke(main, ["schedule", "P1"]).output
