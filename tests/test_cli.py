@@ -135,8 +135,21 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "SMS   -> +12015550101\n    Hi Ana, Spine & PT Clinic here. Call 911" in result.output
     assert "Subject: Thank you for your visit to Spine & PT Clinic" in result.output
+    # A Spanish-speaking patient, in Spanish, in GSM-7 ("Lucía" loses an accent by SMS).
+    assert "enrolled Lucía Morales (New York, es), Weehawken: 8 messages planned" in result.output
+    assert "Hola Lucia, de Spine & PT Clinic: llame al 911" in result.output
+    assert "Hola Lucia, su ultima visita a Spine & PT Clinic fue el miércoles, 28 de octubre." in (
+        result.output
+    )
+    # A second visit in the same episode: the series moves to it, nothing twice.
+    assert (
+        "--- Ana comes back for a second visit, in the same episode of care: "
+        "0 messages planned, 5 moved to it"
+    ) in result.output
+    summary = result.output.split("Final state of every message:")[1]
+    assert summary.count("  Ana    welcome ") == 1 and summary.count("  Ana    ") == 7
     assert "Chloe replies STOP" in result.output
-    assert "Totals: cancelled 3, sent 25" in result.output
+    assert "Totals: cancelled 3, sent 33" in result.output
 
 
 def test_status_counts_states_and_lists_what_staff_must_decide(
