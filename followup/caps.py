@@ -126,7 +126,8 @@ class FrequencyCaps:
             return {}
         zones = {row.patient_id: ZoneInfo(row.timezone) for row in capped}
         spent = spent_days(session, zones, since=now - timedelta(days=WEEK + 1))
-        planned = _planned_care(session, zones, now)
+        campaigns = {row.patient_id for row in capped if row.purpose == Purpose.CAMPAIGN}
+        planned = _planned_care(session, {p: zones[p] for p in campaigns}, now)
         held: dict[int, Skip | Defer] = {}
         for row in capped:
             channel = Channel(row.channel)
@@ -175,6 +176,8 @@ def _planned_care(
     """Per (patient, channel), the plan messages due on each local day of the week
     ahead: a campaign leaves their room to them."""
     planned: defaultdict[tuple[int, str], Days] = defaultdict(Counter)
+    if not zones:
+        return planned
     for patient_id, channel, due_at in session.execute(
         select(Message.patient_id, Message.channel, Message.due_at).where(
             Message.patient_id.in_(zones),

@@ -225,6 +225,28 @@ def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:
     return problems
 
 
+def reading_table(checked: list[CheckedTemplate]) -> list[str]:
+    """The reading levels as lines of a table: one row per message and language (the
+    hardest of an answer's variants), with its goal."""
+    grades: dict[tuple[str, Channel, str], float] = {}
+    for item in checked:
+        step = item.step.split("-alerted")[0].split("-nobody")[0]
+        key = (f"{item.plan}/{step}", item.channel, item.language)
+        grades[key] = max(grades.get(key, 0.0), item.grade)
+    lines = [
+        "Reading level (US school grade; English: Flesch-Kincaid, Spanish: "
+        "Fernandez-Huerta ease read as a grade)",
+        f"  {'message':<32} {'channel':<7} {'lang':<4} {'grade':>5}  goal",
+    ]
+    for (name, channel, language), grade in grades.items():
+        goal = GRADE_GOAL[channel]
+        mark = "ok" if grade <= goal else "OVER"
+        lines.append(
+            f"  {name:<32} {channel.value:<7} {language:<4} {grade:>5.1f}  <= {goal:g} {mark}"
+        )
+    return lines
+
+
 def route_warnings(settings: Settings) -> list[str]:
     """What would leave an alert with nobody to reach (production refuses the first)."""
     warnings = []

@@ -12,12 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from followup.caps import FrequencyCaps, planned_effect
-from followup.checks import CheckedTemplate
 from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
 from followup.imports import import_csv, parse_local_time
-from followup.models import Channel, Message, Visit, utcnow
+from followup.models import Message, Visit, utcnow
 from followup.patients import get_patient
 from followup.runtime import LazyRuntime
 from followup.series import pause_in_force
@@ -403,13 +402,13 @@ def series_resume(lazy: LazyRuntime, patient_ref: str, by: str, reason: str) -> 
 @pass_runtime
 def check(lazy: LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""
-    from followup.checks import check_templates, route_warnings
+    from followup.checks import check_templates, reading_table, route_warnings
 
     checked, problems = check_templates(lazy.get().settings)
     for item in checked:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
         click.echo(f"ok  {item.name}{shape}")
-    _reading_table(checked)
+    click.echo("\n" + "\n".join(reading_table(checked)) + "\n")
     for warning in route_warnings(lazy.get().settings):
         click.echo(f"WARN {warning}", err=True)
     for item in checked:
@@ -420,27 +419,6 @@ def check(lazy: LazyRuntime) -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} template problem(s)")
     click.echo(f"{len(checked)} renders checked, all templates fine")
-
-
-def _reading_table(checked: list[CheckedTemplate]) -> None:
-    """One row per plan message and language (answers once per kind), worst grade."""
-    from followup.checks import GRADE_GOAL
-
-    rows: dict[tuple[str, str, str], float] = {}
-    for item in checked:
-        step = item.step.split(",")[0].split("-alerted")[0].split("-nobody")[0]
-        key = (f"{item.plan}/{step}", item.channel.value, item.language)
-        rows[key] = max(rows.get(key, 0.0), item.grade)
-    click.echo(
-        "\nReading level (US school grade; English: Flesch-Kincaid, Spanish: "
-        "Fernandez-Huerta ease read as a grade)"
-    )
-    click.echo(f"  {'message':<32} {'channel':<7} {'lang':<4} {'grade':>5}  goal")
-    for (name, channel, language), grade in rows.items():
-        goal = GRADE_GOAL[Channel(channel)]
-        mark = "ok" if grade <= goal else "OVER"
-        click.echo(f"  {name:<32} {channel:<7} {language:<4} {grade:>5.1f}  <= {goal:g} {mark}")
-    click.echo("")
 
 
 @main.command()

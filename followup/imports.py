@@ -152,13 +152,16 @@ def _visit_row(session: Session, row: dict[str, str], settings: Settings) -> _Vi
     plan = _cell(row, "plan") or None
     load_plan(settings.plans_dir, plan or settings.default_plan)
     zone = ZoneInfo(patient.timezone)
+    visited_at = parse_local_time(_cell(row, "visited_at"), zone)
+    if patient.discharged_at is not None and visited_at <= patient.discharged_at:
+        raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
     booked = _cell(row, "next_appointment")
     return _VisitRow(
         ref=ref,
         patient=patient,
         office=parse_office(_cell(row, "office")),
         clinician=clinician,
-        visited_at=parse_local_time(_cell(row, "visited_at"), zone),
+        visited_at=visited_at,
         tags=_cell(row, "tags"),
         plan=plan,
         next_appointment_at=parse_local_time(booked, zone) if booked else None,
