@@ -36,7 +36,7 @@ DIAGNOSIS_TERMS = (
     r"crujidos?",
     r"nervios?",
     r"ligamentos?",
-    r"tendones",
+    r"tend[oó]n\w*",
     r"cart[ií]lago",
     r"esteroides?",
     r"inyecci\w+",
