@@ -19,10 +19,10 @@ from jinja2 import TemplateError, UndefinedError, meta
 from jinja2.sandbox import SecurityError
 
 from followup import sandbox
-from followup.checks import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.config import Settings
 from followup.encoding import sms_shape
 from followup.exceptions import InvalidInput, TemplateProblem
+from followup.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.models import Campaign, Channel
 from followup.plans import PREFERRED
 from followup.render import Renderer, with_opt_out

@@ -11,6 +11,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from followup.caps import FrequencyCaps, planned_effect
 from followup.cli_campaign import campaign
 from followup.db import transaction, upgrade_to_head
 from followup.exceptions import FollowupError, InvalidInput
@@ -77,7 +78,7 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
     timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
-    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan.
+    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment.
     A file with any bad row imports nothing; each bad row is reported with its line.
     """
     rt = lazy.get()
@@ -96,6 +97,11 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
 )
 @click.option("--tags", default="", help="Condition or programme tags, comma-separated.")
 @click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
+@click.option(
+    "--next-appointment",
+    default=None,
+    help="The next appointment booked, ISO 8601: rebook nudges wait for it.",
+)
 @pass_runtime
 def visit(
     lazy: LazyRuntime,
@@ -106,12 +112,15 @@ def visit(
     at: str,
     tags: str,
     plan: str | None,
+    next_appointment: str | None,
 ) -> None:
-    """Record one visit and enrol the patient in its follow-up plan."""
+    """Record one visit; its episode of care's series is planned or moved to it."""
     rt = lazy.get()
     with transaction(rt.sessions) as session:
         patient = get_patient(session, patient_ref)
-        visited_at = parse_local_time(at, ZoneInfo(patient.timezone))
+        zone = ZoneInfo(patient.timezone)
+        visited_at = parse_local_time(at, zone)
+        booked = parse_local_time(next_appointment, zone) if next_appointment else None
         record = record_visit(
             session,
             settings=rt.settings,
@@ -122,10 +131,12 @@ def visit(
             visited_at=visited_at,
             tags=tags,
             plan_name=plan,
+            next_appointment_at=booked,
         )
         ref = record.visit.ref
     verb = "recorded" if record.created else "already recorded"
-    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned")
+    moved = f", {record.messages_moved} moved to it" if record.messages_moved else ""
+    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned{moved}")
 
 
 @main.command()
@@ -147,10 +158,14 @@ def reschedule(lazy: LazyRuntime, visit_ref: str, at: str) -> None:
 @click.option("--reason", required=True)
 @pass_runtime
 def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None:
-    """Cancel a visit and every message it planned that has not gone out."""
-    with transaction(lazy.get().sessions) as session:
-        cancelled = cancel_visit(session, visit=get_visit(session, visit_ref), reason=reason)
-    click.echo(f"visit {visit_ref} cancelled: {cancelled} messages cancelled")
+    """Cancel a visit: the series follows the episode's other visits, or, with none
+    left, every message that has not gone out is cancelled."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        found = get_visit(session, visit_ref)
+        result = cancel_visit(session, settings=rt.settings, visit=found, reason=reason)
+    moved = f", {result.moved} moved to the episode's other visits" if result.moved else ""
+    click.echo(f"visit {visit_ref} cancelled: {result.cancelled} messages cancelled{moved}")
 
 
 @main.command()
@@ -183,8 +198,11 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
         if not show_all:
             query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
         rows = session.execute(query).all()
-        pause = pause_in_force(session, patient.id, utcnow())
-    zone = ZoneInfo(patient.timezone)
+        now = utcnow()
+        pause = pause_in_force(session, patient.id, now)
+        zone = ZoneInfo(patient.timezone)
+        caps = FrequencyCaps(lazy.get().settings)
+        effect = planned_effect(session, caps, patient_id=patient.id, zone=zone, now=now)
     click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
     if pause is not None:
         click.echo(
@@ -196,6 +214,11 @@ def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
     for message, visit_ref in rows:
         due = message.due_at.astimezone(zone)
         note = f"  ({message.last_error})" if message.last_error else ""
+        capped = effect.get(message.id)
+        if capped is not None and capped.skipped:
+            note += f"  [{capped.skipped}: will be skipped]"
+        elif capped is not None and capped.due_at > max(message.due_at, now):
+            note += f"  [frequency cap: goes {capped.due_at.astimezone(zone):%a %Y-%m-%d %H:%M}]"
         click.echo(
             f"  {due:%a %Y-%m-%d %H:%M}  {message.channel:<5}  {message.status:<10}  "
             f"{message.step or message.template}  [{visit_ref or '-'}]{note}"
@@ -383,14 +406,18 @@ def series_resume(lazy: LazyRuntime, patient_ref: str, by: str, reason: str) -> 
 @pass_runtime
 def check(lazy: LazyRuntime) -> None:
     """Render every plan template with sample data and check the messaging rules."""
-    from followup.checks import check_templates, route_warnings
+    from followup.checks import check_templates, reading_table, route_warnings
 
     checked, problems = check_templates(lazy.get().settings)
     for item in checked:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
-        click.echo(f"ok  {item.plan}/{item.step}/{item.channel.value}{shape}")
+        click.echo(f"ok  {item.name}{shape}")
+    click.echo("\n" + "\n".join(reading_table(checked)) + "\n")
     for warning in route_warnings(lazy.get().settings):
         click.echo(f"WARN {warning}", err=True)
+    for item in checked:
+        if item.over_goal:
+            click.echo(f"WARN {item.name}: reading grade {item.grade:.1f} is over the goal")
     for problem in problems:
         click.echo(f"FAIL {problem}", err=True)
     if problems:

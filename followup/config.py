@@ -62,8 +62,16 @@ class Settings:
     # A patient's series pauses after an emergency or attention reply, until staff
     # resume it or this many hours pass.
     series_pause_hours: float = 72.0
-    # A new episode of care starts after this many days without a visit.
+    # A new episode of care starts after this many days without a visit (or after a
+    # discharge); the visits of one episode share one series of plan messages.
     episode_gap_days: int = 90
+    # Frequency caps per patient, in the patient's local calendar, for plan and
+    # campaign messages (not alerts to staff, not answers): per day, and in any seven
+    # consecutive days. 0 is no cap.
+    sms_per_day: int = 1
+    sms_per_week: int = 3
+    email_per_day: int = 0
+    email_per_week: int = 0
 
     sms_backend: str = "console"
     email_backend: str = "console"
@@ -213,6 +221,9 @@ class Settings:
             raise ConfigurationError(
                 "FOLLOWUP_SERIES_PAUSE_HOURS and FOLLOWUP_EPISODE_GAP_DAYS must be positive"
             )
+        for name in ("sms_per_day", "sms_per_week", "email_per_day", "email_per_week"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{env_name(name)} must be 0 (no cap) or more")
         if self.clinic_opens >= self.clinic_closes:
             raise ConfigurationError("clinic hours: FOLLOWUP_CLINIC_OPENS must be before CLOSES")
         unknown_days = set(self.clinic_day_numbers) - set(range(7))

@@ -2,7 +2,10 @@
 
 Sample patients are enrolled after visits at the three offices, then the clock jumps
 from one due message to the next; each tick goes through the Celery dispatch task
-(in-process), the eligibility rules and the console channel, as in production.
+(in-process), the eligibility rules, the frequency cap and the console channel, as in
+production. On the way Ana comes back for a second visit (the same episode of care:
+her series moves to it, nothing is sent twice) and Chloe replies STOP; Lucía reads
+everything in Spanish.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from followup.staff import add_staff
 from followup.visits import record_visit
 from followup.worker import create_celery
 
-# (ref, first, last, phone, email, preferred, zone, consents: channel -> granted)
+# (ref, first, last, phone, email, preferred, zone, language, consents: channel -> granted)
 SAMPLE_PATIENTS = [
     (
         "P-1001",
@@ -43,6 +46,7 @@ SAMPLE_PATIENTS = [
         "ana.rivera@example.com",
         "sms",
         "America/New_York",
+        "en",
         {Channel.SMS: True, Channel.EMAIL: True},
     ),
     (
@@ -53,6 +57,7 @@ SAMPLE_PATIENTS = [
         "ben.okafor@example.com",
         "email",
         "America/New_York",
+        "en",
         {Channel.EMAIL: True},
     ),
     (
@@ -63,6 +68,7 @@ SAMPLE_PATIENTS = [
         "",
         "sms",
         "America/Los_Angeles",
+        "en",
         {Channel.SMS: True},
     ),
     (
@@ -73,17 +79,32 @@ SAMPLE_PATIENTS = [
         "dev.shah@example.com",
         "sms",
         "America/New_York",
+        "en",
         {Channel.SMS: False, Channel.EMAIL: True},
     ),
+    (
+        "P-1005",
+        "Lucía",
+        "Morales",
+        "+12015550105",
+        "lucia.morales@example.com",
+        "sms",
+        "America/New_York",
+        "es",
+        {Channel.SMS: True, Channel.EMAIL: True},
+    ),
 ]
+# (patient, office, clinician, tags)
 VISITS = [
-    ("P-1001", Office.JERSEY_CITY, "Dr. Lee"),
-    ("P-1002", Office.HOBOKEN, "Dr. Gomez"),
-    ("P-1003", Office.WEEHAWKEN, "Dr. Lee"),
-    ("P-1004", Office.HOBOKEN, "Dr. Patel"),
+    ("P-1001", Office.JERSEY_CITY, "Dr. Lee", "lower-back"),
+    ("P-1002", Office.HOBOKEN, "Dr. Gomez", "lower-back"),
+    ("P-1003", Office.WEEHAWKEN, "Dr. Lee", "lower-back"),
+    ("P-1004", Office.HOBOKEN, "Dr. Patel", "lower-back"),
+    ("P-1005", Office.WEEHAWKEN, "Dr. Gomez", "lower-back,osteoarthritis"),
 ]
 # Visits late on a Wednesday, days before the clocks go back (1 Nov 2026).
 VISIT_TIME = datetime(2026, 10, 28, 19, 30, tzinfo=UTC)
+SECOND_VISIT_AFTER = timedelta(days=3)  # Ana, Saturday morning
 STOP_AFTER = timedelta(days=10)
 
 
@@ -98,12 +119,15 @@ def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> 
     out(f"followup demo: SQLite at {path}, Celery in-process, console channel\n")
     _enrol(runtime, out)
     now = VISIT_TIME
-    stop_done = False
+    events = [
+        (VISIT_TIME + SECOND_VISIT_AFTER, lambda at: _second_visit(runtime, "P-1001", at, out)),
+        (VISIT_TIME + STOP_AFTER, lambda at: _revoke_sms(runtime, "P-1003", at, out)),
+    ]
     while (due := _next_due(runtime)) is not None:
         now = max(now, due)
-        if not stop_done and now >= VISIT_TIME + STOP_AFTER:
-            _revoke_sms(runtime, "P-1003", now, out)
-            stop_done = True
+        if events and now >= events[0][0]:
+            at, event = events.pop(0)
+            event(at)
             continue
         tasks.dispatch_due.apply(args=(now.isoformat(),))
         _print_sent(runtime, now, out)
@@ -133,7 +157,7 @@ def _tasks(settings: Settings, runtime: Runtime):  # type: ignore[no-untyped-def
 
 def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
     with transaction(runtime.sessions) as session:
-        for ref, first, last, phone, email, preferred, zone, consents in SAMPLE_PATIENTS:
+        for ref, first, last, phone, email, preferred, zone, language, consents in SAMPLE_PATIENTS:
             patient = save_patient(
                 session,
                 PatientDetails.parse(
@@ -143,6 +167,7 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
                     phone=phone,
                     email=email,
                     preferred_channel=preferred,
+                    language=language,
                     timezone=zone,
                 ),
             )
@@ -154,7 +179,7 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
                 by="front desk",
                 at=VISIT_TIME,
             )
-        for ref, office, clinician in VISITS:
+        for ref, office, clinician, tags in VISITS:
             patient = get_patient(session, ref)
             record = record_visit(
                 session,
@@ -164,16 +189,37 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
                 office=office,
                 clinician=clinician,
                 visited_at=VISIT_TIME,
-                tags="lower-back",
+                tags=tags,
                 now=VISIT_TIME,
             )
             channels = {"sms": patient.phone, "email": patient.email}
             out(
-                f"enrolled {patient.first_name} {patient.last_name} ({zone_of(patient)}), "
-                f"{office.label}: {record.messages_added} messages planned; "
-                f"prefers {patient.preferred_channel} -> {channels[patient.preferred_channel]}"
+                f"enrolled {patient.first_name} {patient.last_name} ({zone_of(patient)}, "
+                f"{patient.language}), {office.label}: {record.messages_added} messages "
+                f"planned; prefers {patient.preferred_channel} -> "
+                f"{channels[patient.preferred_channel]}"
             )
     out("")
+
+
+def _second_visit(runtime: Runtime, ref: str, at: datetime, out: Callable[[str], object]) -> None:
+    with transaction(runtime.sessions) as session:
+        patient = get_patient(session, ref)
+        record = record_visit(
+            session,
+            settings=runtime.settings,
+            ref=f"V-{ref}-2",
+            patient=patient,
+            office=Office.JERSEY_CITY,
+            clinician="Dr. Lee",
+            visited_at=at,
+            tags="lower-back",
+            now=at,
+        )
+    out(
+        f"--- {patient.first_name} comes back for a second visit, in the same episode of care: "
+        f"{record.messages_added} messages planned, {record.messages_moved} moved to it\n"
+    )
 
 
 def zone_of(patient: Patient) -> str:
@@ -240,6 +286,6 @@ def _print_summary(runtime: Runtime, out: Callable[[str], object]) -> None:
         ).all()
     out("Final state of every message:")
     for name, step, channel, status, reason in rows:
-        out(f"  {name:<6} {step:<14} {channel:<5} {status:<10} {reason or ''}")
+        out(f"  {name:<6} {step:<17} {channel:<5} {status:<10} {reason or ''}")
     totals = Counter(status for _, _, _, status, _ in rows)
     out("Totals: " + ", ".join(f"{status} {count}" for status, count in sorted(totals.items())))

@@ -9,7 +9,7 @@ Every transition is one UPDATE conditional on the state it leaves, so a task tha
 runs twice, or two workers racing, move a row once and send it once. A send task holds
 its queued and sending rows on a lease (`followup.leases`): a dead worker's rows are
 recovered as soon as it runs out, and a text a patient just had is not sent again
-(`followup.repeats`).
+(`followup.repeats`), nor a message past the patient's frequency cap (`followup.caps`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, sessionmaker
 
+from followup.caps import FrequencyCaps
 from followup.channels import DeliveryChannel, Outgoing, Send
 from followup.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.config import Settings
@@ -50,6 +51,7 @@ from followup.models import (
     Purpose,
 )
 from followup.outcomes import OutcomeRecorder
+from followup.patients import lock_patients
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
 from followup.repeats import RepeatGuard
@@ -218,6 +220,7 @@ class Dispatcher:
         self.clock = clock
         self.composer = Composer(renderer=renderer, settings=settings)
         self.repeats = RepeatGuard(timedelta(hours=settings.repeat_window_hours))
+        self.caps = FrequencyCaps(settings)
         self.outcomes = OutcomeRecorder(
             sessions=sessions, settings=settings, rng=rng or random.Random()
         )
@@ -294,28 +297,27 @@ class Dispatcher:
                     settings=self.settings,
                     ignore_quiet_hours=row.ignore_quiet_hours,
                 )
-                if isinstance(decision, Skip):
-                    self._leave_queue(session, row.id, MessageStatus.SKIPPED, decision.reason, now)
-                    counts["skipped"] += 1
-                elif isinstance(decision, Defer):
-                    self._leave_queue(
-                        session,
-                        row.id,
-                        MessageStatus.SCHEDULED,
-                        decision.reason,
-                        now,
-                        due_at=decision.until,
-                    )
-                    counts["deferred"] += 1
+                if isinstance(decision, Skip | Defer):
+                    self._settle(session, row.id, decision, now, counts)
                 elif isinstance(decision, SendTo):
                     try:
                         ready[row.id] = self.composer.compose(row, channel, decision.to, campaign)
                     except TemplateProblem as exc:
                         self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
                         counts["failed"] += 1
+            # One lock for every patient these rows reach (the guards below take turns
+            # per patient under it): a worker sees what another just started to send.
+            lock_patients(
+                session,
+                [r.patient_id for r in rows if r.id in ready and r.purpose != Purpose.ALERT],
+            )
             for message_id, reason in self.repeats.find(session, rows, ready, now).items():
-                self._leave_queue(session, message_id, MessageStatus.SKIPPED, reason, now)
-                counts["skipped"] += 1
+                self._settle(session, message_id, Skip(reason), now, counts)
+                del ready[message_id]
+            for message_id, capped in self.caps.hold(
+                session, [r for r in rows if r.id in ready], now
+            ).items():
+                self._settle(session, message_id, capped, now, counts)
                 del ready[message_id]
             if not ready:
                 return []
@@ -358,6 +360,29 @@ class Dispatcher:
                     ],
                 )
         return [ready[message_id] for message_id in started]
+
+    def _settle(
+        self,
+        session: Session,
+        message_id: int,
+        decision: Skip | Defer,
+        now: datetime,
+        counts: Counter[str],
+    ) -> None:
+        """Take a row out of the queue as `decision` says: skipped, or back in line."""
+        if isinstance(decision, Skip):
+            self._leave_queue(session, message_id, MessageStatus.SKIPPED, decision.reason, now)
+            counts["skipped"] += 1
+            return
+        self._leave_queue(
+            session,
+            message_id,
+            MessageStatus.SCHEDULED,
+            decision.reason,
+            now,
+            due_at=decision.until,
+        )
+        counts["deferred"] += 1
 
     def _leave_queue(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 GSM7_BASIC = frozenset(
@@ -34,3 +35,14 @@ def _segments(units: int, *, single: int, multi: int) -> int:
     if units <= single:
         return 1
     return -(-units // multi)
+
+
+def to_gsm7(text: str) -> str:
+    """`text` with each letter GSM-7 lacks written without its accent ("á" as "a",
+    while "é" and "ñ" stay): a single such letter would make the whole text UCS-2."""
+    return "".join(c if c in GSM7_BASIC or c in GSM7_EXTENSION else _base_letter(c) for c in text)
+
+
+def _base_letter(c: str) -> str:
+    base = unicodedata.normalize("NFD", c)[0]
+    return base if base in GSM7_BASIC else c

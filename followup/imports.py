@@ -52,6 +52,7 @@ class _VisitRow:
     visited_at: datetime
     tags: str
     plan: str | None
+    next_appointment_at: datetime | None
 
 
 def import_csv(session: Session, path: Path, *, settings: Settings) -> ImportResult:
@@ -132,6 +133,7 @@ def _import_visits(
             visited_at=visit.visited_at,
             tags=visit.tags,
             plan_name=visit.plan,
+            next_appointment_at=visit.next_appointment_at,
         )
         added += record.messages_added
     return ImportResult("visits", len(parsed), f"{len(parsed)} visits, {added} messages planned")
@@ -145,21 +147,25 @@ def _visit_row(session: Session, row: dict[str, str], settings: Settings) -> _Vi
     patient = session.scalar(select(Patient).where(Patient.ref == patient_ref))
     if patient is None:
         raise InvalidInput(f"no patient with ref {patient_ref!r}")
-    if patient.discharged_at is not None:
-        raise InvalidInput(f"patient {patient_ref!r} has been discharged")
     clinician = _cell(row, "clinician")
     if not clinician:
         raise InvalidInput("clinician is empty")
     plan = _cell(row, "plan") or None
     load_plan(settings.plans_dir, plan or settings.default_plan)
+    zone = ZoneInfo(patient.timezone)
+    visited_at = parse_local_time(_cell(row, "visited_at"), zone)
+    if patient.discharged_at is not None and visited_at <= patient.discharged_at:
+        raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
+    booked = _cell(row, "next_appointment")
     return _VisitRow(
         ref=ref,
         patient=patient,
         office=parse_office(_cell(row, "office")),
         clinician=clinician,
-        visited_at=parse_local_time(_cell(row, "visited_at"), ZoneInfo(patient.timezone)),
+        visited_at=visited_at,
         tags=_cell(row, "tags"),
         plan=plan,
+        next_appointment_at=parse_local_time(booked, zone) if booked else None,
     )
 
 

@@ -197,8 +197,9 @@ def receive_answer(
     text: str,
     key: str,
     now: datetime,
-) -> Reply | None:
-    """Store a one-tap score or a free-text note sent from a check-in email.
+) -> tuple[Reply, bool] | None:
+    """Store a one-tap score or a free-text note sent from a check-in email; returns
+    the reply and whether its alert notified staff.
 
     `key` makes the answer idempotent (the same button twice is one answer). Returns
     None when the message does not exist.
@@ -224,11 +225,15 @@ def receive_answer(
     )
     reply_id = _store_replies(session, [row]).get(key)
     if reply_id is None:
-        return session.scalars(select(Reply).where(Reply.provider_id == key)).one()
+        earlier = session.scalars(select(Reply).where(Reply.provider_id == key)).one()
+        return earlier, bool(_alerted_before(session, [earlier.id]))
     reply = session.get_one(Reply, reply_id)
+    alerted: set[int] = set()
     if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-        raise_alerts(session, [(reply, patient.id)], settings=settings, renderer=renderer, now=now)
-    return reply
+        alerted = raise_alerts(
+            session, [(reply, patient.id)], settings=settings, renderer=renderer, now=now
+        )
+    return reply, reply.id in alerted
 
 
 def notes_taken(session: Session, message_id: int) -> int:
@@ -332,6 +337,7 @@ def _fall_back_to_email(session: Session, message: Message, now: datetime) -> No
         .values(
             patient_id=message.patient_id,
             visit_id=message.visit_id,
+            episode_id=message.episode_id,
             step=message.step,
             channel=Channel.EMAIL.value,
             purpose=message.purpose,
@@ -345,7 +351,7 @@ def _fall_back_to_email(session: Session, message: Message, now: datetime) -> No
             updated_at=now,
             created_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["visit_id", "step", "channel"])
+        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
     )
 
 

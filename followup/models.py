@@ -120,6 +120,19 @@ class Patient(Base):
     visits: Mapped[list[Visit]] = relationship(back_populates="patient")
 
 
+class Episode(Base):
+    """An episode of care: a patient's visits no more than `episode_gap_days` apart,
+    until a discharge closes it. Its visits share one series of plan messages."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(200))
+
+
 class Consent(Base):
     """Current consent per channel and purpose; `ConsentEvent` keeps the history."""
 
@@ -153,6 +166,7 @@ class Visit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
     office: Mapped[str] = mapped_column(String(20))
     clinician: Mapped[str] = mapped_column(String(100))
     visited_at: Mapped[datetime]
@@ -161,6 +175,8 @@ class Visit(Base):
     plan: Mapped[str] = mapped_column(String(64))
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    # The next appointment booked at this visit, if any: rebook nudges wait for it.
+    next_appointment_at: Mapped[datetime | None]
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 
@@ -170,7 +186,8 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("visit_id", "step", "channel", name="uq_messages_visit_step_channel"),
+        # One series per episode of care: a plan step goes out once per episode.
+        UniqueConstraint("episode_id", "step", "channel", name="uq_messages_episode_step_channel"),
         UniqueConstraint(
             "campaign_id", "patient_id", "channel", name="uq_messages_campaign_patient_channel"
         ),
@@ -179,7 +196,9 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    # For a plan message: the episode's latest visit, which its times and text follow.
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     step: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(10))

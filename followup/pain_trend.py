@@ -1,21 +1,21 @@
 """Pain over time: a score that climbs, or a second 7 or more, needs a person.
 
 `read_reply` reads one reply alone; this compares a new score with the patient's
-earlier scores in the same episode of care. An episode is the latest run of visits
-with no gap longer than `episode_gap_days`; a patient with no visit on file is read
-against that many days of replies.
+earlier scores in the same episode of care (`followup.episodes`); a patient with no
+open episode is read against `episode_gap_days` of replies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.models import Reply, Visit
+from followup.episodes import episode_starts
+from followup.models import Reply
 
 RISE = 3  # points above the previous score
 HIGH = 7
@@ -30,19 +30,6 @@ def trend_reason(earlier: Sequence[int], score: int) -> str | None:
     return None
 
 
-def episode_start(visits: Iterable[datetime], *, gap: timedelta, now: datetime) -> datetime:
-    """The first visit of the latest run of visits no further apart than `gap`."""
-    times = sorted(visits)
-    if not times or now - times[-1] > gap:
-        return now - gap
-    start = times[-1]
-    for earlier, later in zip(reversed(times[:-1]), reversed(times), strict=False):
-        if later - earlier > gap:
-            break
-        start = earlier
-    return start
-
-
 def earlier_scores(
     session: Session, patient_ids: Iterable[int], *, settings: Settings, now: datetime
 ) -> dict[int, list[int]]:
@@ -50,15 +37,7 @@ def earlier_scores(
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
-    gap = timedelta(days=settings.episode_gap_days)
-    visits: dict[int, list[datetime]] = {patient_id: [] for patient_id in ids}
-    for patient_id, visited_at in session.execute(
-        select(Visit.patient_id, Visit.visited_at).where(
-            Visit.patient_id.in_(ids), Visit.cancelled_at.is_(None), Visit.visited_at <= now
-        )
-    ):
-        visits[patient_id].append(visited_at)
-    starts = {pid: episode_start(times, gap=gap, now=now) for pid, times in visits.items()}
+    starts = episode_starts(session, ids, settings=settings, now=now)
     scores: dict[int, list[int]] = {patient_id: [] for patient_id in ids}
     for row in session.execute(
         select(Reply.patient_id, Reply.pain, Reply.received_at)

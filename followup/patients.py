@@ -122,6 +122,20 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     return patient
 
 
+def lock_patients(session: Session, patient_ids: list[int]) -> None:
+    """Lock the patients' rows until the transaction ends (in id order, so two
+    transactions never wait on each other in a circle): whoever decides what a patient
+    is sent, or plans their series, takes turns and sees the other's rows."""
+    ids = sorted(set(patient_ids))
+    if session.get_bind().dialect.name == "sqlite":
+        # No row locks in SQLite: a write takes the database's lock until the end.
+        session.execute(update(Patient).where(Patient.id.in_(ids)).values(id=Patient.id))
+        return
+    session.execute(
+        select(Patient.id).where(Patient.id.in_(ids)).order_by(Patient.id).with_for_update()
+    )
+
+
 def get_patient(session: Session, ref: str) -> Patient:
     patient = session.scalar(select(Patient).where(Patient.ref == ref))
     if patient is None:

@@ -1,37 +1,27 @@
-"""Follow-up plans: a TOML file per plan, and enrolment of a visit into one.
+"""Follow-up plans: a TOML file per plan, and the time and channel of each step.
 
 A step says when (days after the visit, local time), how (sms, email, or the
-patient's preferred channel with email as fallback), what (a template) and how late
-it may still go out (expiry). Enrolment writes one outbox row per step, at most once
-per (visit, step, channel).
+patient's preferred channel with email as fallback), what (a template), how late it
+may still go out (expiry), for whom (optional: only visits with one of its `tags`) and
+whether it waits for a booked next appointment (`not_while_booked`). The series of an
+episode of care is written from these by `followup.episodes`.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.db import insert, rows_changed
 from followup.exceptions import InvalidInput, NotFound
-from followup.models import (
-    PENDING_STATUSES,
-    Channel,
-    Consent,
-    Message,
-    MessageStatus,
-    Patient,
-    Purpose,
-    Visit,
-    utcnow,
-)
-from followup.schedule import into_sending_window, step_due_at
+from followup.models import Channel, Consent, Patient, Purpose, Visit
+from followup.schedule import into_sending_window, local_datetime, step_due_at
 
 PREFERRED = "preferred"
 
@@ -44,6 +34,13 @@ class Step:
     channel: str  # "sms", "email" or "preferred"
     template: str
     expires_after: timedelta
+    # Only for episodes whose visits carry one of these tags; empty: for everyone.
+    tags: frozenset[str] = frozenset()
+    # Held until the day after a booked next appointment (a rebook nudge).
+    not_while_booked: bool = False
+
+    def applies(self, tags: set[str]) -> bool:
+        return not self.tags or bool(self.tags & tags)
 
 
 @dataclass(frozen=True)
@@ -93,85 +90,27 @@ def _parse_step(raw: dict[str, object]) -> Step:
         channel=channel,
         template=str(raw["template"]),
         expires_after=timedelta(hours=float(str(raw["expires_after_hours"]))),
+        tags=frozenset(str(tag).lower() for tag in _list(raw.get("tags", []))),
+        not_while_booked=raw.get("not_while_booked", False) is True,
     )
 
 
-def enrol(
-    session: Session, *, visit: Visit, plan: Plan, settings: Settings, now: datetime | None = None
-) -> int:
-    """Write the plan's messages for `visit`; returns how many rows were new."""
-    now = now or utcnow()
-    patient = visit.patient
-    consents = _care_consents(session, patient.id)
-    rows = []
-    for step in plan.steps:
-        channel, fallback = _resolve_channel(step.channel, patient, consents)
-        due_at, expires_at = _step_times(step, visit.visited_at, patient, channel, settings)
-        rows.append(
-            {
-                "patient_id": patient.id,
-                "visit_id": visit.id,
-                "step": step.key,
-                "channel": channel.value,
-                "purpose": Purpose.CARE.value,
-                "template": step.template,
-                "email_fallback": fallback,
-                "status": MessageStatus.SCHEDULED.value,
-                "due_at": due_at,
-                "expires_at": expires_at,
-                "attempts": 0,
-                "updated_at": now,
-                "created_at": now,
-            }
-        )
-    if not rows:
-        return 0
-    statement = (
-        insert(session, Message)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["visit_id", "step", "channel"])
-        .returning(Message.id)
-    )
-    return len(session.execute(statement).all())
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"tags must be a list, not {value!r}")
+    return value
 
 
-def move_pending(
-    session: Session, *, visit: Visit, plan: Plan, settings: Settings, now: datetime | None = None
-) -> int:
-    """Recompute send times of the visit's pending messages after it moved."""
-    now = now or utcnow()
-    steps = {step.key: step for step in plan.steps}
-    pending = session.scalars(
-        select(Message).where(Message.visit_id == visit.id, Message.status.in_(PENDING_STATUSES))
-    ).all()
-    moved = 0
-    for message in pending:
-        step = steps.get(message.step or "")
-        if step is None:
-            continue
-        due_at, expires_at = _step_times(
-            step, visit.visited_at, visit.patient, Channel(message.channel), settings
-        )
-        # Conditional: a row a worker claimed meanwhile is left to the worker.
-        moved += rows_changed(
-            session,
-            update(Message)
-            .where(Message.id == message.id, Message.status.in_(PENDING_STATUSES))
-            .values(
-                status=MessageStatus.SCHEDULED,
-                due_at=due_at,
-                expires_at=expires_at,
-                updated_at=now,
-            ),
-        )
-    return moved
-
-
-def _step_times(
-    step: Step, visited_at: datetime, patient: Patient, channel: Channel, settings: Settings
+def step_times(
+    step: Step, anchor: Visit, patient: Patient, channel: Channel, settings: Settings
 ) -> tuple[datetime, datetime]:
+    """(due, expiry) of `step` after the `anchor` visit, in the patient's sending window."""
     zone = ZoneInfo(patient.timezone)
-    planned = step_due_at(visited_at, day_offset=step.day, at=step.at, zone=zone)
+    planned = step_due_at(anchor.visited_at, day_offset=step.day, at=step.at, zone=zone)
+    booked = anchor.next_appointment_at
+    if step.not_while_booked and booked is not None:
+        day_after = booked.astimezone(zone).date() + timedelta(days=1)
+        planned = max(planned, local_datetime(day_after, step.at, zone).astimezone(UTC))
     expires_at = planned + step.expires_after
     if channel is Channel.SMS:
         planned = into_sending_window(
@@ -180,7 +119,7 @@ def _step_times(
     return planned, expires_at
 
 
-def _care_consents(session: Session, patient_id: int) -> dict[Channel, bool]:
+def care_consents(session: Session, patient_id: int) -> dict[Channel, bool]:
     rows = session.execute(
         select(Consent.channel, Consent.granted).where(
             Consent.patient_id == patient_id, Consent.purpose == Purpose.CARE.value
@@ -189,7 +128,7 @@ def _care_consents(session: Session, patient_id: int) -> dict[Channel, bool]:
     return {Channel(channel): granted for channel, granted in rows}
 
 
-def _resolve_channel(
+def resolve_channel(
     wanted: str, patient: Patient, consents: dict[Channel, bool]
 ) -> tuple[Channel, bool]:
     """The concrete channel for a step, and whether it may fall back to email."""

@@ -1,8 +1,10 @@
 """Rendering plan templates: SMS text and email parts, strictly.
 
-Templates live under `templates/sms/<language>/` and `templates/email/<language>/`;
-a missing language falls back to English. Every variable must be defined
-(`StrictUndefined`); HTML is autoescaped. Every SMS ends with the opt-out line.
+Templates live under `templates/sms/<language>/`, `templates/email/<language>/` and
+`templates/web/<language>/`; every language has every template (`followup check`), and
+English stands in should one be missing all the same. Every variable must be defined
+(`StrictUndefined`); HTML is autoescaped. Every SMS ends with the opt-out line and is
+kept to the GSM-7 alphabet. Dates are written in the patient's language (Babel).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_skeleton
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -26,6 +29,7 @@ from jinja2 import (
 )
 
 from followup.config import Settings
+from followup.encoding import to_gsm7
 from followup.exceptions import TemplateProblem
 from followup.models import Office
 
@@ -58,6 +62,10 @@ class Renderer:
     def sms(self, template: str, language: str, context: dict[str, Any]) -> str:
         return with_opt_out(self._render("sms", f"{template}.txt", language, context), language)
 
+    def page(self, name: str, language: str, context: dict[str, Any]) -> str:
+        """A page patients open from an email link (`web/<lang>/<name>`)."""
+        return self._render("web", name, language, context)
+
     def email(self, template: str, language: str, context: dict[str, Any]) -> RenderedEmail:
         subject = self._render("email", f"{template}.subject.txt", language, context)
         return RenderedEmail(
@@ -82,7 +90,7 @@ class Renderer:
         if key not in self._answers:
             context = {"clinic": clinic, **dict(facts)}
             text = self._render("sms", f"answer-{name}.txt", language, context)
-            self._answers[key] = " ".join(text.split())
+            self._answers[key] = to_gsm7(" ".join(text.split()))
         return self._answers[key]
 
     def staff(self, name: str, context: dict[str, Any]) -> str:
@@ -114,6 +122,8 @@ class PatientFacts(Protocol):
     @property
     def first_name(self) -> str: ...
     @property
+    def language(self) -> str: ...
+    @property
     def timezone(self) -> str: ...
 
 
@@ -127,9 +137,10 @@ class VisitFacts(Protocol):
 
 
 def with_opt_out(text: str, language: str) -> str:
-    """One line of SMS text, ending with the opt-out line in the patient's language."""
+    """One line of GSM-7 SMS text, ending with the opt-out line in the patient's
+    language (an accent outside GSM-7, in a name or a date, would double the cost)."""
     opt_out = OPT_OUT_LINE.get(language, OPT_OUT_LINE[FALLBACK_LANGUAGE])
-    return " ".join(text.split()) + " " + opt_out
+    return to_gsm7(" ".join(text.split()) + " " + opt_out)
 
 
 def message_context(
@@ -145,10 +156,12 @@ def message_context(
         context["visit"] = {
             "office": Office(visit.office).label,
             "clinician": visit.clinician,
-            "date": _long_date(local),
+            "date": long_date(local, patient.language),
         }
     return context
 
 
-def _long_date(moment: datetime) -> str:
-    return f"{moment:%A, %B} {moment.day}"
+def long_date(moment: datetime, language: str) -> str:
+    """'Monday, November 16' / 'lunes, 16 de noviembre': the weekday in full, no year."""
+    weekday = format_date(moment, "EEEE", locale=language)
+    return f"{weekday}, {format_skeleton('MMMMd', moment, locale=language)}"

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from followup.channels import Outgoing
 from followup.compose import QueuedRow
-from followup.models import Message, MessageStatus, Patient, Purpose
+from followup.models import Message, MessageStatus, Purpose
+from followup.patients import lock_patients
 
 # What the patient has, or may have: a failed or undelivered text never reached them.
 REACHED = (
@@ -39,8 +40,9 @@ class RepeatGuard:
     ) -> dict[int, str]:
         """The ids among `ready` that would repeat a recent text, with the reason.
 
-        Locks the patients' rows first, so two workers starting the same patient's
-        messages at once take turns and the second sees the first's `sending` row.
+        Locks the patients' rows first (if the caller has not), so two workers starting
+        the same patient's messages at once take turns and the second sees the first's
+        `sending` row.
         """
         if self.window <= timedelta(0):
             return {}
@@ -52,12 +54,7 @@ class RepeatGuard:
         if not checked:
             return {}
         patients = sorted({row.patient_id for row in checked})
-        session.execute(
-            select(Patient.id)
-            .where(Patient.id.in_(patients))
-            .order_by(Patient.id)
-            .with_for_update()
-        )
+        lock_patients(session, patients)
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
             for patient_id, channel, print_, message_id in session.execute(

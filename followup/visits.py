@@ -1,4 +1,5 @@
-"""Visits: recording one enrols the patient; moving or cancelling it moves its messages."""
+"""Visits: recording one plans the series of its episode of care; moving or cancelling
+it moves the series with it (see `followup.episodes`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from followup.config import Settings
 from followup.db import rows_changed
+from followup.episodes import close_episode, episode_for_visit, live_visits, plan_series
 from followup.exceptions import InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
+    Episode,
     Message,
     MessageStatus,
     Office,
@@ -20,7 +23,8 @@ from followup.models import (
     Visit,
     utcnow,
 )
-from followup.plans import enrol, load_plan, move_pending
+from followup.patients import lock_patients
+from followup.plans import load_plan
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class VisitRecord:
     created: bool
     messages_added: int
     messages_moved: int
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    cancelled: int  # pending messages cancelled with the visit
+    moved: int  # pending messages that now follow the episode's other visits
 
 
 def parse_office(raw: str) -> Office:
@@ -56,16 +66,27 @@ def record_visit(
     visited_at: datetime,
     tags: str = "",
     plan_name: str | None = None,
+    next_appointment_at: datetime | None = None,
     now: datetime | None = None,
 ) -> VisitRecord:
-    """Record a visit and enrol it. Recording the same ref again is safe: a changed
-    time reschedules, anything else changes nothing and sends nothing twice."""
-    if visited_at.tzinfo is None:
-        raise InvalidInput("visit time needs a time zone")
+    """Record a visit and plan its episode's series. Recording the same ref again is
+    safe: a changed time or next appointment moves the pending steps, anything else
+    changes nothing and sends nothing twice. A visit after the patient's discharge
+    takes them back into care, in a new episode."""
+    if visited_at.tzinfo is None or (next_appointment_at and next_appointment_at.tzinfo is None):
+        raise InvalidInput("visit and appointment times need a time zone")
+    if next_appointment_at is not None and next_appointment_at <= visited_at:
+        raise InvalidInput("the next appointment must come after the visit")
     if not clinician.strip():
         raise InvalidInput("clinician is required")
+    lock_patients(session, [patient.id])
     if patient.discharged_at is not None:
-        raise InvalidInput(f"patient {patient.ref} has been discharged")
+        if visited_at <= patient.discharged_at:
+            raise InvalidInput(
+                f"patient {patient.ref} was discharged on {patient.discharged_at:%Y-%m-%d}: "
+                "only a later visit can be recorded"
+            )
+        patient.discharged_at = None
     plan = load_plan(settings.plans_dir, plan_name or settings.default_plan)
     visit = session.scalar(select(Visit).where(Visit.ref == ref))
     if visit is not None and visit.patient_id != patient.id:
@@ -74,17 +95,26 @@ def record_visit(
         raise InvalidInput(f"visit {ref!r} was cancelled")
     created = visit is None
     if visit is None:
-        visit = Visit(ref=ref, patient=patient, visited_at=visited_at, plan=plan.name)
+        episode = episode_for_visit(
+            session, patient=patient, visited_at=visited_at, settings=settings
+        )
+        visit = Visit(
+            ref=ref, patient=patient, episode_id=episode.id, visited_at=visited_at, plan=plan.name
+        )
         session.add(visit)
     visit.office = office.value
     visit.clinician = clinician.strip()
     visit.tags = parse_tags(tags)
-    moved = 0
+    visit.visited_at = visited_at
+    visit.next_appointment_at = next_appointment_at
     session.flush()
-    if not created and visit.visited_at != visited_at:
-        moved = reschedule_visit(session, settings=settings, visit=visit, visited_at=visited_at)
-    added = enrol(session, visit=visit, plan=plan, settings=settings, now=now)
-    return VisitRecord(visit, created, added, moved)
+    change = plan_series(
+        session,
+        episode=session.get_one(Episode, visit.episode_id),
+        settings=settings,
+        now=now or utcnow(),
+    )
+    return VisitRecord(visit, created, change.added, change.moved)
 
 
 def get_visit(session: Session, ref: str) -> Visit:
@@ -97,32 +127,51 @@ def get_visit(session: Session, ref: str) -> Visit:
 def reschedule_visit(
     session: Session, *, settings: Settings, visit: Visit, visited_at: datetime
 ) -> int:
-    """Move the visit and its pending messages; returns how many messages moved."""
+    """Move the visit (it stays in its episode) and the series pending after it;
+    returns how many messages moved."""
     if visit.cancelled_at is not None:
         raise InvalidInput(f"visit {visit.ref!r} was cancelled")
     if visited_at.tzinfo is None:
         raise InvalidInput("visit time needs a time zone")
+    lock_patients(session, [visit.patient_id])
     visit.visited_at = visited_at
     session.flush()
-    plan = load_plan(settings.plans_dir, visit.plan)
-    return move_pending(session, visit=visit, plan=plan, settings=settings)
+    episode = session.get_one(Episode, visit.episode_id)
+    return plan_series(session, episode=episode, settings=settings, now=utcnow()).moved
 
 
-def cancel_visit(session: Session, *, visit: Visit, reason: str) -> int:
-    """Cancel the visit and its pending messages; returns how many were cancelled."""
+def cancel_visit(
+    session: Session, *, settings: Settings, visit: Visit, reason: str
+) -> Cancellation:
+    """Cancel the visit. Its episode's pending messages follow the episode's other
+    visits; when none is left they are cancelled and the episode closes."""
     if not reason.strip():
         raise InvalidInput("a cancellation needs a reason")
+    lock_patients(session, [visit.patient_id])
     now = utcnow()
     visit.cancelled_at = now
     visit.cancel_reason = reason.strip()
-    return _cancel_pending(session, Message.visit_id == visit.id, f"visit cancelled: {reason}")
+    session.flush()
+    episode = session.get_one(Episode, visit.episode_id)
+    if live_visits(session, episode.id):
+        moved = plan_series(session, episode=episode, settings=settings, now=now).moved
+        return Cancellation(0, moved)
+    close_episode(episode, at=now, reason=f"its visits were cancelled: {reason.strip()}")
+    which = Message.episode_id == episode.id
+    return Cancellation(_cancel_pending(session, which, f"visit cancelled: {reason}"), 0)
 
 
 def discharge_patient(session: Session, *, patient: Patient, reason: str) -> int:
-    """Discharge the patient: every pending message of theirs is cancelled."""
+    """Discharge the patient: the episode of care ends and every pending message of
+    theirs is cancelled. A later visit opens a new episode."""
     if not reason.strip():
         raise InvalidInput("a discharge needs a reason")
-    patient.discharged_at = utcnow()
+    now = utcnow()
+    patient.discharged_at = now
+    for episode in session.scalars(
+        select(Episode).where(Episode.patient_id == patient.id, Episode.closed_at.is_(None))
+    ):
+        close_episode(episode, at=now, reason=f"discharged: {reason.strip()}")
     return _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
 
 

@@ -185,6 +185,7 @@ def add_patient(
     email: str = "pat@example.com",
     preferred: str = "sms",
     timezone: str = "America/New_York",
+    language: str = "en",
     consents: dict[Channel, bool] | None = None,
 ) -> Patient:
     """A patient with care consent on the given channels (both by default)."""
@@ -199,6 +200,7 @@ def add_patient(
                 phone=phone,
                 email=email,
                 preferred_channel=preferred,
+                language=language,
                 timezone=timezone,
             ),
         )
@@ -224,9 +226,16 @@ def live_runtime(
 
 
 def enrol_visit(
-    runtime: Runtime, patient: Patient, *, ref: str = "V1", at: datetime = VISIT
+    runtime: Runtime,
+    patient: Patient | int,
+    *,
+    ref: str = "V1",
+    at: datetime = VISIT,
+    tags: str = "",
+    booked: datetime | None = None,
 ) -> int:
-    """Record a visit for `patient` on the default plan; returns messages added."""
+    """Record a visit for `patient` on the default plan (with a next appointment if
+    `booked`); returns messages added."""
     from followup.models import Office
     from followup.visits import record_visit
 
@@ -235,10 +244,12 @@ def enrol_visit(
             session,
             settings=runtime.settings,
             ref=ref,
-            patient=session.get_one(Patient, patient.id),
+            patient=session.get_one(Patient, patient if isinstance(patient, int) else patient.id),
             office=Office.HOBOKEN,
             clinician="Dr. Test",
             visited_at=at,
+            tags=tags,
+            next_appointment_at=booked,
         )
     return record.messages_added
 

@@ -47,6 +47,17 @@ def test_import_record_schedule_and_dispatch(cli: CliRunner, tmp_path: Path) -> 
         "14 messages planned" in cli.invoke(main, ["import", str(tmp_path / "visits.csv")]).output
     )
 
+    shown = cli.invoke(main, ["schedule", "P1"])
+    assert shown.exit_code == 0
+    assert "times in America/New_York" in shown.output
+    assert "Mon 2026-11-16 18:00  sms    scheduled   welcome  [V1]" in shown.output
+
+    ticked = cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
+    assert ticked.exit_code == 0, ticked.output
+    assert ticked.output.startswith("claimed 2 due messages")
+    after = cli.invoke(main, ["schedule", "P1", "--all"]).output
+    assert "sms    sent        welcome  [V1]" in after
+
     recorded = cli.invoke(
         main,
         [
@@ -61,18 +72,12 @@ def test_import_record_schedule_and_dispatch(cli: CliRunner, tmp_path: Path) -> 
         ],
     )
     assert recorded.exit_code == 0, recorded.output
-    assert recorded.output == "visit P1-202612010900 recorded: 7 messages planned\n"
-
-    shown = cli.invoke(main, ["schedule", "P1"])
-    assert shown.exit_code == 0
-    assert "times in America/New_York" in shown.output
-    assert "Mon 2026-11-16 18:00  sms    scheduled   welcome  [V1]" in shown.output
-
-    ticked = cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
-    assert ticked.exit_code == 0, ticked.output
-    assert ticked.output.startswith("claimed 2 due messages")
-    after = cli.invoke(main, ["schedule", "P1", "--all"]).output
-    assert "sms    sent        welcome  [V1]" in after
+    # The same episode of care as V1: the steps not yet sent follow the new visit,
+    # and the welcome, sent already, is not planned again.
+    assert recorded.output == "visit P1-202612010900 recorded: 0 messages planned, 6 moved to it\n"
+    moved = cli.invoke(main, ["schedule", "P1"]).output
+    assert "Thu 2026-12-03 10:00  sms    scheduled   keep-moving  [P1-202612010900]" in moved
+    assert "welcome" not in moved
 
 
 def test_bad_input_is_one_line_and_a_non_zero_exit(cli: CliRunner, tmp_path: Path) -> None:
@@ -111,8 +116,11 @@ def test_bad_settings_are_one_line(tmp_path: Path) -> None:
 def test_check_passes_on_the_shipped_templates() -> None:
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 0, result.output
-    assert "ok  lower-back/warning-signs/sms  GSM-7, 2 segment(s)" in result.output
-    assert result.output.endswith("47 renders checked, all templates fine\n")
+    assert "ok  lower-back/warning-signs/sms/en  GSM-7, 2 segment(s)" in result.output
+    assert "ok  lower-back/welcome/sms/es  GSM-7, 2 segment(s)" in result.output
+    assert "  lower-back/welcome               sms     es     4.6  <= 6 ok\n" in result.output
+    assert "OVER" not in result.output
+    assert result.output.endswith("65 renders checked, all templates fine\n")
     assert "WARN alerts: no on-call route" in result.output
 
 
@@ -125,10 +133,23 @@ def test_check_is_quiet_about_routes_when_on_call_and_second_tier_are_set() -> N
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--database", str(tmp_path / "demo.db")])
     assert result.exit_code == 0, result.output
-    assert "SMS   -> +12015550101\n    Hi Ana, thank you for visiting" in result.output
+    assert "SMS   -> +12015550101\n    Hi Ana, Spine & PT Clinic here. Call 911" in result.output
     assert "Subject: Thank you for your visit to Spine & PT Clinic" in result.output
+    # A Spanish-speaking patient, in Spanish, in GSM-7 ("Lucía" loses an accent by SMS).
+    assert "enrolled Lucía Morales (New York, es), Weehawken: 8 messages planned" in result.output
+    assert "Hola Lucia, de Spine & PT Clinic: llame al 911" in result.output
+    assert "Hola Lucia, su ultima visita a Spine & PT Clinic fue el miércoles, 28 de octubre." in (
+        result.output
+    )
+    # A second visit in the same episode: the series moves to it, nothing twice.
+    assert (
+        "--- Ana comes back for a second visit, in the same episode of care: "
+        "0 messages planned, 5 moved to it"
+    ) in result.output
+    summary = result.output.split("Final state of every message:")[1]
+    assert summary.count("  Ana    welcome ") == 1 and summary.count("  Ana    ") == 7
     assert "Chloe replies STOP" in result.output
-    assert "Totals: cancelled 3, sent 25" in result.output
+    assert "Totals: cancelled 3, sent 33" in result.output
 
 
 def test_status_counts_states_and_lists_what_staff_must_decide(

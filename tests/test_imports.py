@@ -97,3 +97,23 @@ def test_unknown_or_incomplete_files_are_refused(runtime: Runtime, tmp_path: Pat
         run_import(runtime, write(tmp_path, "p.csv", "ref,first_name\nP1,Ana\n"))
     with pytest.raises(InvalidInput, match="cannot read"):
         run_import(runtime, tmp_path / "missing.csv")
+
+
+def test_a_next_appointment_is_imported_and_a_visit_before_a_discharge_is_refused(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from followup.visits import discharge_patient
+
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    booked = VISITS.replace(",tags\n", ",tags,next_appointment\n").replace(
+        "lower-back\n", "lower-back,2026-11-23 10:00\n", 1
+    )
+    run_import(runtime, write(tmp_path, "v.csv", booked))
+    with transaction(runtime.sessions) as session:
+        v1 = session.scalars(select(Visit).where(Visit.ref == "V1")).one()
+        assert v1.next_appointment_at is not None and v1.next_appointment_at.hour == 15
+        discharge_patient(session, patient=v1.patient, reason="care completed")
+    late = "ref,patient_ref,office,clinician,visited_at\nV9,P1,Hoboken,Dr. Lee,2025-11-18 10:00\n"
+    with pytest.raises(ImportErrors) as raised:
+        run_import(runtime, write(tmp_path, "late.csv", late))
+    assert "line 2: patient 'P1' was discharged after this visit" in str(raised.value)

@@ -82,3 +82,57 @@ def test_a_provider_id_shared_by_an_old_look_up_stays_only_with_its_own_send(
         (4, "sent", "SM2", False, False),
         (5, "sending", None, False, True),  # recovered by the next tick
     ]
+
+
+def test_visits_are_grouped_into_episodes_and_a_step_keeps_one_message_each(
+    empty_database: str,
+) -> None:
+    command.upgrade(alembic_config(empty_database), "0006")
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, preferred_channel,"
+                " language, timezone, created_at) VALUES (1, 'P1', 'Pat', 'Doe', 'sms', 'en',"
+                " 'America/New_York', '2026-01-01 00:00:00')"
+            )
+        )
+        for visit_id, at in [(1, "2026-01-05"), (2, "2026-01-12"), (3, "2026-09-01")]:
+            db.execute(
+                text(
+                    "INSERT INTO visits (id, ref, patient_id, office, clinician, visited_at, tags,"
+                    " plan) VALUES (:id, :ref, 1, 'hoboken', 'Dr. Lee', :at, '', 'lower-back')"
+                ),
+                {"id": visit_id, "ref": f"V{visit_id}", "at": f"{at} 15:00:00"},
+            )
+        for message_id, visit_id, step, status in [
+            (1, 1, "welcome", "sent"),
+            (2, 1, "rebook", "scheduled"),
+            (3, 2, "welcome", "scheduled"),  # the second visit's welcome: not again
+            (4, 2, "rebook", "scheduled"),  # the latest planned copy is kept
+            (5, 3, "welcome", "scheduled"),  # 232 days later: a new episode
+        ]:
+            db.execute(
+                text(
+                    "INSERT INTO messages (id, patient_id, visit_id, step, channel, purpose,"
+                    " template, email_fallback, status, due_at, expires_at, attempts,"
+                    " allow_repeat, updated_at, created_at) VALUES (:id, 1, :visit, :step,"
+                    " 'sms', 'care', :step, false, :status, '2026-01-05 23:00:00',"
+                    " '2026-12-31 00:00:00', 0, false, '2026-01-05 00:00:00',"
+                    " '2026-01-05 00:00:00')"
+                ),
+                {"id": message_id, "visit": visit_id, "step": step, "status": status},
+            )
+    upgrade_to_head(empty_database)
+    with engine.connect() as db:
+        visits = db.execute(text("SELECT id, episode_id FROM visits ORDER BY id")).all()
+        messages = db.execute(text("SELECT id, episode_id, status FROM messages ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(row) for row in visits] == [(1, 1), (2, 1), (3, 2)]
+    assert [tuple(row) for row in messages] == [
+        (1, 1, "sent"),
+        (2, None, "cancelled"),
+        (3, None, "cancelled"),
+        (4, 1, "scheduled"),
+        (5, 2, "scheduled"),
+    ]

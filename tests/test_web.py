@@ -30,6 +30,7 @@ from followup.web.app import create_app
 from tests.conftest import PUBLIC, SmtpRecorder, add_patient, enrol_visit, tick
 from tests.peers.twilio_server import AUTH_TOKEN, TwilioPeer
 from tests.test_dispatch import get, rows
+from tests.test_spanish import spanish_visit
 
 PATIENT_PHONE = "+12015550111"
 
@@ -410,3 +411,25 @@ def test_without_twilio_keyword_handling_we_answer_help_and_stop(
         assert "You will not get more texts" in sms(client, "STOP", sid="SM2").text
         assert "You will receive texts from" in sms(client, "START", sid="SM3").text
     runtime.close()
+
+
+def test_a_spanish_speaking_patient_opens_the_answer_and_unsubscribe_pages_in_spanish(
+    web_runtime: Runtime, client: TestClient
+) -> None:
+    spanish_visit(web_runtime, "P1", "email", "+12015550111")
+    message_id = rows(web_runtime)[2].id
+    links = Links(web_runtime.settings)
+    answer = links.answer_urls(message_id)[8].removeprefix(PUBLIC)
+    page = client.get(answer)
+    assert '<html lang="es">' in page.text and "Su respuesta: <strong>8</strong> de 10" in page.text
+    thanks = client.post(answer).text
+    assert "Gracias, Pat. Guardamos su respuesta" in thanks
+    assert "Nuestro equipo ya está avisado y le llamará" in thanks
+    assert "entre las 8:00 y las 18:00" in thanks
+    unsubscribe = links.unsubscribe_url(message_id).removeprefix(PUBLIC)
+    assert "Darme de baja</button>" in client.get(unsubscribe).text
+    assert "Se ha dado de baja" in client.post(unsubscribe).text
+    # A link that names nobody is answered in the browser's language.
+    spanish = client.get("/r/garbage", headers={"Accept-Language": "es-US,es;q=0.9,en;q=0.8"})
+    assert spanish.status_code == 400 and "Este enlace no es válido" in spanish.text
+    assert "This link is not valid" in client.get("/r/garbage").text

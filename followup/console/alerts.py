@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from followup.alerts import acknowledge, open_alerts, view_alert
+from followup.alerts import OpenAlert, acknowledge, open_alerts, view_alert
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
 from followup.db import transaction
@@ -51,6 +51,6 @@ def ack(
     return see_other(f"/console/alerts/{alert_id}")
 
 
-def _open(request: Request) -> list[object]:
+def _open(request: Request) -> list[OpenAlert]:
     with runtime_of(request).sessions() as session:
         return list(open_alerts(session))

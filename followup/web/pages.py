@@ -4,7 +4,8 @@ A GET never changes anything, and no page submits itself: mail scanners open (an
 some run) every link in an email. An answer is recorded only when a person presses
 its button, once per link; a check-in email takes a few notes, then its page says so.
 Unsubscribe answers RFC 8058's one-click POST from mail programs and shows a button
-otherwise.
+otherwise. Patients' pages are in the patient's language; a link that names no
+patient is answered in the browser's.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from followup.call_back import answer_facts
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.inbound import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
 from followup.links import InvalidLink, Links
-from followup.models import Patient, utcnow
+from followup.models import Message, Patient, utcnow
+from followup.patients import LANGUAGES
 from followup.plain_text import plain
+from followup.render import FALLBACK_LANGUAGE
 from followup.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
@@ -32,10 +38,10 @@ NOTES_PER_EMAIL = 3
 @router.get("/r/{token}", response_class=HTMLResponse)
 def confirm_answer(token: str, request: Request) -> HTMLResponse:
     try:
-        _, score = _links(request).read_answer(token)
+        message_id, score = _links(request).read_answer(token)
     except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
-    return _page(request, "answer-confirm.html", score=score)
+        return _invalid(request)
+    return _page(request, "answer-confirm.html", _language(request, message_id), score=score)
 
 
 @router.post("/r/{token}", response_class=HTMLResponse)
@@ -43,7 +49,7 @@ async def record_answer(token: str, request: Request) -> HTMLResponse:
     try:
         message_id, score = _links(request).read_answer(token)
     except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
+        return _invalid(request)
     return await _answer(request, message_id, str(score), f"link-{message_id}-{score}", token)
 
 
@@ -54,16 +60,22 @@ async def record_note(
     try:
         message_id, _ = _links(request).read_answer(token)
         plain(note, "the note")
-    except InvalidInput:
-        return _page(request, "link-invalid.html", status=400)
+    except InvalidInput:  # a link not ours, or a note with control characters
+        return _invalid(request)
     if not note.strip():
         return _page(
-            request, "answer-thanks.html", first_name="", score=None, triage=None, note_url=None
+            request,
+            "answer-thanks.html",
+            _language(request, message_id),
+            first_name="",
+            score=None,
+            triage=None,
+            note_url=None,
         )
     runtime: Runtime = request.app.state.runtime
     with runtime.sessions() as session:
         if notes_taken(session, message_id) >= NOTES_PER_EMAIL:
-            return _page(request, "answer-enough.html", status=429)
+            return _page(request, "answer-enough.html", _language(request, message_id), status=429)
     digest = hashlib.sha256(note.strip().encode()).hexdigest()[:24]
     return await _answer(
         request, message_id, note.strip(), f"{NOTE_KEY}{message_id}-{digest}", None
@@ -73,10 +85,10 @@ async def record_note(
 @router.get("/u/{token}", response_class=HTMLResponse)
 def confirm_unsubscribe(token: str, request: Request) -> HTMLResponse:
     try:
-        _links(request).read_unsubscribe(token)
+        message_id = _links(request).read_unsubscribe(token)
     except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
-    return _page(request, "unsubscribe-confirm.html")
+        return _invalid(request)
+    return _page(request, "unsubscribe-confirm.html", _language(request, message_id))
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -84,16 +96,18 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     try:
         message_id = _links(request).read_unsubscribe(token)
     except InvalidLink:
-        return _page(request, "link-invalid.html", status=400)
+        return _invalid(request)
     runtime: Runtime = request.app.state.runtime
 
-    def revoke() -> Patient | None:
+    def revoke() -> str | None:
         with transaction(runtime.sessions) as session:
-            return unsubscribe_email(session, message_id=message_id, now=utcnow())
+            patient = unsubscribe_email(session, message_id=message_id, now=utcnow())
+            return None if patient is None else patient.language
 
-    if await run_in_threadpool(revoke) is None:
-        return _page(request, "link-invalid.html", status=400)
-    return _page(request, "unsubscribed.html")
+    language = await run_in_threadpool(revoke)
+    if language is None:
+        return _invalid(request)
+    return _page(request, "unsubscribed.html", language)
 
 
 async def _answer(
@@ -101,9 +115,9 @@ async def _answer(
 ) -> HTMLResponse:
     runtime: Runtime = request.app.state.runtime
 
-    def store() -> tuple[str, int | None, str | None] | None:
+    def store() -> tuple[Patient, int | None, str | None, bool] | None:
         with transaction(runtime.sessions) as session:
-            reply = receive_answer(
+            answered = receive_answer(
                 session,
                 settings=runtime.settings,
                 renderer=runtime.renderer,
@@ -112,24 +126,25 @@ async def _answer(
                 key=key,
                 now=utcnow(),
             )
-            if reply is None or reply.patient_id is None:
+            if answered is None or answered[0].patient_id is None:
                 return None
-            patient = session.get_one(Patient, reply.patient_id)
-            return patient.first_name, reply.pain, reply.triage
+            reply, alerted = answered
+            return session.get_one(Patient, reply.patient_id), reply.pain, reply.triage, alerted
 
     stored = await run_in_threadpool(store)
     if stored is None:
-        return _page(request, "link-invalid.html", status=400)
-    first_name, pain, triage = stored
-    note_url = f"{request.url.path}/note" if token else None
-    return _page(
-        request,
-        "answer-thanks.html",
-        first_name=first_name,
-        score=pain if token else None,
-        triage=triage,
-        note_url=note_url,
+        return _invalid(request)
+    patient, pain, triage, alerted = stored
+    facts = answer_facts(
+        runtime.settings, language=patient.language, alerted=alerted, advice=(), now=utcnow()
     )
+    context: dict[str, Any] = dict(facts) | {
+        "first_name": patient.first_name,
+        "score": pain if token else None,
+        "triage": triage,
+        "note_url": f"{request.url.path}/note" if token else None,
+    }
+    return _page(request, "answer-thanks.html", patient.language, **context)
 
 
 def _links(request: Request) -> Links:
@@ -137,9 +152,43 @@ def _links(request: Request) -> Links:
     return links
 
 
-def _page(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def _language(request: Request, message_id: int) -> str:
+    """The language of the patient a message went to (English if there is none)."""
     runtime: Runtime = request.app.state.runtime
+    with runtime.sessions() as session:
+        language = session.scalar(
+            select(Patient.language)
+            .join(Message, Message.patient_id == Patient.id)
+            .where(Message.id == message_id)
+        )
+    return language or FALLBACK_LANGUAGE
+
+
+def _browser_language(request: Request) -> str:
+    """The first of the browser's languages (Accept-Language) that we have."""
+    wanted = [
+        part.split(";")[0].strip() for part in request.headers.get("accept-language", "").split(",")
+    ]
+    try:
+        found = Locale.negotiate([w for w in wanted if w], list(LANGUAGES), sep="-")
+    except (UnknownLocaleError, ValueError):
+        found = None
+    return found.language if found else FALLBACK_LANGUAGE
+
+
+def _invalid(request: Request, language: str | None = None) -> HTMLResponse:
+    """A link that is not ours, or expired: nothing was recorded."""
+    return _page(request, "link-invalid.html", language or _browser_language(request), status=400)
+
+
+def _clinic(runtime: Runtime) -> dict[str, Any]:
     settings = runtime.settings
-    template = runtime.renderer.environment.get_template(f"web/{name}")
-    clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
-    return HTMLResponse(template.render(clinic=clinic, **context), status_code=status)
+    return {"clinic": {"name": settings.clinic_name, "phone": settings.clinic_phone}}
+
+
+def _page(
+    request: Request, name: str, language: str, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    runtime: Runtime = request.app.state.runtime
+    page = runtime.renderer.page(name, language, _clinic(runtime) | context)
+    return HTMLResponse(page, status_code=status)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import sys
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -23,9 +23,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from followup.alerts import next_escalation
-from followup.clinic_hours import ClinicHours
-from followup.config import Settings
+from followup.call_back import Facts, answer_facts
 from followup.db import transaction
 from followup.inbound import InboundSms, Received, receive_sms, record_delivery
 from followup.models import Message, Reply, Triage, utcnow
@@ -189,7 +187,7 @@ def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
     if twilio_answers and (reading.keyword or received.consent_change == "restarted"):
         return None
     language = received.language or "en"
-    facts: tuple[tuple[str, Hashable], ...] = ()
+    facts: Facts = ()
     if received.language is None:
         name = "unknown"
     elif reading.keyword == "stop":
@@ -200,26 +198,13 @@ def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
         name = "help"
     elif reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
         name = str(reading.triage)
-        facts = answer_facts(runtime.settings, alerted=received.alerted, advice=reading.advice)
+        facts = answer_facts(
+            runtime.settings,
+            language=language,
+            alerted=received.alerted,
+            advice=reading.advice,
+            now=utcnow(),
+        )
     else:
         name = "routine"
     return runtime.renderer.answer(name, language, runtime.settings, facts)
-
-
-def answer_facts(
-    settings: Settings, *, alerted: bool, advice: tuple[str, ...]
-) -> tuple[tuple[str, Hashable], ...]:
-    """What an emergency or attention answer may truthfully say: whether staff were
-    alerted, and when the clinic will call (by the attention alert's escalation time)."""
-    now = utcnow()
-    hours = ClinicHours.from_settings(settings)
-    by = next_escalation(Triage.ATTENTION, now, settings).astimezone(hours.zone).date()
-    today = now.astimezone(hours.zone).date()
-    days = (by - today).days
-    when = "today" if days == 0 else "tomorrow" if days == 1 else "weekday"
-    return (
-        ("alerted", alerted),
-        ("advice", advice),
-        ("call_back", when),
-        ("weekday", by.weekday()),
-    )

@@ -21,10 +21,11 @@ from twilio.request_validator import RequestValidator
 from followup.accounts import require_second_factor, set_password
 from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models import Channel, Message, Office, Patient, Purpose, Role, Visit
+from followup.models import Channel, Message, Office, Patient, Purpose, Role
 from followup.patients import record_consents
 from followup.runtime import Runtime, use
 from followup.staff import add_staff
+from followup.visits import record_visit
 from tests.conftest import free_port, live_settings, tick
 from tests.faults.harness import daytime_zone
 from tests.live_server import LiveServer
@@ -95,15 +96,14 @@ def _seed(runtime: Runtime) -> None:
                 source="intake form",
                 by="front desk",
             )
-            session.add(
-                Visit(
-                    ref=f"V{n + 1}",
-                    patient_id=patient.id,
-                    office=office.value,
-                    clinician="Dr. Lee",
-                    visited_at=now - timedelta(days=3),
-                    plan="lower-back",
-                )
+            record_visit(
+                session,
+                settings=runtime.settings,
+                ref=f"V{n + 1}",
+                patient=patient,
+                office=office,
+                clinician="Dr. Lee",
+                visited_at=now - timedelta(days=3),
             )
 
 

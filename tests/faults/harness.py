@@ -38,7 +38,16 @@ from sqlalchemy import ColumnElement, func, select
 from bench.seeding import fresh_schema
 from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models import Channel, Consent, Message, MessageStatus, Patient, Purpose, Visit
+from followup.models import (
+    Channel,
+    Consent,
+    Episode,
+    Message,
+    MessageStatus,
+    Patient,
+    Purpose,
+    Visit,
+)
 from followup.runtime import Runtime
 from tests.conftest import POSTGRES_SERVER, free_port
 from tests.live_server import LiveServer
@@ -281,9 +290,13 @@ class FaultRun:
                         changed_by="fault suite",
                     )
                 )
+                episode = Episode(patient_id=patient.id, opened_at=now - timedelta(hours=1))
+                session.add(episode)
+                session.flush()
                 visit = Visit(
                     ref=f"V{ref}",
                     patient_id=patient.id,
+                    episode_id=episode.id,
                     office="hoboken",
                     clinician="Dr. Lee",
                     visited_at=now - timedelta(hours=1),
@@ -295,6 +308,7 @@ class FaultRun:
                     Message(
                         patient_id=patient.id,
                         visit_id=visit.id,
+                        episode_id=episode.id,
                         step="welcome",
                         channel=channel,
                         purpose=Purpose.CARE,
