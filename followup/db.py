@@ -28,12 +28,14 @@ from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import PROJECT_ROOT
+from followup.sql_time import register_sqlite_functions
 
 Insert = PostgresInsert | SQLiteInsert
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and the time
+    functions of `followup.sql_time`.
 
     Errors never carry their statement's parameters (`hide_parameters`): those are
     patients' names, numbers and words, and errors end up in logs.
@@ -44,16 +46,17 @@ def make_engine(url: str, **options: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             hide_parameters=True,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_setup)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -126,7 +129,7 @@ def _insert_arrays(
 
 
 def rows_changed(session: Session, statement: Executable) -> int:
-    """Run an UPDATE; return how many rows it changed."""
+    """Run an INSERT, UPDATE or DELETE; return how many rows it changed."""
     return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
