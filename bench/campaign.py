@@ -187,6 +187,9 @@ def seed(url: str, n: int) -> None:
     engine = create_engine(url)
     for start in range(1, n + 1, 10_000):
         _seed_chunk(engine, range(start, min(start + 10_000, n + 1)))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # Statistics, as a database in service has: both statements are planned on them.
+        connection.execute(text("ANALYZE"))
     engine.dispose()
 
 

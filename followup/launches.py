@@ -37,9 +37,11 @@ from followup.models import (
 from followup.segments import Segment, reachable
 from followup.sql_time import sending_window, shifted
 
-# Patients per statement: large enough that a statement's own cost is small beside
-# its rows, small enough that each commit shows progress and holds locks briefly.
-LAUNCH_CHUNK = 10_000
+# Patients per statement. Each statement joins the segment's tables whole (hash joins
+# beat index look-ups past a few thousand rows), so a chunk must be large for that to
+# stay small beside its rows; it is still a few seconds' work that commits and shows
+# progress on its own.
+LAUNCH_CHUNK = 25_000
 MICROSECOND = timedelta(microseconds=1)
 # Written by a launch, in this order.
 COLUMNS = (
