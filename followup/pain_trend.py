@@ -8,24 +8,37 @@ against that many days of replies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.models import Reply, Visit
+from followup.models import Reply, UTCDateTime, Visit
 
 RISE = 3  # points above the previous score
 HIGH = 7
 
 
-def trend_reason(earlier: Sequence[int], score: int) -> str | None:
-    """Why `score`, after the `earlier` scores (oldest first), needs staff; else None."""
-    if earlier and score >= earlier[-1] + RISE:
-        return f"pain rose from {earlier[-1]} to {score}"
-    if score >= HIGH and any(previous >= HIGH for previous in earlier):
+@dataclass(frozen=True)
+class Scores:
+    """What a new score is compared with: the patient's latest and highest earlier
+    scores in the episode (None: no score yet)."""
+
+    latest: int | None = None
+    highest: int | None = None
+
+    def then(self, score: int) -> Scores:
+        return Scores(score, score if self.highest is None else max(self.highest, score))
+
+
+def trend_reason(earlier: Scores, score: int) -> str | None:
+    """Why `score`, after the `earlier` scores, needs staff; else None."""
+    if earlier.latest is not None and score >= earlier.latest + RISE:
+        return f"pain rose from {earlier.latest} to {score}"
+    if score >= HIGH and earlier.highest is not None and earlier.highest >= HIGH:
         return f"pain {score} again after an earlier {HIGH} or more"
     return None
 
@@ -45,8 +58,11 @@ def episode_start(visits: Iterable[datetime], *, gap: timedelta, now: datetime) 
 
 def earlier_scores(
     session: Session, patient_ids: Iterable[int], *, settings: Settings, now: datetime
-) -> dict[int, list[int]]:
-    """Each patient's pain scores in the current episode, oldest first."""
+) -> dict[int, Scores]:
+    """Each patient's latest and highest pain scores in the current episode.
+
+    The database reduces them: a patient who answered every day for months costs one
+    row, not one per answer."""
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
@@ -58,18 +74,31 @@ def earlier_scores(
         )
     ):
         visits[patient_id].append(visited_at)
-    starts = {pid: episode_start(times, gap=gap, now=now) for pid, times in visits.items()}
-    scores: dict[int, list[int]] = {patient_id: [] for patient_id in ids}
-    for row in session.execute(
-        select(Reply.patient_id, Reply.pain, Reply.received_at)
-        .where(
-            Reply.patient_id.in_(ids),
-            Reply.pain.is_not(None),
-            Reply.received_at >= min(starts.values()),
+    since = case(
+        {
+            patient_id: literal(episode_start(times, gap=gap, now=now), UTCDateTime())
+            for patient_id, times in visits.items()
+        },
+        value=Reply.patient_id,
+    )
+    newest_first = (Reply.received_at.desc(), Reply.id.desc())
+    in_episode = (
+        select(
+            Reply.patient_id,
+            Reply.pain,
+            func.max(Reply.pain).over(partition_by=Reply.patient_id).label("highest"),
+            func.row_number()
+            .over(partition_by=Reply.patient_id, order_by=newest_first)
+            .label("recency"),
         )
-        .order_by(Reply.received_at, Reply.id)
+        .where(Reply.patient_id.in_(ids), Reply.pain.is_not(None), Reply.received_at >= since)
+        .subquery()
+    )
+    scores = dict.fromkeys(ids, Scores())
+    for patient_id, latest, highest in session.execute(
+        select(in_episode.c.patient_id, in_episode.c.pain, in_episode.c.highest).where(
+            in_episode.c.recency == 1
+        )
     ):
-        known = row.patient_id is not None and row.pain is not None
-        if known and row.received_at >= starts[row.patient_id]:
-            scores[row.patient_id].append(row.pain)
+        scores[patient_id] = Scores(latest, highest)
     return scores
