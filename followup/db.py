@@ -70,9 +70,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def on_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def insert(session: Session, model: type) -> Insert:
     """An INSERT that can `on_conflict_do_nothing` on both PostgreSQL and SQLite."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if on_postgresql(session) else sqlite
     return dialect.insert(model)
 
 
@@ -95,7 +99,7 @@ def insert_rows(
         return []
     table: Table = model.__table__  # type: ignore[attr-defined]
     columns = tuple(rows[0])
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         statement = _insert_arrays(table, columns, unique, returning)
         result = session.connection().execute(
             statement, {name: [row[name] for row in rows] for name in columns}

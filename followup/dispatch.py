@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    bindparam,
     case,
     func,
     or_,
@@ -41,7 +40,6 @@ from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
 from followup.leases import Lease
 from followup.models import (
-    MESSAGES,
     Campaign,
     CampaignStatus,
     Channel,
@@ -53,6 +51,7 @@ from followup.outcomes import OutcomeRecorder
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
 from followup.repeats import RepeatGuard
+from followup.sending import start_sending
 from followup.series import held_back
 from followup.throttle import Throttle, Unlimited
 
@@ -309,44 +308,7 @@ class Dispatcher:
                 del ready[message_id]
             if not ready:
                 return []
-            started = sorted(
-                db.scalars(
-                    update(Message)
-                    .where(
-                        Message.id.in_(ready),
-                        Message.status == MessageStatus.QUEUED,
-                        Message.claimed_by == holder,
-                    )
-                    .values(
-                        status=MessageStatus.SENDING,
-                        attempts=Message.attempts + 1,
-                        attempted_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Message.id)
-                )
-            )
-            if started:
-                db.execute(
-                    update(MESSAGES)
-                    .where(Message.id == bindparam("message_id"))
-                    .values(
-                        recipient=bindparam("to"),
-                        subject=bindparam("subject"),
-                        body=bindparam("body"),
-                        fingerprint=bindparam("fingerprint"),
-                    ),
-                    [
-                        {
-                            "message_id": message_id,
-                            "to": ready[message_id].to,
-                            "subject": ready[message_id].subject,
-                            "body": ready[message_id].body,
-                            "fingerprint": ready[message_id].fingerprint or None,
-                        }
-                        for message_id in started
-                    ],
-                )
+            started = start_sending(session, ready, holder=holder, now=now)
         return [ready[message_id] for message_id in started]
 
     def _leave_queue(

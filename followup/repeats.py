@@ -52,7 +52,9 @@ class RepeatGuard:
         if not checked:
             return {}
         patients = sorted({row.patient_id for row in checked})
-        session.execute(
+        # Core, not the ORM: these run for every chunk the dispatcher starts.
+        db = session.connection()
+        db.execute(
             select(Patient.id)
             .where(Patient.id.in_(patients))
             .order_by(Patient.id)
@@ -60,7 +62,7 @@ class RepeatGuard:
         )
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
-            for patient_id, channel, print_, message_id in session.execute(
+            for patient_id, channel, print_, message_id in db.execute(
                 select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
                 .where(
                     Message.patient_id.in_(patients),
