@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    bindparam,
     case,
     func,
     or_,
@@ -64,6 +65,10 @@ CLAIM_AHEAD = timedelta(minutes=2)
 RANK: dict[str, int] = {Purpose.ALERT.value: 0, Purpose.CARE.value: 1, Purpose.CAMPAIGN.value: 2}
 PRIORITY = case(
     (Message.purpose == Purpose.ALERT, 0), (Message.purpose == Purpose.CARE, 1), else_=2
+)
+# A chunk's queued rows its send task holds; built once (see `followup.repeats`).
+HELD_ROWS = QUEUED_ROWS.where(
+    Message.id.in_(bindparam("ids", expanding=True)), Message.claimed_by == bindparam("holder")
 )
 
 
@@ -238,9 +243,15 @@ class Dispatcher:
 
     def _group_by_channel(self, ids: list[int]) -> dict[Channel, list[int]]:
         with self.sessions() as session:
-            rows = session.execute(
-                select(Message.id, Message.channel).where(Message.id.in_(ids)).order_by(Message.id)
-            ).all()
+            rows = (
+                session.connection()
+                .execute(
+                    select(Message.id, Message.channel)
+                    .where(Message.id.in_(ids))
+                    .order_by(Message.id)
+                )
+                .all()
+            )
         grouped: dict[Channel, list[int]] = {}
         for message_id, channel in rows:
             grouped.setdefault(Channel(channel), []).append(message_id)
@@ -250,9 +261,10 @@ class Dispatcher:
         """Check, render and move a chunk from queued to sending in one transaction."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            db = session.connection()
-            held = QUEUED_ROWS.where(Message.id.in_(chunk), Message.claimed_by == holder)
-            rows = [QueuedRow._make(row) for row in db.execute(held, {"now": now})]
+            held = session.connection().execute(
+                HELD_ROWS, {"now": now, "ids": chunk, "holder": holder}
+            )
+            rows = [QueuedRow._make(row) for row in held]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             ready: dict[int, Outgoing] = {}
             for row in rows:

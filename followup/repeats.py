@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from followup.channels import Outgoing
 from followup.compose import QueuedRow
-from followup.models import Message, MessageStatus, Patient, Purpose
+from followup.models import Message, MessageStatus, Patient, Purpose, UTCDateTime
 
 # What the patient has, or may have: a failed or undelivered text never reached them.
 REACHED = (
@@ -28,6 +28,25 @@ REACHED = (
 )
 
 Key = tuple[int, str, str | None]  # patient, channel, fingerprint
+
+# Built once, run on Core for every chunk the dispatcher starts: building them per
+# chunk cost more than running them.
+LOCK_PATIENTS = (
+    select(Patient.id)
+    .where(Patient.id.in_(bindparam("patients", expanding=True)))
+    .order_by(Patient.id)
+    .with_for_update()
+)
+EARLIER = (
+    select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
+    .where(
+        Message.patient_id.in_(bindparam("patients", expanding=True)),
+        Message.fingerprint.in_(bindparam("prints", expanding=True)),
+        Message.status.in_(REACHED),
+        Message.attempted_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .order_by(Message.attempted_at.desc())  # the earliest is kept
+)
 
 
 class RepeatGuard:
@@ -52,25 +71,14 @@ class RepeatGuard:
         if not checked:
             return {}
         patients = sorted({row.patient_id for row in checked})
-        # Core, not the ORM: these run for every chunk the dispatcher starts.
         db = session.connection()
-        db.execute(
-            select(Patient.id)
-            .where(Patient.id.in_(patients))
-            .order_by(Patient.id)
-            .with_for_update()
-        )
+        db.execute(LOCK_PATIENTS, {"patients": patients})
+        prints = sorted({ready[row.id].fingerprint for row in checked})
+        since = now - self.window
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
             for patient_id, channel, print_, message_id in db.execute(
-                select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
-                .where(
-                    Message.patient_id.in_(patients),
-                    Message.fingerprint.in_({ready[row.id].fingerprint for row in checked}),
-                    Message.status.in_(REACHED),
-                    Message.attempted_at >= now - self.window,
-                )
-                .order_by(Message.attempted_at.desc())  # the earliest is kept
+                EARLIER, {"patients": patients, "prints": prints, "since": since}
             )
         }
         repeats: dict[int, str] = {}
