@@ -12,14 +12,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import ARRAY, Integer, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
+from followup.db import on_postgresql
 from followup.models import Reply, UTCDateTime, Visit
 
 RISE = 3  # points above the previous score
 HIGH = 7
+# Built once, run on Core: at Twilio's rate, building them per batch shows.
+VISITS = select(Visit.patient_id, Visit.visited_at).where(
+    Visit.patient_id.in_(bindparam("ids", expanding=True)),
+    Visit.cancelled_at.is_(None),
+    Visit.visited_at <= bindparam("now", type_=UTCDateTime()),
+)
+IN_EPISODE = text(
+    """
+    SELECT r.patient_id, (array_agg(r.pain ORDER BY r.received_at DESC, r.id DESC))[1],
+        max(r.pain)
+    FROM replies AS r
+    JOIN unnest(:ids, :starts) AS e(patient_id, since)
+        ON r.patient_id = e.patient_id AND r.received_at >= e.since
+    WHERE r.pain IS NOT NULL
+    GROUP BY r.patient_id
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(Integer())), bindparam("starts", type_=ARRAY(UTCDateTime()))
+)
 
 
 @dataclass(frozen=True)
@@ -61,44 +81,36 @@ def earlier_scores(
 ) -> dict[int, Scores]:
     """Each patient's latest and highest pain scores in the current episode.
 
-    The database reduces them: a patient who answered every day for months costs one
-    row, not one per answer."""
+    PostgreSQL reduces them, each patient against their own episode start, in one
+    statement written once: a patient who answered every day for months costs one
+    row, and the statement costs no building per batch of replies. SQLite reads the
+    scores since the earliest start and reduces them here."""
     ids = sorted(set(patient_ids))
     if not ids:
         return {}
     gap = timedelta(days=settings.episode_gap_days)
     visits: dict[int, list[datetime]] = {patient_id: [] for patient_id in ids}
-    for patient_id, visited_at in session.execute(
-        select(Visit.patient_id, Visit.visited_at).where(
-            Visit.patient_id.in_(ids), Visit.cancelled_at.is_(None), Visit.visited_at <= now
-        )
-    ):
+    for patient_id, visited_at in session.connection().execute(VISITS, {"ids": ids, "now": now}):
         visits[patient_id].append(visited_at)
-    since = case(
-        {
-            patient_id: literal(episode_start(times, gap=gap, now=now), UTCDateTime())
-            for patient_id, times in visits.items()
-        },
-        value=Reply.patient_id,
-    )
-    newest_first = (Reply.received_at.desc(), Reply.id.desc())
-    in_episode = (
-        select(
-            Reply.patient_id,
-            Reply.pain,
-            func.max(Reply.pain).over(partition_by=Reply.patient_id).label("highest"),
-            func.row_number()
-            .over(partition_by=Reply.patient_id, order_by=newest_first)
-            .label("recency"),
-        )
-        .where(Reply.patient_id.in_(ids), Reply.pain.is_not(None), Reply.received_at >= since)
-        .subquery()
-    )
+    starts = {pid: episode_start(times, gap=gap, now=now) for pid, times in visits.items()}
     scores = dict.fromkeys(ids, Scores())
-    for patient_id, latest, highest in session.execute(
-        select(in_episode.c.patient_id, in_episode.c.pain, in_episode.c.highest).where(
-            in_episode.c.recency == 1
+    if on_postgresql(session):
+        found = session.connection().execute(
+            IN_EPISODE, {"ids": ids, "starts": [starts[pid] for pid in ids]}
         )
+        for patient_id, latest, highest in found:
+            scores[patient_id] = Scores(latest, highest)
+        return scores
+    for row in session.execute(
+        select(Reply.patient_id, Reply.pain, Reply.received_at)
+        .where(
+            Reply.patient_id.in_(ids),
+            Reply.pain.is_not(None),
+            Reply.received_at >= min(starts.values()),
+        )
+        .order_by(Reply.received_at, Reply.id)
     ):
-        scores[patient_id] = Scores(latest, highest)
+        known = row.patient_id is not None and row.pain is not None
+        if known and row.received_at >= starts[row.patient_id]:
+            scores[row.patient_id] = scores[row.patient_id].then(row.pain)
     return scores
