@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
-from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from bench.seeding import analyze, fresh_schema, seed_patients  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.campaigns import create_campaign  # noqa: E402
@@ -187,9 +187,7 @@ def seed(url: str, n: int) -> None:
     engine = create_engine(url)
     for start in range(1, n + 1, 10_000):
         _seed_chunk(engine, range(start, min(start + 10_000, n + 1)))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        # Statistics, as a database in service has: both statements are planned on them.
-        connection.execute(text("ANALYZE"))
+    analyze(engine)  # both statements are planned on statistics, as in service
     engine.dispose()
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.seeding import fresh_schema, seed_patients  # noqa: E402
+from bench.seeding import analyze, fresh_schema, seed_patients  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
@@ -137,6 +137,7 @@ def seed(url: str, n: int, now: datetime) -> None:
                 for i in ids
             ],
         )
+    analyze(engine)
     engine.dispose()
 
 
