@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     CursorResult,
     Engine,
     Executable,
     Row,
     Table,
     TextClause,
+    any_,
     bindparam,
     create_engine,
     event,
@@ -31,6 +33,7 @@ from followup.config import PROJECT_ROOT
 from followup.sql_time import register_sqlite_functions
 
 Insert = PostgresInsert | SQLiteInsert
+T = TypeVar("T")
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -70,8 +73,27 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def on_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+    return dialect_name(session) == "postgresql"
+
+
+def per_dialect(build: Callable[[Callable[..., ColumnElement[bool]]], T]) -> dict[str, T]:
+    """A statement built once for each database, given how to say "`column` is one of
+    the list bound as `name`": one array parameter on PostgreSQL (short, constant text
+    that psycopg and the server prepare once, whatever the list's length), an expanding
+    IN on SQLite. Run the one for the session's `dialect_name`."""
+
+    def postgresql_member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(item))))
+
+    def sqlite_member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+
+    return {"postgresql": build(postgresql_member), "sqlite": build(sqlite_member)}
 
 
 def insert(session: Session, model: type) -> Insert:

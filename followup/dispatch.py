@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Integer,
     bindparam,
     case,
     func,
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from followup.channels import DeliveryChannel, Outgoing, Send
 from followup.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.config import Settings
-from followup.db import rows_changed, transaction
+from followup.db import dialect_name, per_dialect, rows_changed, transaction
 from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
 from followup.leases import Lease
@@ -67,8 +68,10 @@ PRIORITY = case(
     (Message.purpose == Purpose.ALERT, 0), (Message.purpose == Purpose.CARE, 1), else_=2
 )
 # A chunk's queued rows its send task holds; built once (see `followup.repeats`).
-HELD_ROWS = QUEUED_ROWS.where(
-    Message.id.in_(bindparam("ids", expanding=True)), Message.claimed_by == bindparam("holder")
+HELD_ROWS = per_dialect(
+    lambda member_of: QUEUED_ROWS.where(
+        member_of(Message.id, "ids", Integer()), Message.claimed_by == bindparam("holder")
+    )
 )
 
 
@@ -262,7 +265,7 @@ class Dispatcher:
         now = self.clock()
         with transaction(self.sessions) as session:
             held = session.connection().execute(
-                HELD_ROWS, {"now": now, "ids": chunk, "holder": holder}
+                HELD_ROWS[dialect_name(session)], {"now": now, "ids": chunk, "holder": holder}
             )
             rows = [QueuedRow._make(row) for row in held]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from followup.channels import Outgoing
 from followup.compose import QueuedRow
+from followup.db import dialect_name, per_dialect
 from followup.models import Message, MessageStatus, Patient, Purpose, UTCDateTime
 
 # What the patient has, or may have: a failed or undelivered text never reached them.
@@ -31,21 +32,25 @@ Key = tuple[int, str, str | None]  # patient, channel, fingerprint
 
 # Built once, run on Core for every chunk the dispatcher starts: building them per
 # chunk cost more than running them.
-LOCK_PATIENTS = (
-    select(Patient.id)
-    .where(Patient.id.in_(bindparam("patients", expanding=True)))
-    .order_by(Patient.id)
-    .with_for_update()
-)
-EARLIER = (
-    select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
-    .where(
-        Message.patient_id.in_(bindparam("patients", expanding=True)),
-        Message.fingerprint.in_(bindparam("prints", expanding=True)),
-        Message.status.in_(REACHED),
-        Message.attempted_at >= bindparam("since", type_=UTCDateTime()),
+LOCK_PATIENTS = per_dialect(
+    lambda member_of: (
+        select(Patient.id)
+        .where(member_of(Patient.id, "patients", Integer()))
+        .order_by(Patient.id)
+        .with_for_update()
     )
-    .order_by(Message.attempted_at.desc())  # the earliest is kept
+)
+EARLIER = per_dialect(
+    lambda member_of: (
+        select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
+        .where(
+            member_of(Message.patient_id, "patients", Integer()),
+            member_of(Message.fingerprint, "prints", String()),
+            Message.status.in_(REACHED),
+            Message.attempted_at >= bindparam("since", type_=UTCDateTime()),
+        )
+        .order_by(Message.attempted_at.desc())
+    )  # the earliest is kept
 )
 
 
@@ -71,14 +76,14 @@ class RepeatGuard:
         if not checked:
             return {}
         patients = sorted({row.patient_id for row in checked})
-        db = session.connection()
-        db.execute(LOCK_PATIENTS, {"patients": patients})
+        db, dialect = session.connection(), dialect_name(session)
+        db.execute(LOCK_PATIENTS[dialect], {"patients": patients})
         prints = sorted({ready[row.id].fingerprint for row in checked})
         since = now - self.window
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
             for patient_id, channel, print_, message_id in db.execute(
-                EARLIER, {"patients": patients, "prints": prints, "since": since}
+                EARLIER[dialect], {"patients": patients, "prints": prints, "since": since}
             )
         }
         repeats: dict[int, str] = {}
