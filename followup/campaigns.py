@@ -1,9 +1,9 @@
 """Campaigns: staff choose patients, preview, launch, pause, resume, cancel.
 
-A launch writes the campaign's messages into the outbox the plans use, one row per
-(campaign, patient, channel), with due times spread at the campaign's rate and moved
-into each patient's SMS window; the dispatcher sends them like any other, after plan
-messages and staff alerts. Every change is in the audit log with who and when.
+A launch (`followup.launches`) writes the campaign's messages into the outbox the
+plans use, one row per (campaign, patient, channel); the dispatcher sends them like
+any other, after plan messages and staff alerts. Every change is in the audit log
+with who and when.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from followup.campaign_text import CampaignText, validate_texts
 from followup.channels import DeliveryChannel, Outgoing
 from followup.config import Settings
-from followup.db import insert, rows_changed
+from followup.db import rows_changed
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
 from followup.models import (
     PENDING_STATUSES,
@@ -31,16 +30,13 @@ from followup.models import (
     Channel,
     Message,
     MessageStatus,
-    Purpose,
     utcnow,
 )
 from followup.patients import normalize_email, normalize_phone
 from followup.plans import PREFERRED
 from followup.render import Renderer
-from followup.schedule import into_sending_window
 from followup.segments import Segment, candidates, choose_channel
 
-LAUNCH_CHUNK = 1000
 SAMPLES = 3
 # A campaign message not sent within this long after its slot is skipped, not sent late.
 EXPIRES_AFTER = timedelta(days=2)
@@ -137,69 +133,6 @@ def preview(
     return result
 
 
-def launch(
-    session: Session,
-    campaign: Campaign,
-    *,
-    settings: Settings,
-    by: str,
-    now: datetime | None = None,
-) -> int:
-    """Write the campaign's messages, in chunks; returns how many were new. Twice is once."""
-    if campaign.status == CampaignStatus.CANCELLED:
-        raise InvalidInput(f"campaign {campaign.name!r} was cancelled")
-    now = now or utcnow()
-    start = max(campaign.start_at, now)
-    spacing = timedelta(seconds=1 / campaign.rate)
-    zone = ZoneInfo(settings.default_timezone)
-    stream = candidates(session, Segment.from_json(campaign.segment), zone=zone)
-    written = position = 0
-    while chunk := list(islice(stream, LAUNCH_CHUNK)):
-        rows = []
-        for candidate in chunk:
-            channel, _ = choose_channel(candidate, campaign.channel)
-            if channel is None:
-                continue
-            slot = start + spacing * position
-            position += 1
-            due = slot
-            if channel is Channel.SMS:
-                due = into_sending_window(
-                    slot,
-                    zone=ZoneInfo(candidate.timezone),
-                    start=settings.quiet_hours_start,
-                    end=settings.quiet_hours_end,
-                )
-            rows.append(
-                {
-                    "patient_id": candidate.patient_id,
-                    "campaign_id": campaign.id,
-                    "channel": channel.value,
-                    "purpose": Purpose.CAMPAIGN.value,
-                    "template": campaign.template or f"campaign:{campaign.id}",
-                    "email_fallback": False,
-                    "status": MessageStatus.SCHEDULED.value,
-                    "due_at": due,
-                    "expires_at": due + EXPIRES_AFTER,
-                    "attempts": 0,
-                    "updated_at": now,
-                    "created_at": now,
-                }
-            )
-        if rows:
-            written += len(
-                session.execute(
-                    insert(session, Message)
-                    .values(rows)
-                    .on_conflict_do_nothing(index_elements=["campaign_id", "patient_id", "channel"])
-                    .returning(Message.id)
-                ).all()
-            )
-    campaign.status = CampaignStatus.RUNNING
-    audit(session, campaign, by, "launch", f"{written} messages written")
-    return written
-
-
 def pause(session: Session, campaign: Campaign, *, by: str) -> None:
     """Stop claiming its messages; rows already claimed go back (see dispatch)."""
     _require(campaign, CampaignStatus.RUNNING, "pause")
@@ -210,6 +143,8 @@ def pause(session: Session, campaign: Campaign, *, by: str) -> None:
 def resume(session: Session, campaign: Campaign, *, by: str, now: datetime | None = None) -> int:
     """Run again, spreading what is left from now at the campaign's rate."""
     _require(campaign, CampaignStatus.PAUSED, "resume")
+    if launch_progress(campaign).state in ("queued", "writing"):
+        raise InvalidInput(f"campaign {campaign.name!r} is still being launched: resume after")
     remaining = session.scalars(
         select(Message.id)
         .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SCHEDULED)
@@ -246,6 +181,23 @@ def cancel(session: Session, campaign: Campaign, *, by: str) -> int:
     )
     audit(session, campaign, by, "cancel", f"{cancelled} messages cancelled")
     return cancelled
+
+
+@dataclass(frozen=True)
+class LaunchProgress:
+    state: str  # "none", "queued" (nothing written yet), "writing" or "done"
+    done: int  # reachable patients whose rows are written
+    total: int | None  # reachable patients, once writing started
+
+
+def launch_progress(campaign: Campaign) -> LaunchProgress:
+    if campaign.launch_requested_at is None:
+        state = "none"
+    elif campaign.launch_finished_at is not None:
+        state = "done"
+    else:
+        state = "writing" if campaign.launch_total is not None else "queued"
+    return LaunchProgress(state, campaign.launch_done, campaign.launch_total)
 
 
 def progress(session: Session, campaign: Campaign) -> dict[str, int]:

@@ -12,7 +12,7 @@ from followup.campaigns import (
     cancel,
     create_campaign,
     get_campaign,
-    launch,
+    launch_progress,
     pause,
     preview,
     progress,
@@ -21,6 +21,7 @@ from followup.campaigns import (
 )
 from followup.db import transaction
 from followup.exceptions import InvalidInput
+from followup.launches import request_launch
 from followup.models import PENDING_STATUSES, Campaign, MessageStatus
 from followup.runtime import LazyRuntime
 from followup.segments import Segment
@@ -156,11 +157,21 @@ def test_send_command(lazy: LazyRuntime, name: str, to: str, by: str) -> None:
 @BY
 @pass_runtime
 def launch_command(lazy: LazyRuntime, name: str, by: str, follow: bool) -> None:
-    """Write the campaign's messages into the outbox; launching twice sends once."""
+    """Write the campaign's messages into the outbox (a worker does, when there is a
+    broker); launching twice sends once."""
+    from followup.tasks import write_in_background
+    from followup.worker import create_celery
+
     rt = lazy.get()
     with transaction(rt.sessions) as session:
-        written = launch(session, get_campaign(session, name), settings=rt.settings, by=by)
-    click.echo(f"campaign {name!r} launched: {written} new messages")
+        chosen = get_campaign(session, name)
+        request_launch(session, chosen, by=by)
+    create_celery(rt.settings, rt)
+    written = write_in_background(rt, chosen.id, by)
+    if written is None:
+        click.echo(f"campaign {name!r} launching: a worker is writing its messages")
+    else:
+        click.echo(f"campaign {name!r} launched: {written} new messages")
     if follow:
         _follow(lazy, name)
 
@@ -209,7 +220,9 @@ def status_command(lazy: LazyRuntime, name: str, follow: bool) -> None:
         return
     with lazy.get().sessions() as session:
         chosen = get_campaign(session, name)
-        click.echo(f"{chosen.name} ({chosen.status}): {_bar(progress(session, chosen))}")
+        click.echo(
+            f"{chosen.name} ({chosen.status}): {_bar(progress(session, chosen))}{_launching(chosen)}"
+        )
 
 
 @campaign.command(name="list")
@@ -234,14 +247,24 @@ def _bar(counts: dict[str, int], width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}"
 
 
+def _launching(chosen: Campaign) -> str:
+    """How far the launch's writing is, while it is not done."""
+    launch = launch_progress(chosen)
+    if launch.state not in ("queued", "writing"):
+        return ""
+    return f"  (launch {launch.state}: {launch.done}/{launch.total if launch.total is not None else '?'})"
+
+
 def _follow(lazy: LazyRuntime, name: str, every: float = 2.0) -> None:
     while True:
         with lazy.get().sessions() as session:
             chosen = get_campaign(session, name)
             counts = progress(session, chosen)
             status = chosen.status
-        click.echo(f"\r{_bar(counts)}", nl=False)
-        if not any(counts.get(s) for s in IN_FLIGHT) or status != "running":
+            launching = _launching(chosen)
+        click.echo(f"\r{_bar(counts)}{launching}", nl=False)
+        done = not any(counts.get(s) for s in IN_FLIGHT) and not launching
+        if done or status != "running":
             click.echo()
             return
         time.sleep(every)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     CursorResult,
     Engine,
     Executable,
     Row,
     Table,
     TextClause,
+    any_,
     bindparam,
     create_engine,
     event,
@@ -28,12 +30,15 @@ from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import PROJECT_ROOT
+from followup.sql_time import register_sqlite_functions
 
 Insert = PostgresInsert | SQLiteInsert
+T = TypeVar("T")
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and the time
+    functions of `followup.sql_time`.
 
     Errors never carry their statement's parameters (`hide_parameters`): those are
     patients' names, numbers and words, and errors end up in logs.
@@ -44,16 +49,17 @@ def make_engine(url: str, **options: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             hide_parameters=True,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_setup)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    register_sqlite_functions(dbapi_connection)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -67,9 +73,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def on_postgresql(session: Session) -> bool:
+    return dialect_name(session) == "postgresql"
+
+
+def per_dialect(build: Callable[[Callable[..., ColumnElement[bool]]], T]) -> dict[str, T]:
+    """A statement built once for each database, given how to say "`column` is one of
+    the list bound as `name`": one array parameter on PostgreSQL (short, constant text
+    that psycopg and the server prepare once, whatever the list's length), an expanding
+    IN on SQLite. Run the one for the session's `dialect_name`."""
+
+    def postgresql_member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(item))))
+
+    def sqlite_member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
+        return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))
+
+    return {"postgresql": build(postgresql_member), "sqlite": build(sqlite_member)}
+
+
 def insert(session: Session, model: type) -> Insert:
     """An INSERT that can `on_conflict_do_nothing` on both PostgreSQL and SQLite."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if on_postgresql(session) else sqlite
     return dialect.insert(model)
 
 
@@ -92,7 +121,7 @@ def insert_rows(
         return []
     table: Table = model.__table__  # type: ignore[attr-defined]
     columns = tuple(rows[0])
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         statement = _insert_arrays(table, columns, unique, returning)
         result = session.connection().execute(
             statement, {name: [row[name] for row in rows] for name in columns}
@@ -131,7 +160,7 @@ def escape_like(text: str) -> str:
 
 
 def rows_changed(session: Session, statement: Executable) -> int:
-    """Run an UPDATE; return how many rows it changed."""
+    """Run an INSERT, UPDATE or DELETE; return how many rows it changed."""
     return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Integer,
     bindparam,
     case,
     func,
@@ -37,12 +38,11 @@ from followup.caps import FrequencyCaps
 from followup.channels import DeliveryChannel, Outgoing, Send
 from followup.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.config import Settings
-from followup.db import rows_changed, transaction
+from followup.db import dialect_name, per_dialect, rows_changed, transaction
 from followup.eligibility import Defer, SendTo, Skip, decide
 from followup.exceptions import TemplateProblem
 from followup.leases import Lease
 from followup.models import (
-    MESSAGES,
     Campaign,
     CampaignStatus,
     Channel,
@@ -55,6 +55,7 @@ from followup.patients import lock_patients
 from followup.pipeline import SendPipeline
 from followup.render import Renderer
 from followup.repeats import RepeatGuard
+from followup.sending import start_sending
 from followup.series import held_back
 from followup.throttle import Throttle, Unlimited
 
@@ -74,6 +75,12 @@ PRIORITY = case(
     (Message.purpose.in_((Purpose.ALERT, Purpose.ANSWER)), 0),
     (Message.purpose == Purpose.CARE, 1),
     else_=2,
+)
+# A chunk's queued rows its send task holds; built once (see `followup.repeats`).
+HELD_ROWS = per_dialect(
+    lambda member_of: QUEUED_ROWS.where(
+        member_of(Message.id, "ids", Integer()), Message.claimed_by == bindparam("holder")
+    )
 )
 
 
@@ -249,9 +256,15 @@ class Dispatcher:
 
     def _group_by_channel(self, ids: list[int]) -> dict[Channel, list[int]]:
         with self.sessions() as session:
-            rows = session.execute(
-                select(Message.id, Message.channel).where(Message.id.in_(ids)).order_by(Message.id)
-            ).all()
+            rows = (
+                session.connection()
+                .execute(
+                    select(Message.id, Message.channel)
+                    .where(Message.id.in_(ids))
+                    .order_by(Message.id)
+                )
+                .all()
+            )
         grouped: dict[Channel, list[int]] = {}
         for message_id, channel in rows:
             grouped.setdefault(Channel(channel), []).append(message_id)
@@ -261,9 +274,10 @@ class Dispatcher:
         """Check, render and move a chunk from queued to sending in one transaction."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            db = session.connection()
-            held = QUEUED_ROWS.where(Message.id.in_(chunk), Message.claimed_by == holder)
-            rows = [QueuedRow._make(row) for row in db.execute(held, {"now": now})]
+            held = session.connection().execute(
+                HELD_ROWS[dialect_name(session)], {"now": now, "ids": chunk, "holder": holder}
+            )
+            rows = [QueuedRow._make(row) for row in held]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             ready: dict[int, Outgoing] = {}
             for row in rows:
@@ -321,44 +335,7 @@ class Dispatcher:
                 del ready[message_id]
             if not ready:
                 return []
-            started = sorted(
-                db.scalars(
-                    update(Message)
-                    .where(
-                        Message.id.in_(ready),
-                        Message.status == MessageStatus.QUEUED,
-                        Message.claimed_by == holder,
-                    )
-                    .values(
-                        status=MessageStatus.SENDING,
-                        attempts=Message.attempts + 1,
-                        attempted_at=now,
-                        updated_at=now,
-                    )
-                    .returning(Message.id)
-                )
-            )
-            if started:
-                db.execute(
-                    update(MESSAGES)
-                    .where(Message.id == bindparam("message_id"))
-                    .values(
-                        recipient=bindparam("to"),
-                        subject=bindparam("subject"),
-                        body=bindparam("body"),
-                        fingerprint=bindparam("fingerprint"),
-                    ),
-                    [
-                        {
-                            "message_id": message_id,
-                            "to": ready[message_id].to,
-                            "subject": ready[message_id].subject,
-                            "body": ready[message_id].body,
-                            "fingerprint": ready[message_id].fingerprint or None,
-                        }
-                        for message_id in started
-                    ],
-                )
+            started = start_sending(session, ready, holder=holder, now=now)
         return [ready[message_id] for message_id in started]
 
     def _settle(

@@ -482,7 +482,7 @@ def _with_trends(
         if reason is not None:
             triage = Triage.ATTENTION.value if reading.triage == Triage.ROUTINE else reading.triage
             changed[key] = replace(reading, triage=triage, reasons=(*reading.reasons, reason))
-        history[patient_id].append(pain)
+        history[patient_id] = history[patient_id].then(pain)
     return changed
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,15 +81,29 @@ class Lease:
         self._heartbeat.join()
 
     def renew(self) -> int:
-        """Extend the lease on every row still held; returns how many."""
+        """Extend the lease on every row still held; returns how many.
+
+        Rows the task itself has locked (a chunk starting, results being recorded) are
+        skipped, not waited for: locking them in another order than those statements
+        could deadlock with them. They are moving on, and a skipped row still has two
+        thirds of its lease when the next heartbeat comes.
+        """
+        # A materialized CTE: the locking subquery runs once (as in claim_due).
+        held = (
+            select(Message.id)
+            .where(
+                Message.claimed_by == self.holder,
+                Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+            )
+            .with_for_update(skip_locked=True)
+            .cte("held")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
         with transaction(self.sessions) as session:
             return rows_changed(
                 session,
                 update(Message)
-                .where(
-                    Message.claimed_by == self.holder,
-                    Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
-                )
+                .where(Message.id == held.c.id)
                 .values(lease_until=self.clock() + self.length),
             )
 

@@ -341,6 +341,12 @@ class Campaign(Base):
     status: Mapped[str] = mapped_column(String(10), default=CampaignStatus.DRAFT)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last launch: asked for when; how many reachable patients it found (None until
+    # it starts writing), how many of them it has written, when it finished.
+    launch_requested_at: Mapped[datetime | None]
+    launch_total: Mapped[int | None] = mapped_column(Integer)
+    launch_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    launch_finished_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

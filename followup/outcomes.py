@@ -18,7 +18,7 @@ from collections import Counter
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.channels import Outgoing
@@ -32,9 +32,10 @@ from followup.exceptions import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from followup.models import MESSAGES, Channel, Message, MessageStatus, Patient, Purpose
+from followup.models import Channel, Message, MessageStatus, Patient, Purpose
 from followup.patients import record_consents
 from followup.schedule import retry_delay
+from followup.sending import SENDABLE, mark_sent
 
 log = logging.getLogger(__name__)
 
@@ -72,40 +73,23 @@ class OutcomeRecorder:
     def _record_sent(
         self, session: Session, sent: list[tuple[Outgoing, str]], now: datetime
     ) -> None:
-        """One statement for the batch. A row that recovery marked unknown meanwhile was
-        sent after all; a provider id some other row already holds is never copied."""
-        other = MESSAGES.alias("other")
-        session.connection().execute(
-            update(MESSAGES)
-            .where(
-                Message.id == bindparam("message_id"),
-                # Not IN (...): an expanding list cannot run once per row.
-                or_(
-                    Message.status == MessageStatus.SENDING,
-                    Message.status == MessageStatus.UNKNOWN,
-                ),
-                ~exists().where(
-                    other.c.provider_id == bindparam("provider_id"),
-                    other.c.id != bindparam("message_id"),
-                ),
-            )
-            .values(
-                status=MessageStatus.SENT,
-                provider_id=bindparam("provider_id"),
-                sent_at=now,
-                settle_at=None,
-                updated_at=now,
-                last_error=None,
-                error_code=None,
-            ),
-            [{"message_id": o.message_id, "provider_id": pid} for o, pid in sent],
+        """A row that recovery marked unknown meanwhile was sent after all; a provider
+        id some other row already holds is never copied: that row goes to staff."""
+        firsts: dict[str, int] = {}
+        for outgoing, provider_id in sent:
+            # The same id twice in one batch: only the first row may take it.
+            firsts.setdefault(provider_id, outgoing.message_id)
+        recorded = mark_sent(
+            session, [(message_id, pid) for pid, message_id in firsts.items()], now=now
         )
-        clashed = session.scalars(
-            select(Message.id).where(
-                Message.id.in_([o.message_id for o, _ in sent]),
-                Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)),
-            )
-        ).all()
+        left = [o.message_id for o, _ in sent if recorded is None or o.message_id not in recorded]
+        clashed = (
+            session.scalars(
+                select(Message.id).where(Message.id.in_(left), Message.status.in_(SENDABLE))
+            ).all()
+            if left
+            else []
+        )
         if clashed:
             log.error("provider ids already held by other messages: %s", sorted(clashed))
             session.execute(

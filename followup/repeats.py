@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from followup.channels import Outgoing
 from followup.compose import QueuedRow
-from followup.models import Message, MessageStatus, Purpose
+from followup.db import dialect_name, per_dialect
+from followup.models import Message, MessageStatus, Purpose, UTCDateTime
 from followup.patients import lock_patients
 
 # What the patient has, or may have: a failed or undelivered text never reached them.
@@ -29,6 +30,21 @@ REACHED = (
 )
 
 Key = tuple[int, str, str | None]  # patient, channel, fingerprint
+
+# Built once, run on Core for every chunk the dispatcher starts: building it per
+# chunk cost more than running it.
+EARLIER = per_dialect(
+    lambda member_of: (
+        select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
+        .where(
+            member_of(Message.patient_id, "patients", Integer()),
+            member_of(Message.fingerprint, "prints", String()),
+            Message.status.in_(REACHED),
+            Message.attempted_at >= bindparam("since", type_=UTCDateTime()),
+        )
+        .order_by(Message.attempted_at.desc())
+    )  # the earliest is kept
+)
 
 
 class RepeatGuard:
@@ -55,17 +71,13 @@ class RepeatGuard:
             return {}
         patients = sorted({row.patient_id for row in checked})
         lock_patients(session, patients)
+        db, dialect = session.connection(), dialect_name(session)
+        prints = sorted({ready[row.id].fingerprint for row in checked})
+        since = now - self.window
         earlier: dict[Key, int] = {
             (patient_id, channel, print_): message_id
-            for patient_id, channel, print_, message_id in session.execute(
-                select(Message.patient_id, Message.channel, Message.fingerprint, Message.id)
-                .where(
-                    Message.patient_id.in_(patients),
-                    Message.fingerprint.in_({ready[row.id].fingerprint for row in checked}),
-                    Message.status.in_(REACHED),
-                    Message.attempted_at >= now - self.window,
-                )
-                .order_by(Message.attempted_at.desc())  # the earliest is kept
+            for patient_id, channel, print_, message_id in db.execute(
+                EARLIER[dialect], {"patients": patients, "prints": prints, "since": since}
             )
         }
         repeats: dict[int, str] = {}

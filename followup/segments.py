@@ -14,7 +14,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session, aliased
 
 from followup.db import escape_like
@@ -143,39 +155,75 @@ def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
     return None
 
 
-def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any, ...]]:
-    sms = aliased(Consent)
-    email = aliased(Consent)
-    query = (
-        select(
-            Patient.id,
-            Patient.first_name,
-            Patient.language,
-            Patient.timezone,
-            Patient.phone,
-            Patient.email,
-            Patient.preferred_channel,
-            Patient.discharged_at.is_not(None),
-            sms.granted,
-            email.granted,
-        )
-        .outerjoin(
-            sms,
-            and_(
-                sms.patient_id == Patient.id,
-                sms.channel == Channel.SMS.value,
-                sms.purpose == Purpose.CAMPAIGN.value,
-            ),
-        )
-        .outerjoin(
-            email,
-            and_(
-                email.patient_id == Patient.id,
-                email.channel == Channel.EMAIL.value,
-                email.purpose == Purpose.CAMPAIGN.value,
-            ),
-        )
+def reachable(
+    segment: Segment, *, wanted: str, zone: ZoneInfo, now: datetime | None = None
+) -> Select[tuple[int, str | None, str]]:
+    """The segment's patients as (id, channel, time zone), the channel chosen in the
+    database exactly as `choose_channel` chooses it (None: not reachable)."""
+    sms, email = aliased(Consent), aliased(Consent)
+    channel = _channel_case(wanted, sms, email).label("channel")
+    query = _with_consents(select(Patient.id, channel, Patient.timezone), sms, email)
+    return _filtered(query, segment, now or utcnow(), zone)
+
+
+def _channel_case(wanted: str, sms: type[Consent], email: type[Consent]) -> ColumnElement[Any]:
+    can = {
+        Channel.SMS: and_(func.coalesce(Patient.phone, "") != "", sms.granted == true()),
+        Channel.EMAIL: and_(func.coalesce(Patient.email, "") != "", email.granted == true()),
+    }
+    if wanted == PREFERRED:
+        prefers_email = Patient.preferred_channel == Channel.EMAIL.value
+        order = [
+            (and_(prefers_email, can[Channel.EMAIL]), Channel.EMAIL),
+            (and_(prefers_email, can[Channel.SMS]), Channel.SMS),
+            (can[Channel.SMS], Channel.SMS),
+            (can[Channel.EMAIL], Channel.EMAIL),
+        ]
+    else:
+        order = [(can[Channel(wanted)], Channel(wanted))]
+    return case(
+        (Patient.discharged_at.is_not(None), null()),
+        *((rule, literal(kind.value)) for rule, kind in order),
+        else_=null(),
     )
+
+
+def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any, ...]]:
+    sms, email = aliased(Consent), aliased(Consent)
+    columns = select(
+        Patient.id,
+        Patient.first_name,
+        Patient.language,
+        Patient.timezone,
+        Patient.phone,
+        Patient.email,
+        Patient.preferred_channel,
+        Patient.discharged_at.is_not(None),
+        sms.granted,
+        email.granted,
+    )
+    return _filtered(_with_consents(columns, sms, email), segment, now, zone)
+
+
+def _with_consents(
+    query: Select[*tuple[Any, ...]], sms: type[Consent], email: type[Consent]
+) -> Select[*tuple[Any, ...]]:
+    """`query` with the patient's campaign consent on each channel, if any."""
+    for alias, channel in ((sms, Channel.SMS), (email, Channel.EMAIL)):
+        query = query.outerjoin(
+            alias,
+            and_(
+                alias.patient_id == Patient.id,
+                alias.channel == channel.value,
+                alias.purpose == Purpose.CAMPAIGN.value,
+            ),
+        )
+    return query
+
+
+def _filtered(
+    query: Select[*tuple[Any, ...]], segment: Segment, now: datetime, zone: ZoneInfo
+) -> Select[*tuple[Any, ...]]:
     visit_rules: list[ColumnElement[bool]] = []
     if segment.offices:
         visit_rules.append(Visit.office.in_(segment.offices))

@@ -10,6 +10,7 @@ from followup import runtime
 from followup.db import transaction
 from followup.dispatch import Clock, claim_due, sms_room, unclaim
 from followup.escalation import escalate_due
+from followup.launches import write_launch
 from followup.models import utcnow
 from followup.reconcile import reconcile_unknown, recover_lapsed
 
@@ -53,6 +54,22 @@ def dispatch_due(at: str | None = None) -> int:
 def send_batch(message_ids: list[int], at: str | None = None) -> dict[str, int]:
     report = runtime.current().dispatcher(_clock(at)).send_batch(message_ids)
     return report.__dict__
+
+
+@shared_task(name="followup.tasks.launch_campaign")
+def launch_campaign(campaign_id: int, by: str, at: str | None = None) -> int:
+    """Write a launched campaign's messages; returns how many were new."""
+    rt = runtime.current()
+    return write_launch(rt.sessions, campaign_id, settings=rt.settings, by=by, now=_clock(at)())
+
+
+def write_in_background(rt: runtime.Runtime, campaign_id: int, by: str) -> int | None:
+    """Hand a requested launch to a worker (None); with no broker, write it in this
+    process and return how many rows were new."""
+    if rt.settings.eager:
+        return write_launch(rt.sessions, campaign_id, settings=rt.settings, by=by)
+    launch_campaign.delay(campaign_id, by)
+    return None
 
 
 @shared_task(name="followup.tasks.reconcile")

@@ -90,8 +90,14 @@ def test_staff_run_a_campaign_through_the_api(
     assert shown["samples"][0]["encoding"] == "GSM-7" and shown["samples"][0]["segments"] == "1"
     sent = api.post("/api/campaigns/saturday/test-send", json={"to": "+12015550999"}, headers=staff)
     assert sent.status_code == 200 and sent.json()["provider_id"].startswith("console-sms-")
-    launched = api.post("/api/campaigns/saturday/launch", headers=staff).json()
-    assert launched["status"] == "running" and launched["progress"] == {"scheduled": 1}
+    launched = api.post("/api/campaigns/saturday/launch", headers=staff)
+    assert launched.status_code == 202 and launched.headers["Location"] == "/api/campaigns/saturday"
+    assert launched.json()["status"] == "running"
+    assert launched.json()["launch"] == {"state": "queued", "done": 0, "total": None}
+    # The test client runs the background writing before it returns.
+    watched = api.get(launched.headers["Location"], headers=staff).json()
+    assert watched["launch"] == {"state": "done", "done": 1, "total": 1}
+    assert watched["progress"] == {"scheduled": 1}
     assert api.post("/api/campaigns/saturday/pause", headers=staff).json()["status"] == "paused"
     assert api.post("/api/campaigns/saturday/pause", headers=staff).status_code == 422
     assert api.get("/api/campaigns", headers=staff).json()[0]["name"] == "saturday"

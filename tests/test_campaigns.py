@@ -13,7 +13,6 @@ from followup.campaigns import (
     cancel,
     create_campaign,
     get_campaign,
-    launch,
     pause,
     preview,
     progress,
@@ -23,6 +22,7 @@ from followup.db import transaction
 from followup.dispatch import claim_due
 from followup.exceptions import InvalidInput
 from followup.inbound import InboundSms, receive_sms
+from followup.launches import launch
 from followup.models import (
     AuditEntry,
     Channel,
@@ -133,10 +133,9 @@ def preview_winter(runtime: Runtime) -> Preview:
 
 
 def launch_winter(runtime: Runtime) -> None:
-    with transaction(runtime.sessions) as session:
-        launch(
-            session, get_campaign(session, "winter"), settings=runtime.settings, by="Maria", now=NOW
-        )
+    with runtime.sessions() as session:
+        campaign_id = get_campaign(session, "winter").id
+    launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria", now=NOW)
 
 
 def test_segments_filter_in_the_database(runtime: Runtime) -> None:
@@ -200,20 +199,14 @@ def test_preview_counts_and_exclusions_equal_what_launch_writes(runtime: Runtime
         == "Hi Pat, winter tip from Spine & PT Clinic: keep moving every day. Reply STOP to opt out."
     )
     assert shown.duration == timedelta(seconds=0.1)
-    with transaction(runtime.sessions) as session:
-        written = launch(
-            session, get_campaign(session, "winter"), settings=runtime.settings, by="Maria"
-        )
-    with transaction(runtime.sessions) as session:
-        again = launch(
-            session, get_campaign(session, "winter"), settings=runtime.settings, by="Maria"
-        )
+    written = launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria")
+    again = launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria")
     assert (written, again) == (1, 0)
     with runtime.sessions() as session:
         rows = session.scalars(select(Message).where(Message.campaign_id == campaign_id)).all()
         actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert [(m.channel, m.purpose) for m in rows] == [("sms", "campaign")]
-    assert actions == ["create", "launch", "launch"]
+    assert actions == ["create", "launch", "launched", "launch", "launched"]
 
 
 def test_preferred_channel_campaign_falls_back_per_patient(runtime: Runtime) -> None:
@@ -241,8 +234,8 @@ def test_pause_resume_and_cancel_take_effect_at_the_next_tick(
 ) -> None:
     for n in range(1, 5):
         patient(live_runtime, f"P{n}")
-    new_campaign(live_runtime, rate=1.0)  # one a second: 4 slots
-    launch_winter(live_runtime)
+    campaign_id = new_campaign(live_runtime, rate=1.0)  # one a second: 4 slots
+    launch(live_runtime.sessions, campaign_id, settings=live_runtime.settings, by="Maria", now=NOW)
     tick(live_runtime, NOW + timedelta(seconds=1))  # the first two slots
     assert len(twilio_server.messages) == 2
     with transaction(live_runtime.sessions) as session:
@@ -274,6 +267,7 @@ def test_pause_resume_and_cancel_take_effect_at_the_next_tick(
     assert actions == [
         "Maria (front desk):create",
         "Maria:launch",
+        "Maria:launched",
         "Maria:pause",
         "Maria:resume",
         "Dr. Lee:cancel",
@@ -284,8 +278,8 @@ def test_a_paused_campaign_gives_back_rows_already_claimed(
     live_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
     patient(live_runtime, "P1")
-    new_campaign(live_runtime)
-    launch_winter(live_runtime)
+    campaign_id = new_campaign(live_runtime)
+    launch(live_runtime.sessions, campaign_id, settings=live_runtime.settings, by="Maria", now=NOW)
     [batch] = claim_due(
         live_runtime.sessions, now=NOW + timedelta(seconds=1), limit=10, batch_size=10
     )
@@ -300,11 +294,9 @@ def test_a_paused_campaign_gives_back_rows_already_claimed(
 
 def test_plan_messages_and_alerts_are_claimed_before_campaigns(runtime: Runtime) -> None:
     patient(runtime, "P1")
-    new_campaign(runtime)
+    campaign_id = new_campaign(runtime)
+    launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria", now=NOW)
     with transaction(runtime.sessions) as session:
-        launch(
-            session, get_campaign(session, "winter"), settings=runtime.settings, by="Maria", now=NOW
-        )
         plan = session.scalars(select(Message).where(Message.campaign_id.is_(None))).first()
         assert plan is not None
         plan.status, plan.due_at = MessageStatus.SCHEDULED, NOW + timedelta(seconds=5)

@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from followup.campaigns import create_campaign, launch
+from followup.campaigns import create_campaign
 from followup.caps import Cap
 from followup.cli import main
 from followup.db import transaction
 from followup.dispatch import claim_due
+from followup.launches import launch
 from followup.models import Channel, Message, MessageStatus, Patient, Purpose
 from followup.patients import record_consents
 from followup.runtime import Runtime
@@ -71,7 +72,7 @@ def campaign(runtime: Runtime, name: str, at: datetime) -> None:
             start_at=at,
             by="Maria",
         )
-        launch(session, created, settings=runtime.settings, by="Maria", now=at)
+    launch(runtime.sessions, created.id, settings=runtime.settings, by="Maria", now=at)
 
 
 def walk(runtime: Runtime, until: datetime) -> None:

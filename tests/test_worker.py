@@ -14,9 +14,10 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
-from followup.campaigns import cancel, get_campaign, launch, pause, progress
+from followup.campaigns import cancel, get_campaign, pause, progress
 from followup.config import Settings
 from followup.db import transaction
+from followup.launches import launch
 from followup.models import Message, MessageStatus
 from followup.runtime import Runtime, use
 from followup.worker import create_celery, redis_eviction_warning
@@ -127,9 +128,8 @@ def test_a_campaign_paused_and_cancelled_mid_way_with_a_real_worker(
     for n in range(1, 5):
         patient(runtime, f"P{n}")
     now = datetime.now(UTC)
-    new_campaign(runtime, rate=1.0, start_at=now)
-    with transaction(runtime.sessions) as session:
-        launch(session, get_campaign(session, "winter"), settings=live, by="Maria", now=now)
+    campaign_id = new_campaign(runtime, rate=1.0, start_at=now)
+    launch(runtime.sessions, campaign_id, settings=live, by="Maria", now=now)
 
     def sent() -> int:
         with runtime.sessions() as session:

@@ -15,7 +15,6 @@ from followup.campaigns import (
     create_campaign,
     draft,
     get_campaign,
-    launch,
     pause,
     preview,
     progress,
@@ -27,8 +26,10 @@ from followup.console.web import needs, page, runtime_of, see_other
 from followup.db import transaction
 from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, FollowupError
+from followup.launches import request_launch
 from followup.models import Campaign, Office, Role
 from followup.segments import Segment
+from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
@@ -154,13 +155,16 @@ def act(name: str, action: str, request: Request, who: Staff) -> HTMLResponse:
     with transaction(runtime.sessions) as session:
         chosen = get_campaign(session, name)
         if action == "launch":
-            launch(session, chosen, settings=runtime.settings, by=who.name)
+            request_launch(session, chosen, by=who.name)
         elif action == "pause":
             pause(session, chosen, by=who.name)
         elif action == "resume":
             resume(session, chosen, by=who.name)
         else:
             cancel(session, chosen, by=who.name)
+    if action == "launch":
+        # Written by a worker (or, with no broker, here before the page comes back).
+        write_in_background(runtime, chosen.id, who.name)
     return see_other(f"/console/campaigns/{name}")
 
 

@@ -9,10 +9,11 @@ of patient data is written to the audit log.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
@@ -22,7 +23,7 @@ from followup.campaigns import (
     cancel,
     create_campaign,
     get_campaign,
-    launch,
+    launch_progress,
     pause,
     preview,
     progress,
@@ -32,6 +33,7 @@ from followup.campaigns import (
 from followup.db import transaction
 from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
+from followup.launches import request_launch
 from followup.models import (
     AuditEntry,
     Campaign,
@@ -46,6 +48,7 @@ from followup.plain_text import CONTROL_CHARACTERS
 from followup.runtime import Runtime
 from followup.segments import MAX_DAYS, Segment
 from followup.staff import add_staff, authenticate, get_staff, issue_token, revoke_token
+from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/api", tags=["staff"])
 bearer = HTTPBearer(auto_error=False)
@@ -86,6 +89,12 @@ class CampaignIn(BaseModel):
     rate: float = Field(default=1.0, gt=0)
 
 
+class LaunchOut(BaseModel):
+    state: Literal["none", "queued", "writing", "done"]
+    done: int  # reachable patients whose messages are written
+    total: int | None  # reachable patients, once writing started
+
+
 class CampaignOut(BaseModel):
     name: str
     channel: str
@@ -94,6 +103,7 @@ class CampaignOut(BaseModel):
     rate: float
     start_at: datetime
     created_by: str
+    launch: LaunchOut
     progress: dict[str, int]
 
 
@@ -256,8 +266,22 @@ def _action(
     return endpoint
 
 
+@router.post("/campaigns/{name}/launch", status_code=202, response_model=CampaignOut)
+def launch_campaign(
+    name: str, db: DB, member: Staff, rt: RT, response: Response, background: BackgroundTasks
+) -> CampaignOut:
+    """Launch: the messages are written in the background; the campaign's URL (in
+    `Location`) shows `launch.done` of `launch.total` until `launch.state` is done."""
+    with transaction(rt.sessions) as session:
+        # Committed before the writing starts, which may be in another process.
+        chosen = get_campaign(session, name)
+        request_launch(session, chosen, by=member.name)
+    background.add_task(write_in_background, rt, chosen.id, member.name)
+    response.headers["Location"] = f"/api/campaigns/{name}"
+    return _out(db, get_campaign(db, name))
+
+
 for verb, run in {
-    "launch": lambda db, c, m, rt: launch(db, c, settings=rt.settings, by=m.name),
     "pause": lambda db, c, m, rt: pause(db, c, by=m.name),
     "resume": lambda db, c, m, rt: resume(db, c, by=m.name),
     "cancel": lambda db, c, m, rt: cancel(db, c, by=m.name),
@@ -367,5 +391,6 @@ def _out(db: Session, campaign: Campaign) -> CampaignOut:
         rate=campaign.rate,
         start_at=campaign.start_at,
         created_by=campaign.created_by,
+        launch=LaunchOut(**asdict(launch_progress(campaign))),
         progress=progress(db, campaign),
     )

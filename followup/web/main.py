@@ -5,7 +5,11 @@ import gc
 from followup.config import Settings
 from followup.runtime import Runtime
 from followup.web.app import create_app
+from followup.worker import create_celery
 
-app = create_app(Runtime(Settings.from_env()))
+settings = Settings.from_env()
+runtime = Runtime(settings)
+create_celery(settings, runtime)  # launches are handed to the workers through the broker
+app = create_app(runtime)
 # What is loaded by now lives as long as the process: keep the collector off it.
 gc.freeze()

@@ -251,6 +251,7 @@ class TwilioPeer:
                 {
                     "messages": len(self.state.messages),
                     "requests": self.state.requests,
+                    "in_flight": self.state.in_flight,
                     "peak_in_flight": self.state.peak_in_flight,
                 }
             )
