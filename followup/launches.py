@@ -39,8 +39,8 @@ from followup.sql_time import sending_window, shifted
 
 # Patients per statement. Each statement joins the segment's tables whole (hash joins
 # beat index look-ups past a few thousand rows), so a chunk must be large for that to
-# stay small beside its rows; it is still a few seconds' work that commits and shows
-# progress on its own.
+# stay small beside its rows; it is still under a second's work that commits, and
+# shows progress, on its own.
 LAUNCH_CHUNK = 25_000
 MICROSECOND = timedelta(microseconds=1)
 # Written by a launch, in this order.
