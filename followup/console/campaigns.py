@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from followup.campaigns import (
     create_campaign,
     draft,
     get_campaign,
+    launch_progress,
     pause,
     preview,
     progress,
@@ -111,6 +112,7 @@ def campaign_page(name: str, request: Request, who: Staff, note: str = "") -> HT
         who,
         campaign=chosen,
         progress=counts,
+        launch=launch_progress(chosen),
         preview=shown,
         samples=samples,
         note=note,
@@ -122,7 +124,10 @@ def campaign_progress(name: str, request: Request, who: Staff) -> HTMLResponse:
     with runtime_of(request).sessions() as session:
         chosen = get_campaign(session, name)
         counts = progress(session, chosen)
-    return page(request, "campaign-progress.html", who, campaign=chosen, progress=counts)
+        launch = launch_progress(chosen)
+    return page(
+        request, "campaign-progress.html", who, campaign=chosen, progress=counts, launch=launch
+    )
 
 
 @router.post("/campaigns/{name}/test-send", response_class=HTMLResponse)
@@ -148,7 +153,9 @@ def send_test(
 
 
 @router.post("/campaigns/{name}/{action}", response_class=HTMLResponse)
-def act(name: str, action: str, request: Request, who: Staff) -> HTMLResponse:
+def act(
+    name: str, action: str, request: Request, who: Staff, background: BackgroundTasks
+) -> HTMLResponse:
     runtime = runtime_of(request)
     if action not in ACTIONS:
         return see_other(f"/console/campaigns/{name}")
@@ -163,8 +170,9 @@ def act(name: str, action: str, request: Request, who: Staff) -> HTMLResponse:
         else:
             cancel(session, chosen, by=who.name)
     if action == "launch":
-        # Written by a worker (or, with no broker, here before the page comes back).
-        write_in_background(runtime, chosen.id, who.name)
+        # Written by a worker, or with no broker by this process once the page is sent:
+        # the page comes back at once and shows the writing's progress.
+        background.add_task(write_in_background, runtime, chosen.id, who.name)
     return see_other(f"/console/campaigns/{name}")
 
 
