@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
-from bench.seeding import analyze, fresh_schema, seed_patients  # noqa: E402
+from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.campaigns import create_campaign  # noqa: E402
@@ -41,7 +41,7 @@ from followup.config import Settings  # noqa: E402
 from followup.db import transaction  # noqa: E402
 from followup.dispatch import claim_due  # noqa: E402
 from followup.launches import launch  # noqa: E402
-from followup.models import Consent, Visit  # noqa: E402
+from followup.models import Consent  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
 from followup.segments import Segment  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -218,22 +218,7 @@ def _seed_chunk(engine: Engine, ids: range) -> None:
                     for i in ids
                 ],
             )
-        connection.execute(
-            insert(Visit),
-            [
-                {
-                    "id": i,
-                    "ref": f"BV{i}",
-                    "patient_id": i,
-                    "office": "hoboken",
-                    "clinician": "Dr. Bench",
-                    "visited_at": now,
-                    "tags": "lower-back",
-                    "plan": "lower-back",
-                }
-                for i in ids
-            ],
-        )
+        seed_visits(connection, ids, visited_at=now)
 
 
 def _create(settings: Settings) -> int:

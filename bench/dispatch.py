@@ -36,13 +36,13 @@ from sqlalchemy import create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.seeding import analyze, fresh_schema, seed_patients  # noqa: E402
+from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
 from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
 from followup.config import Settings  # noqa: E402
 from followup.dispatch import claim_due  # noqa: E402
-from followup.models import Base, Message, Visit  # noqa: E402
+from followup.models import Base, Message  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
@@ -100,22 +100,7 @@ def seed(url: str, n: int, now: datetime) -> None:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         ids = range(1, n + 1)
         seed_patients(connection, ids, now=now, phone=lambda i: f"+1201{i:07d}")
-        connection.execute(
-            insert(Visit),
-            [
-                {
-                    "id": i,
-                    "ref": f"BV{i}",
-                    "patient_id": i,
-                    "office": "hoboken",
-                    "clinician": "Dr. Bench",
-                    "visited_at": now - timedelta(days=2),
-                    "tags": "lower-back",
-                    "plan": "lower-back",
-                }
-                for i in ids
-            ],
-        )
+        seed_visits(connection, ids, visited_at=now - timedelta(days=2))
         connection.execute(
             insert(Message),
             [

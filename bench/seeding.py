@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, create_engine, insert, text
 
 from followup.db import upgrade_to_head
-from followup.models import Consent, Patient
+from followup.models import Consent, Episode, Patient, Visit
 
 
 def fresh_schema(server_url: str, schema: str) -> str:
@@ -68,3 +68,27 @@ def analyze(engine: Engine) -> None:
     then joins them quadratically)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE"))
+
+
+def seed_visits(connection: Connection, ids: range, *, visited_at: datetime) -> None:
+    """One Hoboken visit (visit id = patient id), each opening its patient's episode."""
+    connection.execute(
+        insert(Episode), [{"id": i, "patient_id": i, "opened_at": visited_at} for i in ids]
+    )
+    connection.execute(
+        insert(Visit),
+        [
+            {
+                "id": i,
+                "ref": f"BV{i}",
+                "patient_id": i,
+                "episode_id": i,
+                "office": "hoboken",
+                "clinician": "Dr. Bench",
+                "visited_at": visited_at,
+                "tags": "lower-back",
+                "plan": "lower-back",
+            }
+            for i in ids
+        ],
+    )
