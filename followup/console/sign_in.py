@@ -31,7 +31,7 @@ from followup.accounts import (
     set_password,
     totp_uri,
 )
-from followup.console.sessions import end_sessions, start_session, verify_session
+from followup.console.sessions import SignedIn, end_sessions, start_session, verify_session
 from followup.console.web import COOKIE, current, page, runtime_of, see_other
 from followup.db import transaction
 from followup.exceptions import InvalidInput
@@ -109,6 +109,15 @@ def _signed_in_response(request: Request, token: str, location: str) -> HTMLResp
     return response
 
 
+def _posted_by(request: Request, csrf: str) -> SignedIn | None:
+    """The session a second-factor form comes from, its CSRF token checked (403 if
+    wrong); None when there is no session any more."""
+    who = current(request)
+    if who is not None and not hmac.compare_digest(csrf, who.csrf_token):
+        raise HTTPException(403, "the form has expired; reload the page and try again")
+    return who
+
+
 def _next(raw: str) -> str:
     """Only somewhere in the console: never an open redirect."""
     return raw if raw.startswith("/console/") and not raw.startswith("//") else "/console/"
@@ -163,11 +172,9 @@ def code_form(request: Request) -> HTMLResponse:
 def code(
     request: Request, code: str = Form("", max_length=20), csrf: str = Form("")
 ) -> HTMLResponse:
-    who = current(request)
+    who = _posted_by(request, csrf)
     if who is None:
         return see_other("/console/login")
-    if not hmac.compare_digest(csrf, who.csrf_token):
-        raise HTTPException(403, "the form has expired; reload the page and try again")
     throttle = Throttle(request).for_account(who.name)
     if wait := throttle.wait_minutes():
         error = f"Too many wrong codes. Try again in {wait} minute(s)."
@@ -216,11 +223,9 @@ def setup(
     code: str = Form("", max_length=20),
     csrf: str = Form(""),
 ) -> HTMLResponse:
-    who = current(request)
+    who = _posted_by(request, csrf)
     if who is None:
         return see_other("/console/login")
-    if not hmac.compare_digest(csrf, who.csrf_token):
-        raise HTTPException(403, "the form has expired; reload the page and try again")
     try:
         secret = str(_secrets(request).loads(sealed, max_age=900))
     except BadData:
