@@ -81,6 +81,9 @@ def draft(
     name = name.strip()
     if not name:
         raise InvalidInput("a campaign needs a name")
+    # What the columns hold: the console's form is bounded here, not by the database.
+    if len(name) > 100 or len(email_subject or "") > 200:
+        raise InvalidInput("a campaign name is at most 100 characters, a subject 200")
     if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
         raise InvalidInput(f"channel {channel!r} is not sms, email or preferred")
     if rate <= 0:

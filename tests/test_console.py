@@ -387,3 +387,27 @@ def test_staff_add_asks_for_a_password_and_never_echoes_it(runtime: Runtime) -> 
     with runtime.sessions() as session:
         member = session.scalars(select(StaffMember)).one()
     assert password_matches(member, PASSWORD)
+
+
+def test_an_over_long_campaign_name_from_the_builder_is_refused_not_stored(
+    web_runtime: Runtime, console: TestClient
+) -> None:
+    make_staff(web_runtime, "maria", Role.STAFF)
+    sign_in(console, "maria")
+    form = console.get("/console/campaigns/new")
+    saved = console.post(
+        "/console/campaigns/new",
+        data={
+            "csrf": form_token(form.text),
+            "name": "x" * 101,
+            "channel": "sms",
+            "sms_text": "Hi {{ patient.first_name }}, we open Saturdays.",
+            "rate": "1",
+            "save": "yes",
+        },
+    )
+    assert saved.status_code == 400 and "at most 100 characters" in saved.text
+    with web_runtime.sessions() as session:
+        from followup.models import Campaign
+
+        assert session.scalars(select(Campaign)).all() == []
