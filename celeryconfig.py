@@ -23,7 +23,7 @@ task_routes = {"followup.tasks.*": {"queue": "followup"}}
 broker_connection_retry_on_startup = True
 # Longer than the longest batch a worker runs; after this an unacknowledged task is
 # delivered again, which the conditional updates make harmless. Recovery does not wait
-# for it: rows carry their own leases (followup.leases).
+# for it: rows carry their own leases (followup.delivery.leases).
 broker_transport_options = {"visibility_timeout": 3600}
 # A batch running when the broker connection drops finishes: its rows are settled in
 # the database, not by redelivering the task.

@@ -7,7 +7,7 @@ For each size (the small one, then N) it seeds patients on PostgreSQL (a quarter
 them reached by email, the rest by SMS), then in separate processes: writes the same
 rows with one bare `INSERT ... SELECT` (due times spread by `row_number()`, nothing
 else: the database's own speed), empties the outbox, launches the campaign
-(`followup.launches`), and sends it with worker processes against the
+(`followup.campaigns.launches`), and sends it with worker processes against the
 Twilio-compatible server and an SMTP server, with the rate limit off. It prints the
 launch rate beside the bare statement's, messages/second delivered beside the same
 run's bare `twilio` client loop, and the peak memory of every process; then one
@@ -36,14 +36,14 @@ from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
 from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
-from followup.campaigns import create_campaign  # noqa: E402
+from followup.campaigns.launches import launch  # noqa: E402
+from followup.campaigns.lifecycle import create_campaign  # noqa: E402
+from followup.campaigns.segments import Segment  # noqa: E402
 from followup.config import Settings  # noqa: E402
 from followup.db import transaction  # noqa: E402
-from followup.dispatch import claim_due  # noqa: E402
-from followup.launches import launch  # noqa: E402
-from followup.models import Consent  # noqa: E402
+from followup.delivery.claims import claim_due  # noqa: E402
+from followup.models.care import Consent  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
-from followup.segments import Segment  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 

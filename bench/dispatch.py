@@ -4,7 +4,7 @@
                              [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Seeds N due SMS on PostgreSQL, then runs claim -> render -> send -> record through
-`followup.dispatch` against the Twilio-compatible server (its own process), and in
+`followup.delivery.dispatch` against the Twilio-compatible server (its own process), and in
 the same run times bare `client.messages.create` loops against the same server.
 
 Two scenarios:
@@ -39,10 +39,11 @@ sys.path.insert(0, str(ROOT))
 from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from bench.workers import send_batch, start_worker  # noqa: E402
-from followup.channels.sms import BaseUrlHttpClient  # noqa: E402
 from followup.config import Settings  # noqa: E402
-from followup.dispatch import claim_due  # noqa: E402
-from followup.models import Base, Message  # noqa: E402
+from followup.delivery.channels.sms import BaseUrlHttpClient  # noqa: E402
+from followup.delivery.claims import claim_due  # noqa: E402
+from followup.models.base import Base  # noqa: E402
+from followup.models.outbox import Message  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, create_engine, insert, text
 
 from followup.db import upgrade_to_head
-from followup.models import Consent, Episode, Patient, Visit
+from followup.models.care import Consent, Episode, Patient, Visit
 
 
 def fresh_schema(server_url: str, schema: str) -> str:

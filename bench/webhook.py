@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.seeding import fresh_schema, seed_patients  # noqa: E402
 from bench.summary import summary  # noqa: E402
-from followup.models import Alert, Reply  # noqa: E402
+from followup.models.replies import Alert, Reply  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,13 +14,13 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from followup.channels import DeliveryChannel, build_channels
 from followup.config import Settings
+from followup.content.render import Renderer
 from followup.db import make_engine, make_session_factory
-from followup.dispatch import Clock, Dispatcher
-from followup.models import Channel, utcnow
-from followup.render import Renderer
-from followup.throttle import Throttle, make_throttle
+from followup.delivery.channels import DeliveryChannel, build_channels
+from followup.delivery.dispatch import Clock, Dispatcher
+from followup.delivery.throttle import Throttle, make_throttle
+from followup.models.base import Channel, utcnow
 
 
 @dataclass

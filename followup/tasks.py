@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from celery import shared_task
 
 from followup import runtime
+from followup.campaigns.launches import write_launch
 from followup.db import transaction
-from followup.dispatch import Clock, claim_due, sms_room, unclaim
-from followup.escalation import escalate_due
-from followup.launches import write_launch
-from followup.models import utcnow
-from followup.reconcile import reconcile_unknown, recover_lapsed
+from followup.delivery.claims import claim_due, sms_room, unclaim
+from followup.delivery.dispatch import Clock
+from followup.delivery.reconcile import reconcile_unknown, recover_lapsed
+from followup.models.base import utcnow
+from followup.replies.escalation import escalate_due
 
 
 def _clock(at: str | None) -> Clock:

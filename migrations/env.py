@@ -3,7 +3,7 @@
 from alembic import context
 
 from followup.db import make_engine
-from followup.models import Base
+from followup.models.base import Base
 
 engine = make_engine(context.config.get_main_option("sqlalchemy.url") or "")
 with engine.connect() as connection:

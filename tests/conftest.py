@@ -23,10 +23,12 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from followup.care.patients import PatientDetails, record_consents, save_patient
 from followup.config import Settings
 from followup.db import transaction, upgrade_to_head
-from followup.models import Base, Channel, Patient, Purpose
-from followup.patients import PatientDetails, record_consents, save_patient
+from followup.models.base import Base, Channel
+from followup.models.care import Patient
+from followup.models.outbox import Purpose
 from followup.runtime import Runtime, use
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
 
@@ -81,7 +83,7 @@ def empty_postgres(postgres_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # No send rate by default: tests/test_throttle.py tests the limit on its own.
+    # No send rate by default: tests/delivery/test_throttle.py tests the limit on its own.
     return Settings(
         database_url=database_url, retry_base_seconds=60, retry_max_seconds=600, sms_rate=0
     )
@@ -236,8 +238,8 @@ def enrol_visit(
 ) -> int:
     """Record a visit for `patient` on the default plan (with a next appointment if
     `booked`); returns messages added."""
-    from followup.models import Office
-    from followup.visits import record_visit
+    from followup.care.visits import record_visit
+    from followup.models.care import Office
 
     with transaction(runtime.sessions) as session:
         record = record_visit(
@@ -256,7 +258,7 @@ def enrol_visit(
 
 def tick(runtime: Runtime, at: datetime) -> None:
     """One dispatch tick at `at`, in this process (the Celery path is tested apart)."""
-    from followup.dispatch import claim_due
+    from followup.delivery.claims import claim_due
 
     dispatcher = runtime.dispatcher(lambda: at)
     for batch in claim_due(runtime.sessions, now=at, limit=1000, batch_size=100):

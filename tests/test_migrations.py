@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from followup.db import alembic_config, upgrade_to_head
-from followup.models import Base
+from followup.models.base import Base
 from followup.runtime import Runtime
 from tests.conftest import POSTGRES_SERVER
 

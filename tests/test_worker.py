@@ -14,16 +14,16 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
-from followup.campaigns import cancel, get_campaign, pause, progress
+from followup.campaigns.launches import launch
+from followup.campaigns.lifecycle import cancel, get_campaign, pause, progress
 from followup.config import Settings
 from followup.db import transaction
-from followup.launches import launch
-from followup.models import Message, MessageStatus
+from followup.models.outbox import Message, MessageStatus
 from followup.runtime import Runtime, use
 from followup.worker import create_celery, redis_eviction_warning
+from tests.campaigns.test_lifecycle import new_campaign, patient
 from tests.conftest import REDIS_URL, SmtpRecorder, add_patient, enrol_visit, live_settings
 from tests.peers.twilio_server import TwilioPeer
-from tests.test_campaigns import new_campaign, patient
 
 
 @pytest.fixture
@@ -159,9 +159,10 @@ def test_an_emergency_reaches_on_call_escalates_and_stops_when_acknowledged(
     twilio_server: TwilioPeer,
     smtp_server: tuple[Controller, SmtpRecorder],
 ) -> None:
-    from followup.alerts import acknowledge
-    from followup.inbound import InboundSms, receive_sms
-    from followup.models import Alert, AlertEvent, Purpose
+    from followup.models.outbox import Purpose
+    from followup.models.replies import Alert, AlertEvent
+    from followup.replies.alerts import acknowledge
+    from followup.replies.inbound_sms import InboundSms, receive_sms
     from followup.tasks import dispatch_due, escalate_alerts
 
     live = live_settings(

@@ -1,6 +1,10 @@
 """The staff console under /console/: server-rendered pages from templates/console/,
 a few lines of script for live updates (the pages read fine without), sign-in with
-roles, CSRF on every form, and every view of patient data in the audit log."""
+roles, CSRF on every form, and every view of patient data in the audit log.
+
+May import: every domain package, `followup.web.rate_limits`, the runtime wiring and the
+shared core; not `followup.cli`.
+"""
 
 from __future__ import annotations
 

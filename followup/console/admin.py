@@ -10,12 +10,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.accounts import SetPasswordLinks, require_second_factor
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import needs, page, runtime_of, see_other
 from followup.db import transaction
-from followup.models import ApiToken, AuditEntry, Role, RolePolicy, StaffMember, utcnow
-from followup.staff import add_staff, issue_token, revoke_token
+from followup.models.base import utcnow
+from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
+from followup.staff.accounts import SetPasswordLinks, require_second_factor
+from followup.staff.members import add_staff, issue_token, revoke_token
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Admin = Annotated[SignedIn, Depends(needs(Role.ADMIN))]

@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from followup.alerts import OpenAlert, acknowledge, open_alerts, view_alert
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
 from followup.db import transaction
-from followup.models import Role, utcnow
+from followup.models.base import utcnow
+from followup.models.staff import Role
+from followup.replies.alerts import OpenAlert, acknowledge, open_alerts, view_alert
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]

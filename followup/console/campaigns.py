@@ -10,7 +10,8 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from followup.campaigns import (
+from followup.campaigns.launches import request_launch
+from followup.campaigns.lifecycle import (
     cancel,
     create_campaign,
     draft,
@@ -22,14 +23,15 @@ from followup.campaigns import (
     resume,
     test_send,
 )
+from followup.campaigns.segments import Segment
 from followup.console.sessions import SignedIn
 from followup.console.web import needs, page, runtime_of, see_other
+from followup.content.encoding import sms_shape
 from followup.db import transaction
-from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, FollowupError
-from followup.launches import request_launch
-from followup.models import Campaign, Office, Role
-from followup.segments import Segment
+from followup.models.campaigns import Campaign
+from followup.models.care import Office
+from followup.models.staff import Role
 from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -14,9 +14,10 @@ from fastapi.responses import HTMLResponse
 from followup.console.sessions import SignedIn
 from followup.console.web import needs, page, runtime_of, see_other
 from followup.db import transaction
-from followup.models import Role, utcnow
-from followup.report import failures_by_code, needs_attention, opt_outs, states_since
-from followup.settlement import ACTIONS, settle_by_staff
+from followup.delivery.report import failures_by_code, needs_attention, opt_outs, states_since
+from followup.delivery.settlement import ACTIONS, settle_by_staff
+from followup.models.base import utcnow
+from followup.models.staff import Role
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]

@@ -11,9 +11,12 @@ from sqlalchemy import select
 
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
-from followup.conversations import assign, inbox, mark_handled
 from followup.db import transaction
-from followup.models import Office, Role, StaffMember, Triage, utcnow
+from followup.models.base import utcnow
+from followup.models.care import Office
+from followup.models.replies import Triage
+from followup.models.staff import Role, StaffMember
+from followup.replies.conversations import assign, inbox, mark_handled
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]

@@ -10,27 +10,20 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 
+from followup.care.patients import get_patient, record_consent
+from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.console.chart import Score, pain_chart
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
-from followup.conversations import queue_answer, thread
 from followup.db import escape_like, transaction
 from followup.exceptions import InvalidInput
-from followup.models import (
-    Channel,
-    Consent,
-    ConsentEvent,
-    Message,
-    Patient,
-    Purpose,
-    Reply,
-    Role,
-    Visit,
-    utcnow,
-)
-from followup.patients import get_patient, record_consent
+from followup.models.base import Channel, utcnow
+from followup.models.care import Consent, ConsentEvent, Patient, Visit
+from followup.models.outbox import Message, Purpose
+from followup.models.replies import Reply
+from followup.models.staff import Role
 from followup.plain_text import plain
-from followup.series import pause_in_force, pause_series, resume_series
+from followup.replies.conversations import queue_answer, thread
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]

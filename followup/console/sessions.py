@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from followup.models import Role, StaffMember, StaffSession
+from followup.models.staff import Role, StaffMember, StaffSession
 
 LONGEST = timedelta(hours=12)
 # `seen_at` is written at most this often, not on every request.

@@ -22,7 +22,13 @@ from limits import parse
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
 
-from followup.accounts import (
+from followup.console.sessions import SignedIn, end_sessions, start_session, verify_session
+from followup.console.web import COOKIE, current, page, runtime_of, see_other
+from followup.db import transaction
+from followup.exceptions import InvalidInput
+from followup.models.base import utcnow
+from followup.models.staff import StaffMember
+from followup.staff.accounts import (
     SetPasswordLinks,
     code_matches,
     new_totp_secret,
@@ -31,11 +37,6 @@ from followup.accounts import (
     set_password,
     totp_uri,
 )
-from followup.console.sessions import SignedIn, end_sessions, start_session, verify_session
-from followup.console.web import COOKIE, current, page, runtime_of, see_other
-from followup.db import transaction
-from followup.exceptions import InvalidInput
-from followup.models import StaffMember, utcnow
 from followup.web.rate_limits import counters
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse
 
 from followup.console.sessions import SignedIn, find_session
 from followup.db import transaction
-from followup.models import AuditEntry, Role, utcnow
+from followup.models.base import utcnow
+from followup.models.staff import AuditEntry, Role
 from followup.runtime import Runtime
 
 COOKIE = "followup_session"

@@ -19,7 +19,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.campaigns import (
+from followup.campaigns.launches import request_launch
+from followup.campaigns.lifecycle import (
     cancel,
     create_campaign,
     get_campaign,
@@ -30,24 +31,18 @@ from followup.campaigns import (
     resume,
     test_send,
 )
+from followup.campaigns.segments import MAX_DAYS, Segment
+from followup.content.encoding import sms_shape
 from followup.db import transaction
-from followup.encoding import sms_shape
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
-from followup.launches import request_launch
-from followup.models import (
-    AuditEntry,
-    Campaign,
-    Patient,
-    Reply,
-    Role,
-    StaffMember,
-    Visit,
-    utcnow,
-)
+from followup.models.base import utcnow
+from followup.models.campaigns import Campaign
+from followup.models.care import Patient, Visit
+from followup.models.replies import Reply
+from followup.models.staff import AuditEntry, Role, StaffMember
 from followup.plain_text import CONTROL_CHARACTERS
 from followup.runtime import Runtime
-from followup.segments import MAX_DAYS, Segment
-from followup.staff import add_staff, authenticate, get_staff, issue_token, revoke_token
+from followup.staff.members import add_staff, authenticate, get_staff, issue_token, revoke_token
 from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/api", tags=["staff"])

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from followup.console import install as install_console
-from followup.links import Links
+from followup.content.links import Links
 from followup.runtime import Runtime
 from followup.web import api, pages, twilio
 from followup.web.edge import EdgeGuard

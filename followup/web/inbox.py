@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from followup.inbound import InboundSms, Received
+from followup.replies.inbound_sms import InboundSms, Received
 
 log = logging.getLogger(__name__)
 StoreBatch = Callable[[Sequence[InboundSms]], list[Received]]

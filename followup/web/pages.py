@@ -19,15 +19,17 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from followup.call_back import answer_facts
+from followup.care.patients import LANGUAGES
+from followup.content.links import InvalidLink, Links
+from followup.content.render import FALLBACK_LANGUAGE
 from followup.db import transaction
 from followup.exceptions import InvalidInput
-from followup.inbound import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
-from followup.links import InvalidLink, Links
-from followup.models import Message, Patient, utcnow
-from followup.patients import LANGUAGES
+from followup.models.base import utcnow
+from followup.models.care import Patient
+from followup.models.outbox import Message
 from followup.plain_text import plain
-from followup.render import FALLBACK_LANGUAGE
+from followup.replies.answers import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
+from followup.replies.call_back import answer_facts
 from followup.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)

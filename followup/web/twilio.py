@@ -23,11 +23,14 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from followup.call_back import Facts, answer_facts
 from followup.db import transaction
-from followup.inbound import InboundSms, Received, receive_sms, record_delivery
-from followup.models import Message, Reply, Triage, utcnow
+from followup.delivery.receipts import record_delivery
+from followup.models.base import utcnow
+from followup.models.outbox import Message
+from followup.models.replies import Reply, Triage
 from followup.plain_text import without_control_characters
+from followup.replies.call_back import Facts, answer_facts
+from followup.replies.inbound_sms import InboundSms, Received, receive_sms
 from followup.runtime import Runtime
 from followup.web.inbox import SmsInbox
 

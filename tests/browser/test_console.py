@@ -18,14 +18,17 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from followup.accounts import require_second_factor, set_password
+from followup.care.patients import record_consents
+from followup.care.visits import record_visit
 from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models import Channel, Message, Office, Patient, Purpose, Role
-from followup.patients import record_consents
+from followup.models.base import Channel
+from followup.models.care import Office, Patient
+from followup.models.outbox import Message, Purpose
+from followup.models.staff import Role
 from followup.runtime import Runtime, use
-from followup.staff import add_staff
-from followup.visits import record_visit
+from followup.staff.accounts import require_second_factor, set_password
+from followup.staff.members import add_staff
 from tests.conftest import free_port, live_settings, tick
 from tests.faults.harness import daytime_zone
 from tests.live_server import LiveServer

@@ -38,16 +38,9 @@ from sqlalchemy import ColumnElement, func, select
 from bench.seeding import fresh_schema
 from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models import (
-    Channel,
-    Consent,
-    Episode,
-    Message,
-    MessageStatus,
-    Patient,
-    Purpose,
-    Visit,
-)
+from followup.models.base import Channel
+from followup.models.care import Consent, Episode, Patient, Visit
+from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.runtime import Runtime
 from tests.conftest import POSTGRES_SERVER, free_port
 from tests.live_server import LiveServer

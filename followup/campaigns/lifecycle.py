@@ -1,0 +1,262 @@
+"""Campaigns: staff choose patients, preview, launch, pause, resume, cancel.
+
+A launch (`followup.campaigns.launches`) writes the campaign's messages into the outbox the
+plans use, one row per (campaign, patient, channel); the dispatcher sends them like
+any other, after plan messages and staff alerts. Every change is in the audit log
+with who and when.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from followup.campaigns.segments import Segment, candidates, choose_channel
+from followup.care.patients import normalize_email, normalize_phone
+from followup.care.plans import PREFERRED
+from followup.config import Settings
+from followup.content.campaign_text import CampaignText, validate_texts
+from followup.content.render import Renderer
+from followup.db import rows_changed
+from followup.delivery.channels import DeliveryChannel, Outgoing
+from followup.exceptions import DeliveryError, InvalidInput, NotFound
+from followup.models.base import Channel, utcnow
+from followup.models.campaigns import Campaign, CampaignStatus
+from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus
+from followup.models.staff import AuditEntry
+
+SAMPLES = 3
+# A campaign message not sent within this long after its slot is skipped, not sent late.
+EXPIRES_AFTER = timedelta(days=2)
+
+
+@dataclass
+class Preview:
+    recipients: Counter[str] = field(default_factory=Counter)
+    excluded: Counter[str] = field(default_factory=Counter)
+    samples: list[tuple[str, str, str]] = field(default_factory=list)  # name, channel, text
+    duration: timedelta = timedelta(0)
+
+
+def create_campaign(session: Session, **details: Any) -> Campaign:
+    """Save a draft made of `details` (the keywords of `draft`); the message is
+    validated now, so a bad one is refused here."""
+    campaign = draft(**details)
+    if session.scalar(select(Campaign.id).where(Campaign.name == campaign.name)) is not None:
+        raise InvalidInput(f"a campaign named {campaign.name!r} exists")
+    session.add(campaign)
+    session.flush()
+    audit(session, campaign, campaign.created_by, "create", details["segment"].describe())
+    return campaign
+
+
+def draft(
+    *,
+    settings: Settings,
+    renderer: Renderer,
+    name: str,
+    channel: str,
+    segment: Segment,
+    by: str,
+    template: str | None = None,
+    sms_text: str | None = None,
+    email_subject: str | None = None,
+    email_text: str | None = None,
+    start_at: datetime | None = None,
+    rate: float = 1.0,
+) -> Campaign:
+    """A campaign checked but not saved: what the console previews while staff write it."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a campaign needs a name")
+    # What the columns hold: the console's form is bounded here, not by the database.
+    if len(name) > 100 or len(email_subject or "") > 200:
+        raise InvalidInput("a campaign name is at most 100 characters, a subject 200")
+    if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
+        raise InvalidInput(f"channel {channel!r} is not sms, email or preferred")
+    if rate <= 0:
+        raise InvalidInput("the send rate must be more than 0 messages per second")
+    if not by.strip():
+        raise InvalidInput("say who creates the campaign (--by)")
+    campaign = Campaign(
+        name=name,
+        channel=channel,
+        template=template,
+        sms_text=sms_text,
+        email_subject=email_subject,
+        email_text=email_text,
+        segment=segment.to_json(),
+        start_at=start_at or utcnow(),
+        rate=rate,
+        status=CampaignStatus.DRAFT,
+        created_by=by.strip(),
+    )
+    validate_texts(campaign, renderer, settings)
+    return campaign
+
+
+def get_campaign(session: Session, name: str) -> Campaign:
+    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
+    if campaign is None:
+        raise NotFound(f"no campaign named {name!r}")
+    return campaign
+
+
+def preview(
+    session: Session, campaign: Campaign, *, settings: Settings, renderer: Renderer
+) -> Preview:
+    """Who would receive it on which channel, who would not and why, and how it reads."""
+    result = Preview()
+    text = CampaignText(campaign, renderer, settings)
+    zone = ZoneInfo(settings.default_timezone)
+    for candidate in candidates(session, Segment.from_json(campaign.segment), zone=zone):
+        channel, reason = choose_channel(candidate, campaign.channel)
+        if channel is None:
+            result.excluded[reason or "unreachable"] += 1
+            continue
+        result.recipients[channel.value] += 1
+        if len(result.samples) < SAMPLES:
+            rendered = text.sample(
+                channel, first_name=candidate.first_name, language=candidate.language
+            )
+            result.samples.append((candidate.first_name, channel.value, rendered.body))
+    result.duration = timedelta(seconds=sum(result.recipients.values()) / campaign.rate)
+    return result
+
+
+def pause(session: Session, campaign: Campaign, *, by: str) -> None:
+    """Stop claiming its messages; rows already claimed go back (see dispatch)."""
+    _require(campaign, CampaignStatus.RUNNING, "pause")
+    campaign.status = CampaignStatus.PAUSED
+    audit(session, campaign, by, "pause")
+
+
+def resume(session: Session, campaign: Campaign, *, by: str, now: datetime | None = None) -> int:
+    """Run again, spreading what is left from now at the campaign's rate."""
+    _require(campaign, CampaignStatus.PAUSED, "resume")
+    if launch_progress(campaign).state in ("queued", "writing"):
+        raise InvalidInput(f"campaign {campaign.name!r} is still being launched: resume after")
+    remaining = session.scalars(
+        select(Message.id)
+        .where(Message.campaign_id == campaign.id, Message.status == MessageStatus.SCHEDULED)
+        .order_by(Message.due_at, Message.id)
+    ).all()
+    now = now or utcnow()
+    spacing = timedelta(seconds=1 / campaign.rate)
+    for position, message_id in enumerate(remaining):
+        slot = now + spacing * position
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.SCHEDULED)
+            .values(due_at=slot, expires_at=slot + EXPIRES_AFTER, updated_at=now)
+        )
+    campaign.status = CampaignStatus.RUNNING
+    audit(session, campaign, by, "resume", f"{len(remaining)} messages rescheduled")
+    return len(remaining)
+
+
+def cancel(session: Session, campaign: Campaign, *, by: str) -> int:
+    """Cancel the campaign; its unsent messages end `cancelled`."""
+    if campaign.status == CampaignStatus.CANCELLED:
+        raise InvalidInput(f"campaign {campaign.name!r} was already cancelled")
+    campaign.status = CampaignStatus.CANCELLED
+    cancelled = rows_changed(
+        session,
+        update(Message)
+        .where(Message.campaign_id == campaign.id, Message.status.in_(PENDING_STATUSES))
+        .values(
+            status=MessageStatus.CANCELLED,
+            last_error=f"campaign cancelled by {by}",
+            updated_at=utcnow(),
+        ),
+    )
+    audit(session, campaign, by, "cancel", f"{cancelled} messages cancelled")
+    return cancelled
+
+
+@dataclass(frozen=True)
+class LaunchProgress:
+    state: str  # "none", "queued" (nothing written yet), "writing" or "done"
+    done: int  # reachable patients whose rows are written
+    total: int | None  # reachable patients, once writing started
+
+
+def launch_progress(campaign: Campaign) -> LaunchProgress:
+    if campaign.launch_requested_at is None:
+        state = "none"
+    elif campaign.launch_finished_at is not None:
+        state = "done"
+    else:
+        state = "writing" if campaign.launch_total is not None else "queued"
+    return LaunchProgress(state, campaign.launch_done, campaign.launch_total)
+
+
+def progress(session: Session, campaign: Campaign) -> dict[str, int]:
+    rows = session.execute(
+        select(Message.status, func.count())
+        .where(Message.campaign_id == campaign.id)
+        .group_by(Message.status)
+    ).all()
+    return {status: count for status, count in sorted(rows)}
+
+
+def audit(
+    session: Session, campaign: Campaign | None, by: str, action: str, detail: str = ""
+) -> None:
+    if not by.strip():
+        raise InvalidInput(f"say who does the {action} (--by)")
+    session.add(
+        AuditEntry(
+            at=utcnow(),
+            actor=by.strip(),
+            action=action,
+            campaign_id=campaign.id if campaign else None,
+            detail=detail,
+        )
+    )
+
+
+def _require(campaign: Campaign, status: CampaignStatus, action: str) -> None:
+    if campaign.status != status:
+        raise InvalidInput(f"cannot {action} campaign {campaign.name!r}: it is {campaign.status}")
+
+
+def test_send(
+    session: Session,
+    campaign: Campaign,
+    *,
+    settings: Settings,
+    renderer: Renderer,
+    channels: dict[Channel, DeliveryChannel],
+    to: str,
+    by: str,
+) -> str:
+    """Send the campaign's message to a staff member's phone or email only.
+
+    It does not go through the outbox (no patient is involved); the audit log keeps
+    what was sent, to whom and the provider's answer.
+    """
+    channel = Channel.EMAIL if "@" in to else Channel.SMS
+    address = normalize_email(to) if channel is Channel.EMAIL else normalize_phone(to)
+    if campaign.channel not in (channel.value, PREFERRED):
+        raise InvalidInput(
+            f"campaign {campaign.name!r} sends {campaign.channel}, not {channel.value}"
+        )
+    message = CampaignText(campaign, renderer, settings).sample(
+        channel, first_name="Test", language="en"
+    )
+    outgoing = Outgoing(0, address, message.body, message.subject, message.html)
+    try:
+        with channels[channel].connect() as send:
+            provider_id = send(outgoing)
+    except DeliveryError as exc:
+        audit(session, campaign, by, "test-send", f"to {address} failed: {exc.reason}")
+        raise
+    audit(session, campaign, by, "test-send", f"to {address}: {provider_id}")
+    return provider_id

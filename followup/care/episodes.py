@@ -1,0 +1,177 @@
+"""Episodes of care: a patient's visits share one series of plan messages.
+
+A visit joins the patient's latest episode unless a discharge closed it or the visit
+comes more than `episode_gap_days` after the episode's last visit; then it opens a new
+one. The series follows the episode's latest visit (its anchor): when a visit joins,
+the steps not yet sent move to the new anchor, steps the episode never had are added
+(a tag may bring an optional step), and nothing sent or ended is planned again: no
+second welcome. The outbox holds one row per (episode, step, channel), and the
+patient's row lock makes two visits recorded at once take turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from followup.care.plans import care_consents, load_plan, resolve_channel, step_times
+from followup.config import Settings
+from followup.db import insert, rows_changed
+from followup.models.base import Channel
+from followup.models.care import Episode, Patient, Visit
+from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+
+
+@dataclass(frozen=True)
+class SeriesChange:
+    added: int  # steps newly planned
+    moved: int  # pending steps that now follow the latest visit
+
+
+def episode_for_visit(
+    session: Session, *, patient: Patient, visited_at: datetime, settings: Settings
+) -> Episode:
+    """The episode a new visit at `visited_at` joins, opened if need be."""
+    latest = session.scalars(
+        select(Episode)
+        .where(Episode.patient_id == patient.id)
+        .order_by(Episode.opened_at.desc(), Episode.id.desc())
+        .limit(1)
+    ).first()
+    gap = timedelta(days=settings.episode_gap_days)
+    if latest is not None and latest.closed_at is None:
+        visits = live_visits(session, latest.id)
+        last = visits[-1].visited_at if visits else latest.opened_at
+        if visited_at - last <= gap:
+            return latest
+        close_episode(
+            latest, at=last + gap, reason=f"no visit for {settings.episode_gap_days} days"
+        )
+    episode = Episode(patient_id=patient.id, opened_at=visited_at)
+    session.add(episode)
+    session.flush()
+    return episode
+
+
+def close_episode(episode: Episode, *, at: datetime, reason: str) -> None:
+    """End the episode: the patient's next visit opens a new one."""
+    episode.closed_at = at
+    episode.close_reason = reason[:200]
+
+
+def live_visits(session: Session, episode_id: int) -> list[Visit]:
+    """The episode's visits that were not cancelled, earliest first."""
+    return list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.episode_id == episode_id, Visit.cancelled_at.is_(None))
+            .order_by(Visit.visited_at, Visit.id)
+        )
+    )
+
+
+def plan_series(
+    session: Session, *, episode: Episode, settings: Settings, now: datetime
+) -> SeriesChange:
+    """Bring the episode's series in line with its visits (at least one, not cancelled):
+    add the plan steps it never had, and move its pending steps to the latest visit."""
+    visits = live_visits(session, episode.id)
+    anchor = visits[-1]
+    patient = anchor.patient
+    plan = load_plan(settings.plans_dir, anchor.plan)
+    tags = {tag for visit in visits for tag in visit.tags.split(",") if tag}
+    existing = session.execute(
+        select(Message.id, Message.step, Message.channel, Message.status).where(
+            Message.episode_id == episode.id
+        )
+    ).all()
+    had = {row.step for row in existing}
+    consents = care_consents(session, patient.id)
+    rows = []
+    for step in plan.steps:
+        if step.key in had or not step.applies(tags):
+            continue
+        channel, fallback = resolve_channel(step.channel, patient, consents)
+        due_at, expires_at = step_times(step, anchor, patient, channel, settings)
+        rows.append(
+            {
+                "patient_id": patient.id,
+                "visit_id": anchor.id,
+                "episode_id": episode.id,
+                "step": step.key,
+                "channel": channel.value,
+                "purpose": Purpose.CARE.value,
+                "template": step.template,
+                "email_fallback": fallback,
+                "status": MessageStatus.SCHEDULED.value,
+                "due_at": due_at,
+                "expires_at": expires_at,
+                "attempts": 0,
+                "updated_at": now,
+                "created_at": now,
+            }
+        )
+    added = 0
+    if rows:
+        statement = (
+            insert(session, Message)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
+            .returning(Message.id)
+        )
+        added = len(session.execute(statement).all())
+    steps = {step.key: step for step in plan.steps}
+    moved = 0
+    for row in existing:
+        planned = steps.get(row.step or "")
+        if planned is None or row.status not in PENDING_STATUSES:
+            continue
+        due_at, expires_at = step_times(planned, anchor, patient, Channel(row.channel), settings)
+        # Conditional: a row a worker claimed meanwhile is left to the worker.
+        moved += rows_changed(
+            session,
+            update(Message)
+            .where(
+                Message.id == row.id,
+                Message.status.in_(PENDING_STATUSES),
+                or_(
+                    Message.visit_id != anchor.id,
+                    Message.due_at != due_at,
+                    Message.expires_at != expires_at,
+                ),
+            )
+            .values(
+                status=MessageStatus.SCHEDULED,
+                visit_id=anchor.id,
+                due_at=due_at,
+                expires_at=expires_at,
+                updated_at=now,
+            ),
+        )
+    return SeriesChange(added, moved)
+
+
+def episode_starts(
+    session: Session, patient_ids: list[int], *, settings: Settings, now: datetime
+) -> dict[int, datetime]:
+    """When each patient's current episode began: its first visit, while the episode
+    is open and its last visit within the gap of `now`; otherwise `now` less the gap."""
+    gap = timedelta(days=settings.episode_gap_days)
+    starts = {patient_id: now - gap for patient_id in patient_ids}
+    for patient_id, first, last in session.execute(
+        select(Visit.patient_id, func.min(Visit.visited_at), func.max(Visit.visited_at))
+        .join(Episode, Visit.episode_id == Episode.id)
+        .where(
+            Visit.patient_id.in_(patient_ids),
+            Visit.cancelled_at.is_(None),
+            Visit.visited_at <= now,
+            Episode.closed_at.is_(None),
+        )
+        .group_by(Visit.patient_id, Visit.episode_id)
+    ):
+        if now - last <= gap:
+            starts[patient_id] = first
+    return starts

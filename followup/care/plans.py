@@ -1,0 +1,147 @@
+"""Follow-up plans: a TOML file per plan, and the time and channel of each step.
+
+A step says when (days after the visit, local time), how (sms, email, or the
+patient's preferred channel with email as fallback), what (a template), how late it
+may still go out (expiry), for whom (optional: only visits with one of its `tags`) and
+whether it waits for a booked next appointment (`not_while_booked`). The series of an
+episode of care is written from these by `followup.care.episodes`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from followup.config import Settings
+from followup.exceptions import InvalidInput, NotFound
+from followup.models.base import Channel
+from followup.models.care import Consent, Patient, Visit
+from followup.models.outbox import Purpose
+from followup.schedule import into_sending_window, local_datetime, step_due_at
+
+PREFERRED = "preferred"
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    day: int
+    at: time
+    channel: str  # "sms", "email" or "preferred"
+    template: str
+    expires_after: timedelta
+    # Only for episodes whose visits carry one of these tags; empty: for everyone.
+    tags: frozenset[str] = frozenset()
+    # Held until the day after a booked next appointment (a rebook nudge).
+    not_while_booked: bool = False
+
+    def applies(self, tags: set[str]) -> bool:
+        return not self.tags or bool(self.tags & tags)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    title: str
+    source: str
+    steps: tuple[Step, ...]
+
+
+def load_plan(plans_dir: Path, name: str) -> Plan:
+    path = plans_dir / f"{name}.toml"
+    if not path.is_file():
+        raise NotFound(f"no plan named {name!r} in {plans_dir}")
+    return parse_plan(name, path.read_text(encoding="utf-8"))
+
+
+def list_plans(plans_dir: Path) -> list[Plan]:
+    return [load_plan(plans_dir, path.stem) for path in sorted(plans_dir.glob("*.toml"))]
+
+
+def parse_plan(name: str, text: str) -> Plan:
+    """Read a plan file; raise `InvalidInput` naming the plan and the bad step."""
+    try:
+        data = tomllib.loads(text)
+        steps = tuple(_parse_step(raw) for raw in data["steps"])
+        plan = Plan(name=name, title=data["title"], source=data.get("source", ""), steps=steps)
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"plan {name!r}: {exc}") from None
+    keys = [step.key for step in plan.steps]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(f"plan {name!r}: step keys must be unique")
+    return plan
+
+
+def _parse_step(raw: dict[str, object]) -> Step:
+    channel = str(raw["channel"])
+    if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
+        raise ValueError(f"step {raw['key']!r}: channel {channel!r} is not sms, email or preferred")
+    day = int(str(raw["day"]))
+    if day < 0:
+        raise ValueError(f"step {raw['key']!r}: day must not be negative")
+    return Step(
+        key=str(raw["key"]),
+        day=day,
+        at=time.fromisoformat(str(raw["at"])),
+        channel=channel,
+        template=str(raw["template"]),
+        expires_after=timedelta(hours=float(str(raw["expires_after_hours"]))),
+        tags=frozenset(str(tag).lower() for tag in _list(raw.get("tags", []))),
+        not_while_booked=raw.get("not_while_booked", False) is True,
+    )
+
+
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError(f"tags must be a list, not {value!r}")
+    return value
+
+
+def step_times(
+    step: Step, anchor: Visit, patient: Patient, channel: Channel, settings: Settings
+) -> tuple[datetime, datetime]:
+    """(due, expiry) of `step` after the `anchor` visit, in the patient's sending window."""
+    zone = ZoneInfo(patient.timezone)
+    planned = step_due_at(anchor.visited_at, day_offset=step.day, at=step.at, zone=zone)
+    booked = anchor.next_appointment_at
+    if step.not_while_booked and booked is not None:
+        day_after = booked.astimezone(zone).date() + timedelta(days=1)
+        planned = max(planned, local_datetime(day_after, step.at, zone).astimezone(UTC))
+    expires_at = planned + step.expires_after
+    if channel is Channel.SMS:
+        planned = into_sending_window(
+            planned, zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
+        )
+    return planned, expires_at
+
+
+def care_consents(session: Session, patient_id: int) -> dict[Channel, bool]:
+    rows = session.execute(
+        select(Consent.channel, Consent.granted).where(
+            Consent.patient_id == patient_id, Consent.purpose == Purpose.CARE.value
+        )
+    ).all()
+    return {Channel(channel): granted for channel, granted in rows}
+
+
+def resolve_channel(
+    wanted: str, patient: Patient, consents: dict[Channel, bool]
+) -> tuple[Channel, bool]:
+    """The concrete channel for a step, and whether it may fall back to email."""
+    if wanted != PREFERRED:
+        return Channel(wanted), False
+
+    def reachable(channel: Channel) -> bool:
+        address = patient.phone if channel is Channel.SMS else patient.email
+        return bool(address) and consents.get(channel, False)
+
+    preferred = Channel(patient.preferred_channel)
+    other = Channel.EMAIL if preferred is Channel.SMS else Channel.SMS
+    chosen = preferred if reachable(preferred) or not reachable(other) else other
+    return chosen, chosen is Channel.SMS and reachable(Channel.EMAIL)

@@ -1,0 +1,231 @@
+"""Patients and visits: import, record, reschedule, cancel, discharge, a patient's
+schedule, and pausing or resuming a series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+
+from followup.care.imports import import_csv, parse_local_time
+from followup.care.patients import get_patient
+from followup.care.series import pause_in_force
+from followup.care.visits import (
+    cancel_visit,
+    discharge_patient,
+    get_visit,
+    parse_office,
+    record_visit,
+    reschedule_visit,
+)
+from followup.db import transaction
+from followup.delivery.caps import FrequencyCaps, planned_effect
+from followup.models.base import utcnow
+from followup.models.care import Visit
+from followup.models.outbox import Message
+from followup.runtime import LazyRuntime
+
+pass_runtime = click.make_pass_decorator(LazyRuntime)
+
+
+@click.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path))
+@pass_runtime
+def import_(lazy: LazyRuntime, csv_file: Path) -> None:
+    """Import a patients or visits CSV file (told apart by its header).
+
+    Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
+    timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
+    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment.
+    A file with any bad row imports nothing; each bad row is reported with its line.
+    """
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        result = import_csv(session, csv_file, settings=rt.settings)
+    click.echo(result.detail)
+
+
+@click.command()
+@click.argument("patient_ref")
+@click.option("--ref", "visit_ref", help="The visit's id in the clinic's records.")
+@click.option("--office", required=True, help="Jersey City, Hoboken or Weehawken.")
+@click.option("--clinician", required=True)
+@click.option(
+    "--at", "at", required=True, help="Visit time, ISO 8601; local to the patient if no offset."
+)
+@click.option("--tags", default="", help="Condition or programme tags, comma-separated.")
+@click.option("--plan", default=None, help="Follow-up plan (default: FOLLOWUP_DEFAULT_PLAN).")
+@click.option(
+    "--next-appointment",
+    default=None,
+    help="The next appointment booked, ISO 8601: rebook nudges wait for it.",
+)
+@pass_runtime
+def visit(
+    lazy: LazyRuntime,
+    patient_ref: str,
+    visit_ref: str | None,
+    office: str,
+    clinician: str,
+    at: str,
+    tags: str,
+    plan: str | None,
+    next_appointment: str | None,
+) -> None:
+    """Record one visit; its episode of care's series is planned or moved to it."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        patient = get_patient(session, patient_ref)
+        zone = ZoneInfo(patient.timezone)
+        visited_at = parse_local_time(at, zone)
+        booked = parse_local_time(next_appointment, zone) if next_appointment else None
+        record = record_visit(
+            session,
+            settings=rt.settings,
+            ref=visit_ref or f"{patient.ref}-{visited_at:%Y%m%d%H%M}",
+            patient=patient,
+            office=parse_office(office),
+            clinician=clinician,
+            visited_at=visited_at,
+            tags=tags,
+            plan_name=plan,
+            next_appointment_at=booked,
+        )
+        ref = record.visit.ref
+    verb = "recorded" if record.created else "already recorded"
+    moved = f", {record.messages_moved} moved to it" if record.messages_moved else ""
+    click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned{moved}")
+
+
+@click.command()
+@click.argument("visit_ref")
+@click.option("--at", "at", required=True, help="New visit time, ISO 8601.")
+@pass_runtime
+def reschedule(lazy: LazyRuntime, visit_ref: str, at: str) -> None:
+    """Move a visit; its pending messages move with it."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        found = get_visit(session, visit_ref)
+        when = parse_local_time(at, ZoneInfo(found.patient.timezone))
+        moved = reschedule_visit(session, settings=rt.settings, visit=found, visited_at=when)
+    click.echo(f"visit {visit_ref} moved: {moved} pending messages rescheduled")
+
+
+@click.command("cancel-visit")
+@click.argument("visit_ref")
+@click.option("--reason", required=True)
+@pass_runtime
+def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None:
+    """Cancel a visit: the series follows the episode's other visits, or, with none
+    left, every message that has not gone out is cancelled."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
+        found = get_visit(session, visit_ref)
+        result = cancel_visit(session, settings=rt.settings, visit=found, reason=reason)
+    moved = f", {result.moved} moved to the episode's other visits" if result.moved else ""
+    click.echo(f"visit {visit_ref} cancelled: {result.cancelled} messages cancelled{moved}")
+
+
+@click.command()
+@click.argument("patient_ref")
+@click.option("--reason", required=True)
+@pass_runtime
+def discharge(lazy: LazyRuntime, patient_ref: str, reason: str) -> None:
+    """Discharge a patient: nothing more is sent to them."""
+    with transaction(lazy.get().sessions) as session:
+        cancelled = discharge_patient(
+            session, patient=get_patient(session, patient_ref), reason=reason
+        )
+    click.echo(f"patient {patient_ref} discharged: {cancelled} messages cancelled")
+
+
+@click.command()
+@click.argument("patient_ref")
+@click.option("--all", "show_all", is_flag=True, help="Include messages already sent or ended.")
+@pass_runtime
+def schedule(lazy: LazyRuntime, patient_ref: str, show_all: bool) -> None:
+    """Show a patient's upcoming messages, in the patient's local time."""
+    with lazy.get().sessions() as session:
+        patient = get_patient(session, patient_ref)
+        query = (
+            select(Message, Visit.ref)
+            .outerjoin(Visit, Message.visit_id == Visit.id)
+            .where(Message.patient_id == patient.id)
+            .order_by(Message.due_at)
+        )
+        if not show_all:
+            query = query.where(Message.status.in_(("scheduled", "queued", "sending", "unknown")))
+        rows = session.execute(query).all()
+        now = utcnow()
+        pause = pause_in_force(session, patient.id, now)
+        zone = ZoneInfo(patient.timezone)
+        caps = FrequencyCaps(lazy.get().settings)
+        effect = planned_effect(session, caps, patient_id=patient.id, zone=zone, now=now)
+    click.echo(f"{patient.first_name} {patient.last_name} ({patient.ref}), times in {zone.key}")
+    if pause is not None:
+        click.echo(
+            f"  SERIES PAUSED until {pause.until.astimezone(zone):%a %Y-%m-%d %H:%M} by "
+            f"{pause.paused_by}: {pause.reason} (followup series resume {patient.ref} ...)"
+        )
+    if not rows:
+        click.echo("  nothing planned")
+    for message, visit_ref in rows:
+        due = message.due_at.astimezone(zone)
+        note = f"  ({message.last_error})" if message.last_error else ""
+        capped = effect.get(message.id)
+        if capped is not None and capped.skipped:
+            note += f"  [{capped.skipped}: will be skipped]"
+        elif capped is not None and capped.due_at > max(message.due_at, now):
+            note += f"  [frequency cap: goes {capped.due_at.astimezone(zone):%a %Y-%m-%d %H:%M}]"
+        click.echo(
+            f"  {due:%a %Y-%m-%d %H:%M}  {message.channel:<5}  {message.status:<10}  "
+            f"{message.step or message.template}  [{visit_ref or '-'}]{note}"
+        )
+
+
+@click.group()
+def series() -> None:
+    """Pause or resume a patient's plan and campaign messages (alerts pause them too)."""
+
+
+@series.command("pause")
+@click.argument("patient_ref")
+@click.option("--by", "by", required=True, help="Who pauses the series.")
+@click.option("--reason", required=True)
+@click.option("--hours", type=float, default=None, help="Default: FOLLOWUP_SERIES_PAUSE_HOURS.")
+@pass_runtime
+def series_pause(
+    lazy: LazyRuntime, patient_ref: str, by: str, reason: str, hours: float | None
+) -> None:
+    """Hold the patient's plan and campaign messages."""
+    from followup.care.series import pause_series
+
+    runtime = lazy.get()
+    with transaction(runtime.sessions) as session:
+        patient = get_patient(session, patient_ref)
+        pause_series(
+            session,
+            [(patient.id, reason)],
+            by=by,
+            now=utcnow(),
+            settings=runtime.settings,
+            hours=hours,
+        )
+    click.echo(f"series of {patient_ref} paused by {by}")
+
+
+@series.command("resume")
+@click.argument("patient_ref")
+@click.option("--by", "by", required=True, help="Who resumes the series.")
+@click.option("--reason", required=True)
+@pass_runtime
+def series_resume(lazy: LazyRuntime, patient_ref: str, by: str, reason: str) -> None:
+    """End the patient's pause: messages still within their expiry go out again."""
+    from followup.care.series import resume_series
+
+    with transaction(lazy.get().sessions) as session:
+        patient = get_patient(session, patient_ref)
+        resume_series(session, patient_id=patient.id, by=by, reason=reason, now=utcnow())
+    click.echo(f"series of {patient_ref} resumed by {by}")

@@ -1,0 +1,168 @@
+"""A campaign's message: a template from templates/, or text staff wrote.
+
+Staff-written text is rendered in the bounded sandbox (`followup.content.sandbox`) with
+`StrictUndefined`. It is checked when the campaign is saved, every branch of it (see
+`followup.content.template_scan`) and a sample render: an unknown variable, an unsafe
+expression, work over the sandbox's limits, a diagnosis in an SMS or health detail in a
+subject is refused with a clear message before anything is sent. What only a real
+patient's data sets off is refused when that message is rendered: a failed message at
+dispatch, a refusal at preview or test send, with the reason.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import TemplateError, UndefinedError, meta
+from jinja2.sandbox import SecurityError
+
+from followup.care.plans import PREFERRED
+from followup.config import Settings
+from followup.content import sandbox
+from followup.content.encoding import sms_shape
+from followup.content.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
+from followup.content.render import Renderer, with_opt_out
+from followup.content.template_scan import literal_text, over_limits
+from followup.exceptions import InvalidInput, TemplateProblem
+from followup.models.base import Channel
+from followup.models.campaigns import Campaign
+
+VARIABLES = frozenset({"patient", "clinic"})
+MAX_SMS_SEGMENTS = 2
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a message staff write, and the words it may not hold."""
+
+    name: str
+    terms: tuple[str, ...] = ()
+    kept_from: str = ""  # where health details are kept out of, for the refusal
+
+
+SMS_TEXT = Part("SMS text", DIAGNOSIS_TERMS, "texts")
+EMAIL_SUBJECT = Part("email subject", SUBJECT_TERMS, "subjects")
+EMAIL_TEXT = Part("email text")
+
+
+@dataclass(frozen=True)
+class CampaignMessage:
+    body: str
+    subject: str | None = None
+    html: str | None = None
+
+
+class CampaignText:
+    def __init__(self, campaign: Campaign, renderer: Renderer, settings: Settings) -> None:
+        self.campaign = campaign
+        self.renderer = renderer
+        self.clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
+
+    def render(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
+        """The message for one patient; one that does not render raises `TemplateProblem`."""
+        context: dict[str, Any] = {"patient": {"first_name": first_name}, "clinic": self.clinic}
+        c = self.campaign
+        if c.template:
+            if channel is Channel.SMS:
+                return CampaignMessage(self.renderer.sms(c.template, language, context))
+            email = self.renderer.email(c.template, language, context)
+            return CampaignMessage(email.text, email.subject, email.html)
+        if channel is Channel.SMS:
+            return CampaignMessage(
+                with_opt_out(_render(c.sms_text or "", context, SMS_TEXT), language)
+            )
+        text = _render(c.email_text or "", context, EMAIL_TEXT).strip() + "\n"
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+        subject = _render(c.email_subject or "", context, EMAIL_SUBJECT)
+        return CampaignMessage(text, " ".join(subject.split()), paragraphs)
+
+    def sample(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
+        """`render` for staff (saving, preview, test send): a refusal is theirs to fix."""
+        try:
+            return self.render(channel, first_name=first_name, language=language)
+        except TemplateProblem as exc:
+            raise InvalidInput(f"the {channel.value} message does not render: {exc}") from None
+
+
+def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -> None:
+    """Refuse, with a clear message, a campaign message that could not go out as meant."""
+    staff_text = any((campaign.sms_text, campaign.email_subject, campaign.email_text))
+    if bool(campaign.template) == staff_text:
+        raise InvalidInput("give either --template or the message text, not both or neither")
+    channels = (
+        [Channel.SMS, Channel.EMAIL]
+        if campaign.channel == PREFERRED
+        else [Channel(campaign.channel)]
+    )
+    clinic = settings.clinic_name
+    if not campaign.template:
+        for channel in channels:
+            parts = (
+                [(SMS_TEXT, campaign.sms_text)]
+                if channel is Channel.SMS
+                else [(EMAIL_SUBJECT, campaign.email_subject), (EMAIL_TEXT, campaign.email_text)]
+            )
+            if not all(source for _, source in parts):
+                missing = (
+                    "--sms-text" if channel is Channel.SMS else "--email-subject and --email-text"
+                )
+                raise InvalidInput(f"a {channel.value} campaign needs {missing}")
+            for part, source in parts:
+                _check_every_branch(source or "", part, clinic)
+    text = CampaignText(campaign, renderer, settings)
+    for channel in channels:
+        sample = text.sample(channel, first_name="Maximiliana-Josefina", language="en")
+        if channel is Channel.SMS:
+            shape = sms_shape(sample.body)
+            if shape.segments > MAX_SMS_SEGMENTS:
+                raise InvalidInput(
+                    f"the SMS is {shape.segments} segments ({shape.encoding}); keep it to 2"
+                )
+            _refuse_terms(sample.body, SMS_TEXT, clinic)
+        else:
+            _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic)
+
+
+def _check_every_branch(source: str, part: Part, clinic: str) -> None:
+    try:
+        parsed = sandbox.parse(source)
+        # Reading variables compiles the text: an unknown filter is refused here.
+        unknown = meta.find_undeclared_variables(parsed) - VARIABLES
+    except (TemplateError, ValueError) as exc:  # ValueError: an integer of 4300+ digits
+        raise InvalidInput(f"the {part.name} is not a valid template: {exc}") from None
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise InvalidInput(
+            f"unknown variable(s) {names}; use patient.first_name, clinic.name, clinic.phone"
+        )
+    _refuse_terms(literal_text(parsed), part, clinic)
+    problem = over_limits(parsed)
+    if problem:
+        raise InvalidInput(f"the {part.name} is refused: {problem}")
+
+
+def _refuse_terms(text: str, part: Part, clinic: str) -> None:
+    found = health_terms(text.lower().replace(clinic.lower(), ""), part.terms) if part.terms else []
+    if found:
+        raise InvalidInput(
+            f"the {part.name} mentions {', '.join(found)}: "
+            f"keep health details out of {part.kept_from}"
+        )
+
+
+def _render(source: str, context: dict[str, Any], part: Part) -> str:
+    try:
+        return sandbox.render(source, context)
+    except TemplateProblem as exc:
+        reason = str(exc)
+    except SecurityError as exc:
+        reason = f"unsafe expression refused: {exc}"
+    except UndefinedError as exc:
+        reason = f"unknown variable: {exc.message}"
+    except Exception as exc:
+        # Staff text can raise whatever Python raises (a TemplateError, 1/0, int("x"),
+        # recursion too deep): all of it is the text's fault, to report, not to crash on.
+        reason = str(exc) or type(exc).__name__
+    raise TemplateProblem(f"{part.name}: {reason}")

@@ -1,0 +1,244 @@
+"""Frequency caps: a patient-level budget per channel, in the patient's local calendar.
+
+Plan steps, campaigns and staff resends share it (defaults: one SMS a day, three in
+any seven consecutive days; email uncapped); alerts to staff are not patient messages
+and answers to a patient's reply are not outbox rows, so neither counts nor waits. A
+message the budget has no room for moves to the next local day with room, at the same
+local time (inside the SMS sending window), or is skipped with the reason when that
+comes after its expiry. Days are the patient's calendar days, so a daylight-saving
+change neither splits nor merges one.
+
+At send time the dispatcher asks `FrequencyCaps.hold` under the patients' row locks,
+so two workers never both spend the last unit of a day; `followup schedule` shows the
+same rule applied ahead of time (`project`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from followup.config import Settings
+from followup.delivery.eligibility import Defer, Skip
+from followup.delivery.repeats import REACHED
+from followup.models.base import Channel
+from followup.models.outbox import PENDING_STATUSES, Message, Purpose
+from followup.schedule import into_sending_window, local_datetime
+
+CAPPED = (Purpose.CARE.value, Purpose.CAMPAIGN.value)
+WEEK = 7
+Days = Counter[date]
+
+
+@dataclass(frozen=True)
+class Cap:
+    per_day: int  # 0: no limit
+    per_week: int  # in any seven consecutive days; 0: no limit
+
+    @property
+    def limits(self) -> bool:
+        return bool(self.per_day or self.per_week)
+
+    def describe(self, channel: Channel) -> str:
+        parts = [f"{self.per_day} a day"] if self.per_day else []
+        parts += [f"{self.per_week} in 7 days"] if self.per_week else []
+        return f"{'SMS' if channel is Channel.SMS else 'email'}: at most {' and '.join(parts)}"
+
+    def has_room(self, days: Days, day: date) -> bool:
+        """Whether one more message on `day` keeps every day and every seven-day run
+        that holds it within the cap."""
+        if self.per_day and days[day] >= self.per_day:
+            return False
+        if not self.per_week:
+            return True
+        for start in (day - timedelta(days=back) for back in range(WEEK)):
+            held = sum(days[start + timedelta(days=n)] for n in range(WEEK))
+            if held >= self.per_week:
+                return False
+        return True
+
+    def next_slot(
+        self, days: Days, moment: datetime, zone: ZoneInfo, *, window: tuple[time, time] | None
+    ) -> datetime:
+        """`moment`, or the same local time on the first later day with room (moved into
+        the sending `window` if one is given)."""
+        at = moment.astimezone(zone).time()
+        candidate = moment
+        while not self.has_room(days, candidate.astimezone(zone).date()):
+            day = candidate.astimezone(zone).date() + timedelta(days=1)
+            candidate = local_datetime(day, at, zone).astimezone(UTC)
+            if window is not None:
+                candidate = into_sending_window(
+                    candidate, zone=zone, start=window[0], end=window[1]
+                )
+        return candidate
+
+
+class CappedRow(Protocol):
+    """What the cap needs to know of a message (an outbox row, or a queued one)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def patient_id(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class QueuedCappedRow(CappedRow, Protocol):
+    @property
+    def timezone(self) -> str: ...
+
+
+class FrequencyCaps:
+    def __init__(self, settings: Settings) -> None:
+        self.caps = {
+            Channel.SMS: Cap(settings.sms_per_day, settings.sms_per_week),
+            Channel.EMAIL: Cap(settings.email_per_day, settings.email_per_week),
+        }
+        self.window = (settings.quiet_hours_start, settings.quiet_hours_end)
+
+    def hold(
+        self, session: Session, rows: Iterable[QueuedCappedRow], now: datetime
+    ) -> dict[int, Skip | Defer]:
+        """The rows (about to be sent at `now`) the budget has no room for, each with
+        where it goes. Plan messages go before campaigns; a campaign also leaves room
+        for the plan messages due within the week. Call with the patients locked."""
+        capped = sorted(
+            (
+                row
+                for row in rows
+                if row.purpose in CAPPED and self.caps[Channel(row.channel)].limits
+            ),
+            key=lambda row: (CAPPED.index(row.purpose), row.id),
+        )
+        if not capped:
+            return {}
+        zones = {row.patient_id: ZoneInfo(row.timezone) for row in capped}
+        spent = spent_days(session, zones, since=now - timedelta(days=WEEK + 1))
+        campaigns = {row.patient_id for row in capped if row.purpose == Purpose.CAMPAIGN}
+        planned = _planned_care(session, {p: zones[p] for p in campaigns}, now)
+        held: dict[int, Skip | Defer] = {}
+        for row in capped:
+            channel = Channel(row.channel)
+            cap, zone = self.caps[channel], zones[row.patient_id]
+            days = spent[(row.patient_id, row.channel)]
+            if row.purpose == Purpose.CAMPAIGN:
+                days = days + planned[(row.patient_id, row.channel)]
+            window = self.window if channel is Channel.SMS else None
+            slot = cap.next_slot(days, now, zone, window=window)
+            if slot == now:
+                spent[(row.patient_id, row.channel)][now.astimezone(zone).date()] += 1
+            elif slot >= row.expires_at:
+                held[row.id] = Skip(
+                    f"frequency cap ({cap.describe(channel)}): no room before it expires"
+                )
+            else:
+                local = slot.astimezone(zone)
+                held[row.id] = Defer(
+                    slot, f"frequency cap ({cap.describe(channel)}): moved to {local:%a %m-%d}"
+                )
+        return held
+
+
+def spent_days(
+    session: Session, zones: dict[int, ZoneInfo], *, since: datetime
+) -> defaultdict[tuple[int, str], Days]:
+    """Per (patient, channel), how many capped messages reached the patient (or may
+    have) on each of their local days since `since`."""
+    spent: defaultdict[tuple[int, str], Days] = defaultdict(Counter)
+    for patient_id, channel, attempted_at in session.execute(
+        select(Message.patient_id, Message.channel, Message.attempted_at).where(
+            Message.patient_id.in_(zones),
+            Message.purpose.in_(CAPPED),
+            Message.status.in_(REACHED),
+            Message.attempted_at >= since,
+        )
+    ):
+        local = cast(datetime, attempted_at).astimezone(zones[patient_id])
+        spent[(patient_id, channel)][local.date()] += 1
+    return spent
+
+
+def _planned_care(
+    session: Session, zones: dict[int, ZoneInfo], now: datetime
+) -> defaultdict[tuple[int, str], Days]:
+    """Per (patient, channel), the plan messages due on each local day of the week
+    ahead: a campaign leaves their room to them."""
+    planned: defaultdict[tuple[int, str], Days] = defaultdict(Counter)
+    if not zones:
+        return planned
+    for patient_id, channel, due_at in session.execute(
+        select(Message.patient_id, Message.channel, Message.due_at).where(
+            Message.patient_id.in_(zones),
+            Message.purpose == Purpose.CARE,
+            Message.status.in_(PENDING_STATUSES),
+            Message.due_at < now + timedelta(days=WEEK),
+        )
+    ):
+        planned[(patient_id, channel)][max(due_at, now).astimezone(zones[patient_id]).date()] += 1
+    return planned
+
+
+@dataclass(frozen=True)
+class Projection:
+    due_at: datetime  # where the cap puts it
+    skipped: str | None  # why it would be skipped, if it would
+
+
+def project(
+    caps: FrequencyCaps,
+    spent: Days,
+    pending: Sequence[tuple[CappedRow, datetime]],
+    *,
+    zone: ZoneInfo,
+) -> dict[int, Projection]:
+    """Where one patient's pending (row, due time) pairs on one channel would go out,
+    given the `spent` days: plan messages first, each in turn, then campaigns in the
+    room the plan leaves them (as at send time)."""
+    days = Counter(spent)
+    result = {}
+    for row, due_at in sorted(pending, key=lambda p: (CAPPED.index(p[0].purpose), p[1])):
+        channel = Channel(row.channel)
+        if row.purpose not in CAPPED or not caps.caps[channel].limits:
+            continue
+        window = caps.window if channel is Channel.SMS else None
+        slot = caps.caps[channel].next_slot(days, due_at, zone, window=window)
+        if slot >= row.expires_at:
+            reason = f"frequency cap ({caps.caps[channel].describe(channel)})"
+            result[row.id] = Projection(slot, f"{reason}: no room before it expires")
+            continue
+        days[slot.astimezone(zone).date()] += 1
+        result[row.id] = Projection(slot, None)
+    return result
+
+
+def planned_effect(
+    session: Session, caps: FrequencyCaps, *, patient_id: int, zone: ZoneInfo, now: datetime
+) -> dict[int, Projection]:
+    """Where the cap would put each of the patient's pending plan and campaign messages,
+    by message id (`followup schedule`)."""
+    spent = spent_days(session, {patient_id: zone}, since=now - timedelta(days=WEEK + 1))
+    pending = session.scalars(
+        select(Message).where(
+            Message.patient_id == patient_id,
+            Message.status.in_(PENDING_STATUSES),
+            Message.purpose.in_(CAPPED),
+        )
+    ).all()
+    effect: dict[int, Projection] = {}
+    for channel in Channel:
+        rows = [(m, max(m.due_at, now)) for m in pending if m.channel == channel]
+        effect |= project(caps, spent[(patient_id, channel.value)], rows, zone=zone)
+    return effect

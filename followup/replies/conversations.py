@@ -1,0 +1,229 @@
+"""A patient's conversation with the clinic, the inbox of replies staff work through,
+and staff answers, which go through the outbox like every other message.
+
+An answer is care: it needs the patient's care consent on its channel and keeps to
+their quiet hours, unless a clinician sends a safety call-back text, which is
+recorded. It is sent even if the patient just had the same words (staff mean it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session
+
+from followup.config import Settings
+from followup.content.render import with_opt_out
+from followup.exceptions import InvalidInput, NotFound
+from followup.models.base import Channel
+from followup.models.care import Patient, Visit
+from followup.models.outbox import Message, MessageStatus, Purpose
+from followup.models.replies import Reply
+from followup.models.staff import AuditEntry, Role, StaffMember
+from followup.plain_text import plain
+
+ANSWER_LONGEST = 1000
+# An answer not sent within a day (no consent yet, a long quiet night) is stale.
+ANSWER_EXPIRES = timedelta(hours=24)
+INBOX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a conversation, outbound or inbound."""
+
+    at: datetime
+    inbound: bool
+    channel: str
+    text: str
+    state: str  # a message's status, or a reply's triage
+    note: str  # what the step was, or the pain score
+
+
+def thread(session: Session, patient_id: int, *, limit: int = 200) -> list[Entry]:
+    """What went out to the patient (sent or tried) and what came back, oldest first."""
+    sent = session.execute(
+        select(
+            func.coalesce(Message.sent_at, Message.attempted_at),
+            Message.channel,
+            Message.subject,
+            Message.body,
+            Message.status,
+            Message.step,
+            Message.purpose,
+        )
+        .where(Message.patient_id == patient_id, Message.attempted_at.is_not(None))
+        .where(Message.purpose != Purpose.ALERT)
+        .order_by(Message.attempted_at.desc())
+        .limit(limit)
+    ).all()
+    received = session.execute(
+        select(Reply.received_at, Reply.channel, Reply.body, Reply.triage, Reply.pain)
+        .where(Reply.patient_id == patient_id)
+        .order_by(Reply.received_at.desc())
+        .limit(limit)
+    ).all()
+    entries = [
+        Entry(
+            at,
+            False,
+            channel,
+            (f"{subject}\n\n" if subject else "") + (body or ""),
+            status,
+            "staff answer" if purpose == Purpose.ANSWER else step or purpose,
+        )
+        for at, channel, subject, body, status, step, purpose in sent
+    ] + [
+        Entry(at, True, channel, body, triage or "", "" if pain is None else f"pain {pain}/10")
+        for at, channel, body, triage, pain in received
+    ]
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+class InboxItem(NamedTuple):
+    reply_id: int
+    received_at: datetime
+    patient_ref: str | None
+    patient_name: str | None
+    from_address: str
+    channel: str
+    body: str
+    pain: int | None
+    triage: str | None
+    handled_at: datetime | None
+    handled_by: str | None
+    assigned_to: str | None
+
+
+def inbox(
+    session: Session,
+    *,
+    triage: str | None = None,
+    handled: bool | None = None,
+    office: str | None = None,
+    language: str | None = None,
+    unknown_senders: bool = False,
+) -> list[InboxItem]:
+    """Replies, newest first, filtered as staff choose (office: of the latest visit)."""
+    assignee = StaffMember.__table__.alias("assignee")
+    query = (
+        select(
+            Reply.id,
+            Reply.received_at,
+            Patient.ref,
+            Patient.first_name + " " + Patient.last_name,
+            Reply.from_address,
+            Reply.channel,
+            Reply.body,
+            Reply.pain,
+            Reply.triage,
+            Reply.handled_at,
+            Reply.handled_by,
+            assignee.c.name,
+        )
+        .outerjoin(Patient, Reply.patient_id == Patient.id)
+        .outerjoin(assignee, Reply.assigned_to == assignee.c.id)
+        .order_by(Reply.received_at.desc(), Reply.id.desc())
+        .limit(INBOX_PAGE)
+    )
+    conditions: list[ColumnElement[bool]] = []
+    if triage:
+        conditions.append(Reply.triage == triage)
+    if handled is not None:
+        conditions.append(Reply.handled_at.is_not(None) if handled else Reply.handled_at.is_(None))
+    if language:
+        conditions.append(Patient.language == language)
+    if unknown_senders:
+        conditions.append(Reply.patient_id.is_(None))
+    if office:
+        latest = (
+            select(Visit.office)
+            .where(Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None))
+            .order_by(Visit.visited_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        conditions.append(latest == office)
+    return [InboxItem._make(row) for row in session.execute(query.where(*conditions)).all()]
+
+
+def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> None:
+    _reply(session, reply_id)
+    session.execute(
+        update(Reply)
+        .where(Reply.id == reply_id, Reply.handled_at.is_(None))
+        .values(handled_at=now, handled_by=by)
+    )
+
+
+def assign(session: Session, reply_id: int, *, staff_name: str | None) -> None:
+    _reply(session, reply_id)
+    staff_id = None
+    if staff_name:
+        staff_id = session.scalar(select(StaffMember.id).where(StaffMember.name == staff_name))
+        if staff_id is None:
+            raise NotFound(f"no staff member named {staff_name!r}")
+    session.execute(update(Reply).where(Reply.id == reply_id).values(assigned_to=staff_id))
+
+
+def queue_answer(
+    session: Session,
+    *,
+    patient: Patient,
+    channel: Channel,
+    text: str,
+    by: str,
+    role: Role,
+    safety_call_back: bool,
+    settings: Settings,
+    now: datetime,
+) -> Message:
+    """Put a staff answer in the outbox, due now; returns its row."""
+    text = plain(text.strip(), "the answer").replace("\r\n", "\n")
+    if not text:
+        raise InvalidInput("write the answer first")
+    if len(text) > ANSWER_LONGEST:
+        raise InvalidInput(f"an answer is at most {ANSWER_LONGEST} characters")
+    if safety_call_back and (channel is not Channel.SMS or not role.may(Role.CLINICIAN)):
+        raise InvalidInput("only a clinician may text outside quiet hours, for a call-back")
+    if (channel is Channel.SMS and not patient.phone) or (
+        channel is Channel.EMAIL and not patient.email
+    ):
+        raise InvalidInput(f"the patient has no {'phone' if channel is Channel.SMS else 'email'}")
+    body = with_opt_out(text, patient.language) if channel is Channel.SMS else text + "\n"
+    message = Message(
+        patient_id=patient.id,
+        channel=channel.value,
+        purpose=Purpose.ANSWER.value,
+        template="staff-answer",
+        status=MessageStatus.SCHEDULED.value,
+        due_at=now,
+        expires_at=now + ANSWER_EXPIRES,
+        body=body,
+        subject=f"A message from {settings.clinic_name}" if channel is Channel.EMAIL else None,
+        allow_repeat=True,
+        ignore_quiet_hours=safety_call_back,
+        updated_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    detail = f"patient {patient.ref}, message #{message.id}"
+    if safety_call_back:
+        detail += ": safety call-back, sent outside quiet hours if need be"
+    session.add(
+        AuditEntry(
+            at=now, actor=by, action=f"answer-{channel.value}", message_id=message.id, detail=detail
+        )
+    )
+    return message
+
+
+def _reply(session: Session, reply_id: int) -> Reply:
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFound(f"no reply #{reply_id}")
+    return reply
