@@ -6,6 +6,12 @@ patients switch languages and mix them. A reply is cut into clauses at punctuati
 and at "but"; a phrase preceded in its clause by a negation ("no numbness", "not
 worse") does not count. A reply that mentions a body symptom no rule places goes to
 staff (`attention`): a false alarm costs a call, a miss can cost a spine.
+
+Every reply is read twice: by these rules and by the second reader, a classifier
+trained on the labelled corpus (`followup.replies.second_reader`). It is an emergency if either
+says so. A consent keyword never stops the reading: "STOP, I can't feel my legs" is an
+opt-out and an emergency. Consent intent in words comes from the rules' phrases and,
+where they find none, from the model: a clear intent, or `unsure` (it asks how to stop).
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from followup.config import PROJECT_ROOT
+from followup.replies.second_reader import ModelReading, second_reader
 
 RULES_FILE = PROJECT_ROOT / "rules" / "replies.toml"
 NEGATION_WINDOW = 3  # words before a phrase that a negation reaches
@@ -32,17 +39,31 @@ NOT_SCORES = re.compile(r"\b\d+\s*x\s*\d+\b|\b\d{3,}(?:\.\d+)?\b|#\d+")
 # A number with no context is a score only in a short reply, or alone in its clause.
 BARE_REPLY_WORDS, BARE_CLAUSE_WORDS = 8, 3
 TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
+DOUBLED = re.compile(r"([a-z])\1+")
+RULES, MODEL = "rules", "model"
+MODEL_CONSENT_LETTERS = 4  # fewer letters than this: no consent intent from the model
 ARTICLES = (["a"], ["an"], ["un"], ["una"])
 
 
 @dataclass(frozen=True)
 class Reading:
-    keyword: str | None  # "stop", "start", "help" or None
+    # Consent intent: "stop", "start", "help", "unsure" (asks how to stop) or None.
+    keyword: str | None
     pain: int | None
-    triage: str | None  # "emergency", "attention", "routine"; None for a keyword
+    # "emergency", "attention", "routine"; None for a bare keyword (nothing else said).
+    triage: str | None
     reasons: tuple[str, ...]
     # Advice the answer to the patient carries (a rule's `advice`, e.g. "constant-popping").
     advice: tuple[str, ...] = ()
+    # Which readers found an emergency: ("rules",), ("model",), both, or ().
+    readers: tuple[str, ...] = ()
+    # The second reader's probability that the reply is an emergency.
+    model_probability: float | None = None
+
+    @property
+    def model_only(self) -> bool:
+        """An emergency only the model found: the answer says what is in doubt."""
+        return self.readers == (MODEL,)
 
 
 @dataclass(frozen=True)
@@ -88,19 +109,92 @@ class _Rules:
 
 
 def read_reply(text: str) -> Reading:
-    """Read any reply text, in any of the languages the rules know."""
+    """Read any reply text, in any language, with both readers."""
+    rules = read_by_rules(text)
+    if rules.triage is None:  # a bare keyword: nothing else to read
+        return rules
+    reader = second_reader()
+    return combine(text, rules, reader.read(text), reader.consent_thresholds)
+
+
+def combine(
+    text: str, rules: Reading, model: ModelReading, consent_thresholds: dict[str, float]
+) -> Reading:
+    """The two readings as one: emergency if either says so; the rules' consent
+    keyword, else the model's clear intent; `unsure` only for an otherwise routine reply."""
+    readers = tuple(
+        name
+        for name, says in ((RULES, rules.triage == EMERGENCY), (MODEL, model.flags_emergency))
+        if says
+    )
+    triage, reasons = rules.triage, rules.reasons
+    if readers == (MODEL,):
+        triage = EMERGENCY
+        reasons = (*reasons, f"second reader: emergency at {model.emergency:.2f}")
+    keyword = rules.keyword or _consent_intent(text, model, triage, consent_thresholds)
+    return replace(
+        rules,
+        keyword=keyword,
+        triage=triage,
+        reasons=reasons,
+        readers=readers,
+        model_probability=round(model.emergency, 4),
+    )
+
+
+def _consent_intent(
+    text: str, model: ModelReading, triage: str | None, thresholds: dict[str, float]
+) -> str | None:
+    """The model's consent intent, if it is clear enough; none from a reply too short
+    to read ("RT", "ya": the rules read the keywords themselves)."""
+    if sum(c.isalpha() for c in text) < MODEL_CONSENT_LETTERS:
+        return None
+    for intent in ("stop", "start", "help"):
+        if model.consent.get(intent, 0.0) >= thresholds[intent]:
+            return intent
+    doubt = model.consent.get("stop", 0.0) + model.consent.get("unsure", 0.0)
+    if triage == ROUTINE and doubt >= thresholds["unsure"]:
+        return "unsure"
+    return None
+
+
+def read_by_rules(text: str) -> Reading:
+    """Read any reply text with the phrase lists alone, in every language they know."""
     rules = _rules(RULES_FILE)
     normalized = normalize(text)
-    whole = " ".join(TOKEN.findall(normalized))
-    for keyword, words in (("stop", rules.stop), ("start", rules.start), ("help", rules.help)):
-        if whole in words:
-            return Reading(keyword, None, None, (whole,))
+    words = TOKEN.findall(normalized)
+    whole = " ".join(words)
+    for name, listed in (("stop", rules.stop), ("start", rules.start), ("help", rules.help)):
+        if _is_keyword(whole, words, listed):
+            return Reading(name, None, None, (whole,))
     normalized = rules.look_alikes.sub(" ~ ", fuse(normalized))
     clauses = [c.strip() for c in CLAUSE_BREAK.split(normalized) if c and c.strip()]
+    keyword: str | None = None
     if rules.stop_requests.search(normalized) and any(
         _found(rules.stop_requests, clause, rules) for clause in clauses
     ):
-        return Reading("stop", None, None, ("asked to stop messages",))
+        keyword = "stop"
+        # What the request says is no symptom ("no more texts"); the rest is read.
+        clauses = [rules.stop_requests.sub(" ~ ", clause) for clause in clauses]
+        normalized = rules.stop_requests.sub(" ~ ", normalized)
+    reading = _triage(normalized, clauses, rules)
+    if keyword:
+        return replace(
+            reading, keyword=keyword, reasons=("asked to stop messages", *reading.reasons)
+        )
+    return reading
+
+
+def _is_keyword(whole: str, words: list[str], listed: frozenset[str]) -> bool:
+    """The whole reply is the keyword, maybe repeated ("STOP STOP") or with a letter
+    doubled ("Stopp", "helpp")."""
+    if whole in listed:
+        return True
+    squeezed = {DOUBLED.sub(r"\1", w) for w in words}
+    return len(squeezed) == 1 and any(DOUBLED.sub(r"\1", k) in squeezed for k in listed)
+
+
+def _triage(normalized: str, clauses: list[str], rules: _Rules) -> Reading:
     pain = pain_score(normalized, rules)
     for level, level_rules in ((EMERGENCY, rules.emergency), (ATTENTION, rules.attention)):
         # A rule whose phrases appear nowhere in the reply cannot fire in a clause of it.
