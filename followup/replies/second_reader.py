@@ -144,20 +144,18 @@ class SecondReader:
 
     def probabilities(self, text: str) -> dict[str, dict[str, float]]:
         """Each head's class probabilities for `text`, as the trainer's model gives them."""
-        counts = Counter(f for f in features(text) if f in self.weights)
-        values = {
-            f: (1 + math.log(n) if self.sublinear_tf else n) * self.weights[f][0]
+        weights = self.weights
+        counts = Counter(f for f in features(text) if f in weights)
+        rows = [
+            (weights[f], (1 + math.log(n) if self.sublinear_tf else n) * weights[f][0])
             for f, n in counts.items()
-        }
-        norm = math.sqrt(sum(v * v for v in values.values())) or 1.0
+        ]
+        norm = math.sqrt(sum(value * value for _, value in rows)) or 1.0
         result: dict[str, dict[str, float]] = {}
         for name, head in self.heads.items():
-            first = head.first_column
-            scores = [
-                intercept
-                + sum(self.weights[f][first + k] * value for f, value in values.items()) / norm
-                for k, intercept in enumerate(head.intercepts)
-            ]
+            scores = []
+            for column, intercept in enumerate(head.intercepts, start=head.first_column):
+                scores.append(intercept + sum(row[column] * value for row, value in rows) / norm)
             result[name] = dict(zip(head.classes, _softmax(scores), strict=True))
         return result
 
