@@ -17,18 +17,12 @@ where they find none, from the model: a clear intent, or `unsure` (it asks how t
 from __future__ import annotations
 
 import re
-import tomllib
-import unicodedata
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
-from pathlib import Path
-from typing import Any
 
-from followup.config import PROJECT_ROOT
+from followup.replies.phrase_lists import PhraseLists, Rule, fuse, normalize, phrase_lists
 from followup.replies.second_reader import ModelReading, second_reader
 
-RULES_FILE = PROJECT_ROOT / "rules" / "replies.toml"
 NEGATION_WINDOW = 3  # words before a phrase that a negation reaches
 EMERGENCY, ATTENTION, ROUTINE = "emergency", "attention", "routine"
 CLAUSE_BREAK = re.compile(r"[,;:!?\n()]|\.(?!\d)|\b(?:but|pero|although|aunque|though|tho)\b")
@@ -64,48 +58,6 @@ class Reading:
     def model_only(self) -> bool:
         """An emergency only the model found: the answer says what is in doubt."""
         return self.readers == (MODEL,)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    name: str
-    phrases: re.Pattern[str]
-    with_: re.Pattern[str] | None
-    or_score: int | None
-    unless: re.Pattern[str] | None  # phrases that only look alike ("fall asleep")
-    advice: str | None
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """Every language's rules, merged: a reply is read with all of them."""
-
-    stop: frozenset[str]
-    start: frozenset[str]
-    help: frozenset[str]
-    yes: frozenset[str]
-    stop_requests: re.Pattern[str]
-    negations: tuple[tuple[str, ...], ...]
-    # Words after a phrase that say it is all right ("bladder is fine").
-    fine: tuple[tuple[str, ...], ...]
-    pain_words: frozenset[str]
-    score_leads: frozenset[str]
-    # "now 3", "ahora 3": the current score; "was 6", "antes 6": an earlier one.
-    now_words: frozenset[str]
-    past_words: frozenset[str]
-    number_words: dict[str, int]
-    units: re.Pattern[str]
-    # Words before a number that make it a label ("apt 7", "route 3", "lot 2").
-    labels: frozenset[str]
-    # Expressions that only look like symptoms ("fell asleep", "weak wifi"): read as blank.
-    look_alikes: re.Pattern[str]
-    emergency: tuple[_Rule, ...]
-    attention: tuple[_Rule, ...]
-    # Symptoms a person must look at whenever no rule placed them ("my calf is swollen").
-    symptoms: re.Pattern[str]
-    # Complaints that a score or a reassurance places ("sore but better"); else staff look.
-    complaints: re.Pattern[str]
-    reassurance: re.Pattern[str]
 
 
 def read_reply(text: str) -> Reading:
@@ -160,7 +112,7 @@ def _consent_intent(
 
 def read_by_rules(text: str) -> Reading:
     """Read any reply text with the phrase lists alone, in every language they know."""
-    rules = _rules(RULES_FILE)
+    rules = phrase_lists()
     normalized = normalize(text)
     words = TOKEN.findall(normalized)
     whole = " ".join(words)
@@ -194,7 +146,7 @@ def _is_keyword(whole: str, words: list[str], listed: frozenset[str]) -> bool:
     return len(squeezed) == 1 and any(DOUBLED.sub(r"\1", k) in squeezed for k in listed)
 
 
-def _triage(normalized: str, clauses: list[str], rules: _Rules) -> Reading:
+def _triage(normalized: str, clauses: list[str], rules: PhraseLists) -> Reading:
     pain = pain_score(normalized, rules)
     for level, level_rules in ((EMERGENCY, rules.emergency), (ATTENTION, rules.attention)):
         # A rule whose phrases appear nowhere in the reply cannot fire in a clause of it.
@@ -218,29 +170,10 @@ def _triage(normalized: str, clauses: list[str], rules: _Rules) -> Reading:
 def is_yes(text: str) -> bool:
     """A bare "yes" (any language): after an opt-out it restores SMS consent."""
     whole = " ".join(TOKEN.findall(normalize(text)))
-    return whole in _rules(RULES_FILE).yes
+    return whole in phrase_lists().yes
 
 
-def normalize(text: str) -> str:
-    """Lower case, no accents, apostrophes dropped ("can't" -> "cant"), spaces folded."""
-    plain = text.lower()
-    if not plain.isascii():
-        decomposed = unicodedata.normalize("NFKD", plain)
-        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"['’‘`´]", "", plain)
-    return re.sub(r"[ \t]+", " ", plain).strip()
-
-
-def fuse(normalized: str) -> str:
-    """Join each `inability` expression into one word ("no puedo" -> "nopuedo"): it says
-    what the patient cannot do, so its "no" negates nothing."""
-    pattern = _inability(RULES_FILE)
-    if pattern is None:
-        return normalized
-    return pattern.sub(lambda m: "".join(m.group().split()), normalized)
-
-
-def pain_score(normalized: str, rules: _Rules) -> int | None:
+def pain_score(normalized: str, rules: PhraseLists) -> int | None:
     """The 0-10 score a reply gives now, if any; out-of-range numbers give None.
 
     "was 6 now 3" and "from 6 to 3" give 3; a range ("6-7", "2 or 3") its top."""
@@ -334,7 +267,7 @@ def _score(token: str, words: dict[str, int]) -> int | None:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _fires(rule: _Rule, clauses: list[str], rules: _Rules, pain: int | None) -> bool:
+def _fires(rule: Rule, clauses: list[str], rules: PhraseLists, pain: int | None) -> bool:
     if rule.unless is not None:
         clauses = [rule.unless.sub(" ~ ", clause) for clause in clauses]
     if not any(_found(rule.phrases, clause, rules) for clause in clauses):
@@ -353,7 +286,7 @@ def _fires(rule: _Rule, clauses: list[str], rules: _Rules, pain: int | None) -> 
     return any(_found(rule.with_, clause, rules) for clause in masked)
 
 
-def _unplaced(clauses: list[str], rules: _Rules, pain: int | None) -> str | None:
+def _unplaced(clauses: list[str], rules: PhraseLists, pain: int | None) -> str | None:
     """A symptom the reply mentions that nothing placed, or None."""
     for clause in clauses:
         found = _first(rules.symptoms, clause, rules)
@@ -368,12 +301,12 @@ def _unplaced(clauses: list[str], rules: _Rules, pain: int | None) -> str | None
     return None
 
 
-def _found(pattern: re.Pattern[str], clause: str, rules: _Rules) -> bool:
+def _found(pattern: re.Pattern[str], clause: str, rules: PhraseLists) -> bool:
     """True if `pattern` matches somewhere in `clause` without a negation before it."""
     return _first(pattern, clause, rules) is not None
 
 
-def _first(pattern: re.Pattern[str], clause: str, rules: _Rules) -> str | None:
+def _first(pattern: re.Pattern[str], clause: str, rules: PhraseLists) -> str | None:
     """The first match of `pattern` in `clause` with no negation before it, or None."""
     for match in pattern.finditer(clause):
         before = TOKEN.findall(clause[: match.start()])[-NEGATION_WINDOW:]
@@ -390,75 +323,3 @@ def _first(pattern: re.Pattern[str], clause: str, rules: _Rules) -> str | None:
 
 def _ends_with(words: list[str], phrase: tuple[str, ...]) -> bool:
     return tuple(words[-len(phrase) :]) == phrase
-
-
-def _phrases(phrases: list[str]) -> re.Pattern[str]:
-    parts = []
-    for phrase in phrases:
-        words = fuse(normalize(phrase)).split()
-        body = r"\s+".join(
-            re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words
-        )
-        parts.append(body)
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
-
-
-def _rule(raw: dict[str, Any]) -> _Rule:
-    return _Rule(
-        name=raw["name"],
-        phrases=_phrases(raw["phrases"]),
-        with_=_phrases(raw["with"]) if "with" in raw else None,
-        or_score=raw.get("or_score"),
-        unless=_phrases(raw["unless"]) if "unless" in raw else None,
-        advice=raw.get("advice"),
-    )
-
-
-@cache
-def _inability(path: Path) -> re.Pattern[str] | None:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    found = [normalize(p) for lang in data.values() for p in lang.get("inability", [])]
-    if not found:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in found) + r")(?!\w)")
-
-
-@cache
-def _rules(path: Path) -> _Rules:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    languages = list(data.values())
-
-    def words(key: str) -> frozenset[str]:
-        return frozenset(normalize(w) for lang in languages for w in lang[key])
-
-    def phrases(key: str) -> re.Pattern[str]:
-        return _phrases([p for lang in languages for p in lang[key]])
-
-    return _Rules(
-        stop=words("stop"),
-        start=words("start"),
-        help=words("help"),
-        yes=words("yes"),
-        stop_requests=phrases("stop_requests"),
-        negations=tuple(
-            dict.fromkeys(
-                tuple(normalize(n).split()) for lang in languages for n in lang["negations"]
-            )
-        ),
-        fine=tuple(tuple(normalize(w).split()) for lang in languages for w in lang["fine"]),
-        pain_words=words("pain_words"),
-        score_leads=words("score_leads"),
-        now_words=words("now_words"),
-        past_words=words("past_words"),
-        number_words={
-            normalize(w): n for lang in languages for n, w in enumerate(lang["number_words"])
-        },
-        units=re.compile(phrases("units").pattern.replace("(?<!\\w)", "^", 1)),
-        labels=words("labels"),
-        look_alikes=phrases("look_alikes"),
-        emergency=tuple(_rule(r) for lang in languages for r in lang.get("emergency", [])),
-        attention=tuple(_rule(r) for lang in languages for r in lang.get("attention", [])),
-        symptoms=phrases("symptoms"),
-        complaints=phrases("complaints"),
-        reassurance=phrases("reassurance"),
-    )
