@@ -26,10 +26,15 @@ def alerts(ctx: click.Context) -> None:
         click.echo("no open alerts")
     for alert in found:
         state = f"escalation step {alert.escalation_step}" if alert.notified else "NOBODY NOTIFIED"
+        who = (
+            f"{alert.patient_name} ({alert.patient_ref}, {alert.phone or 'no phone'})"
+            if alert.patient_ref
+            else f"unknown number {alert.phone}"
+        )
+        doubt = " [second reader only]" if alert.readers == "model" else ""
         click.echo(
             f"#{alert.id} {alert.level.upper():<9} {alert.created_at:%Y-%m-%d %H:%M} UTC  "
-            f"[{state}] {alert.patient_name} ({alert.patient_ref}, "
-            f"{alert.phone or 'no phone'}): {alert.reply!r}"
+            f"[{state}]{doubt} {who}: {alert.reply!r}"
         )
 
 

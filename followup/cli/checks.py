@@ -28,7 +28,7 @@ from followup.content.links import Links
 from followup.content.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.content.readability import reading_level
 from followup.content.render import ANSWERS, Renderer, message_context
-from followup.content.translations import ONE_LANGUAGE, language_problems
+from followup.content.translations import language_problems
 from followup.exceptions import FollowupError
 from followup.models.base import Channel
 from followup.models.care import Office, Patient, Visit
@@ -38,6 +38,12 @@ from followup.replies.call_back import Facts, answer_facts
 from followup.runtime import LazyRuntime
 
 MAX_SMS_SEGMENTS = 2
+# Answers that carry safety lines (the signs to call 911 for, the 988 crisis line) may
+# run longer: leaving a sign out to save a segment is the wrong trade.
+SAFETY_ANSWER_SEGMENTS = 4
+SAFETY_ANSWERS = frozenset({"emergency", "emergency-doubt"})
+# The advice a rule may add to an answer, rendered in the check.
+ADVICE_SHOWN = {"attention": ("constant-popping",), "emergency": ("crisis-line",)}
 GRADE_GOAL = {Channel.SMS: 6.0, Channel.EMAIL: 8.0}
 SAMPLE_NAME = "Maximiliana-Josefina"
 SOURCE_COMMENT = re.compile(r"\A\{#\s*Source:", re.IGNORECASE)
@@ -163,8 +169,6 @@ def _answer_problems(
     problems = []
     for language in LANGUAGES:
         for name in ANSWERS:
-            if f"sms/answer-{name}.txt" in ONE_LANGUAGE and language != "en":
-                continue
             for variant, facts in _answer_variants(name, language, settings):
                 where = f"answer {name!r} ({language}{variant})"
                 try:
@@ -186,21 +190,23 @@ def _answer_problems(
                     shape.segments,
                 )
                 checked.append(item)
-                if shape.segments > MAX_SMS_SEGMENTS or shape.encoding != "GSM-7":
+                longest = SAFETY_ANSWER_SEGMENTS if name in SAFETY_ANSWERS else MAX_SMS_SEGMENTS
+                if shape.segments > longest or shape.encoding != "GSM-7":
                     problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
     return problems
 
 
 def _answer_variants(name: str, language: str, settings: Settings) -> list[tuple[str, Facts]]:
     """Every kind of facts an answer may be rendered with (see `followup.replies.call_back`):
-    staff alerted or not; a call back today, tomorrow or on a later weekday."""
-    if name not in (Triage.EMERGENCY, Triage.ATTENTION):
+    staff alerted or not; a call back today, tomorrow or on a later weekday; the advice
+    a rule may add."""
+    if name not in (Triage.EMERGENCY, Triage.ATTENTION, "emergency-doubt"):
         return [("", ())]
     zone = ZoneInfo(settings.default_timezone)
     # A Wednesday morning and evening, and a Friday evening, at the clinic.
     moments = [datetime(2026, 9, 30, 9, 0), datetime(2026, 9, 30, 19, 0)]
     moments.append(datetime(2026, 10, 2, 19, 0))
-    advice = ("constant-popping",) if name == Triage.ATTENTION else ()
+    advice = ADVICE_SHOWN.get(name, ())
     variants = []
     for alerted in (True, False):
         for moment in moments:

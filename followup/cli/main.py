@@ -22,6 +22,7 @@ from followup.cli.checks import check
 from followup.cli.delivery import dispatch, message, status
 from followup.cli.demo import demo
 from followup.cli.staff import staff
+from followup.cli.triage import triage
 from followup.db import upgrade_to_head
 from followup.exceptions import FollowupError
 from followup.runtime import LazyRuntime
@@ -95,6 +96,7 @@ for command in (
     series,
     staff,
     status,
+    triage,
     visit,
 ):
     main.add_command(command)

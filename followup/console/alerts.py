@@ -39,7 +39,8 @@ def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
         view = view_alert(session, alert_id)
     if view is None:
         raise HTTPException(404, f"no alert #{alert_id}")
-    audit_view(request, who, "read-alert", f"alert {alert_id}, patient {view.patient.ref}")
+    whose = f"patient {view.patient.ref}" if view.patient else "an unknown number"
+    audit_view(request, who, "read-alert", f"alert {alert_id}, {whose}")
     return page(request, "alert.html", who, view=view, now=utcnow())
 
 

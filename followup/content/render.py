@@ -34,7 +34,17 @@ from followup.exceptions import TemplateProblem
 from followup.models.care import Office
 
 # Answers to a patient's SMS, one template each under `sms/<lang>/answer-<name>.txt`.
-ANSWERS = ("emergency", "attention", "routine", "stop", "start", "help", "unknown")
+ANSWERS = (
+    "emergency",
+    "emergency-doubt",
+    "attention",
+    "routine",
+    "stop",
+    "start",
+    "help",
+    "unsure",
+    "unknown",
+)
 OPT_OUT_LINE = {"en": "Reply STOP to opt out.", "es": "Responda STOP para no recibir mas."}
 FALLBACK_LANGUAGE = "en"
 

@@ -15,8 +15,6 @@ from jinja2 import Environment, TemplateSyntaxError, meta, nodes
 from followup.care.patients import LANGUAGES
 
 PER_LANGUAGE = ("sms", "email", "web")
-# English only: the answer to a number that belongs to no patient, language unknown.
-ONE_LANGUAGE = frozenset({"sms/answer-unknown.txt"})
 
 
 def language_problems(environment: Environment, templates_dir: Path) -> list[str]:
@@ -25,8 +23,6 @@ def language_problems(environment: Environment, templates_dir: Path) -> list[str
     for kind in PER_LANGUAGE:
         names = {language: _names(templates_dir / kind / language) for language in LANGUAGES}
         for name in sorted(set().union(*names.values())):
-            if f"{kind}/{name}" in ONE_LANGUAGE:
-                continue
             present = [language for language in LANGUAGES if name in names[language]]
             problems += [
                 f"{kind}/{language}/{name}: missing (there is {kind}/{present[0]}/{name})"

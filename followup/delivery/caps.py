@@ -87,7 +87,7 @@ class CappedRow(Protocol):
     @property
     def id(self) -> int: ...
     @property
-    def patient_id(self) -> int: ...
+    def patient_id(self) -> int | None: ...  # None only for staff notifications (not capped)
     @property
     def channel(self) -> str: ...
     @property
@@ -153,11 +153,11 @@ class FrequencyCaps:
 
 
 def spent_days(
-    session: Session, zones: dict[int, ZoneInfo], *, since: datetime
-) -> defaultdict[tuple[int, str], Days]:
+    session: Session, zones: dict[int | None, ZoneInfo], *, since: datetime
+) -> defaultdict[tuple[int | None, str], Days]:
     """Per (patient, channel), how many capped messages reached the patient (or may
     have) on each of their local days since `since`."""
-    spent: defaultdict[tuple[int, str], Days] = defaultdict(Counter)
+    spent: defaultdict[tuple[int | None, str], Days] = defaultdict(Counter)
     for patient_id, channel, attempted_at in session.execute(
         select(Message.patient_id, Message.channel, Message.attempted_at).where(
             Message.patient_id.in_(zones),
@@ -172,11 +172,11 @@ def spent_days(
 
 
 def _planned_care(
-    session: Session, zones: dict[int, ZoneInfo], now: datetime
-) -> defaultdict[tuple[int, str], Days]:
+    session: Session, zones: dict[int | None, ZoneInfo], now: datetime
+) -> defaultdict[tuple[int | None, str], Days]:
     """Per (patient, channel), the plan messages due on each local day of the week
     ahead: a campaign leaves their room to them."""
-    planned: defaultdict[tuple[int, str], Days] = defaultdict(Counter)
+    planned: defaultdict[tuple[int | None, str], Days] = defaultdict(Counter)
     if not zones:
         return planned
     for patient_id, channel, due_at in session.execute(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, case, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from followup.care.series import held_back
 from followup.config import Settings
@@ -38,11 +38,13 @@ QUEUED_ROWS = (
         Message.allow_repeat,
         Message.ignore_quiet_hours,
         Patient.id,
-        Patient.first_name,
+        # A notification about an unknown number has no patient: these never reach its
+        # text (written when queued) and it ignores quiet hours.
+        func.coalesce(Patient.first_name, "").label("first_name"),
         Patient.phone,
         Patient.email,
-        Patient.language,
-        Patient.timezone,
+        func.coalesce(Patient.language, "en").label("language"),
+        func.coalesce(Patient.timezone, "UTC").label("timezone"),
         Patient.discharged_at,
         Visit.visited_at,
         Visit.office,
@@ -51,7 +53,8 @@ QUEUED_ROWS = (
         # Bound at execution: {"now": ...}.
         held_back(bindparam("now", type_=UTCDateTime())).label("paused"),
     )
-    .join(Patient, Message.patient_id == Patient.id)
+    # Outer: a staff notification about an unknown number has no patient.
+    .outerjoin(Patient, Message.patient_id == Patient.id)
     .outerjoin(Visit, Message.visit_id == Visit.id)
     .outerjoin(
         Consent,
@@ -81,7 +84,7 @@ class QueuedRow(NamedTuple):
     campaign_id: int | None
     allow_repeat: bool
     ignore_quiet_hours: bool
-    patient_id: int
+    patient_id: int | None  # None only for a staff notification about an unknown number
     first_name: str
     phone: str | None
     email: str | None

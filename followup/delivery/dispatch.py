@@ -196,7 +196,11 @@ class Dispatcher:
             # per patient under it): a worker sees what another just started to send.
             lock_patients(
                 session,
-                [r.patient_id for r in rows if r.id in ready and r.purpose != Purpose.ALERT],
+                [
+                    r.patient_id
+                    for r in rows
+                    if r.id in ready and r.purpose != Purpose.ALERT and r.patient_id is not None
+                ],
             )
             for message_id, reason in self.repeats.find(session, rows, ready, now).items():
                 self._settle(session, message_id, Skip(reason), now, counts)

@@ -111,7 +111,10 @@ def _release_to_owner(session: Session, provider_sid: str, owner_id: int, now: d
 
 
 def _fall_back_to_email(session: Session, message: Message, now: datetime) -> None:
-    if not has_consent(session, message.patient_id, Channel.EMAIL, Purpose(message.purpose)):
+    patient_id = message.patient_id
+    if patient_id is None or not has_consent(
+        session, patient_id, Channel.EMAIL, Purpose(message.purpose)
+    ):
         return
     session.execute(
         insert(session, Message)

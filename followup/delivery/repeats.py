@@ -30,7 +30,7 @@ REACHED = (
     MessageStatus.UNKNOWN,
 )
 
-Key = tuple[int, str, str | None]  # patient, channel, fingerprint
+Key = tuple[int | None, str, str | None]  # patient, channel, fingerprint
 
 # Built once, run on Core for every chunk the dispatcher starts: building it per
 # chunk cost more than running it.
@@ -70,7 +70,7 @@ class RepeatGuard:
         ]
         if not checked:
             return {}
-        patients = sorted({row.patient_id for row in checked})
+        patients = sorted({row.patient_id for row in checked if row.patient_id is not None})
         lock_patients(session, patients)
         db, dialect = session.connection(), dialect_name(session)
         prints = sorted({ready[row.id].fingerprint for row in checked})

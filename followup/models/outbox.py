@@ -61,7 +61,8 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    # None only for a staff notification about a reply from an unknown number.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     # For a plan message: the episode's latest visit, which its times and text follow.
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))

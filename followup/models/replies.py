@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -40,6 +41,10 @@ class Reply(Base):
     pain: Mapped[int | None] = mapped_column(Integer)
     triage: Mapped[str | None] = mapped_column(String(10))
     reasons: Mapped[str] = mapped_column(Text, default="")
+    # Which readers found an emergency ("rules", "model", "rules model" or "") and the
+    # second reader's probability that it is one (see followup.replies.second_reader).
+    readers: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    model_probability: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime]
     # The inbox: who is looking after it, and who marked it handled.
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
@@ -54,7 +59,8 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reply_id: Mapped[int] = mapped_column(ForeignKey("replies.id"), unique=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    # None: the reply came from a number that matches no patient.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     level: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
     # When a notification was first queued to someone; None: nobody has been told.

@@ -41,10 +41,12 @@ class OpenAlert:
     created_at: datetime
     escalation_step: int
     notified: bool
-    patient_ref: str
-    patient_name: str
-    phone: str | None
+    patient_ref: str | None  # None: a number that matches no patient
+    patient_name: str | None
+    phone: str | None  # the patient's, or the unknown sender's number
     reply: str
+    readers: str
+    model_probability: float | None
 
 
 class AlertReply(Protocol):
@@ -59,21 +61,22 @@ class Raised:
     """An alert as escalation needs it: enough to notify staff, nothing about health."""
 
     id: int
-    patient_id: int
+    patient_id: int | None  # None: the reply came from a number that matches no patient
     level: Triage
 
 
 def raise_alerts(
     session: Session,
-    raised: Sequence[tuple[AlertReply, int]],
+    raised: Sequence[tuple[AlertReply, int | None]],
     *,
     settings: Settings,
     renderer: Renderer,
     now: datetime,
 ) -> set[int]:
-    """Create the alert for each (reply, patient id), queue its notifications to the
-    on-call staff and pause the patient's series. A reply that has its alert already
-    gets no second one. Returns the ids of the replies whose alert notified somebody."""
+    """Create the alert for each (reply, patient id or None for an unknown number),
+    queue its notifications to the on-call staff and pause the patient's series. A
+    reply that has its alert already gets no second one. Returns the ids of the
+    replies whose alert notified somebody."""
     if not raised:
         return set()
     levels = {reply.id: Triage(reply.triage or Triage.ATTENTION) for reply, _ in raised}
@@ -115,7 +118,11 @@ def raise_alerts(
     )
     pause_series(
         session,
-        [(a.patient_id, f"{a.level.value} reply (alert #{a.id})") for a in new],
+        [
+            (a.patient_id, f"{a.level.value} reply (alert #{a.id})")
+            for a in new
+            if a.patient_id is not None
+        ],
         by=TRIAGE_BY,
         now=now,
         settings=settings,
@@ -211,25 +218,29 @@ class AlertView:
 
     alert: Alert
     events: list[AlertEvent]
-    patient: Patient
-    replies: list[Reply]
+    patient: Patient | None  # None: the reply came from a number that matches no patient
+    reply: Reply  # the reply that raised it
+    replies: list[Reply]  # the sender's recent replies, newest first
 
 
 def view_alert(session: Session, alert_id: int) -> AlertView | None:
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
-    patient = session.get_one(Patient, alert.patient_id)
+    reply = session.get_one(Reply, alert.reply_id)
+    patient = session.get(Patient, alert.patient_id) if alert.patient_id is not None else None
+    sender = (
+        Reply.patient_id == patient.id
+        if patient is not None
+        else (Reply.patient_id.is_(None) & (Reply.from_address == reply.from_address))
+    )
     replies = session.scalars(
-        select(Reply)
-        .where(Reply.patient_id == patient.id)
-        .order_by(Reply.received_at.desc())
-        .limit(10)
+        select(Reply).where(sender).order_by(Reply.received_at.desc()).limit(10)
     ).all()
     events = session.scalars(
         select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
     ).all()
-    return AlertView(alert, list(events), patient, list(replies))
+    return AlertView(alert, list(events), patient, reply, list(replies))
 
 
 def open_alerts(session: Session) -> list[OpenAlert]:
@@ -244,9 +255,12 @@ def open_alerts(session: Session) -> list[OpenAlert]:
             Patient.first_name,
             Patient.last_name,
             Patient.phone,
+            Reply.from_address,
             Reply.body,
+            Reply.readers,
+            Reply.model_probability,
         )
-        .join(Patient, Alert.patient_id == Patient.id)
+        .outerjoin(Patient, Alert.patient_id == Patient.id)
         .join(Reply, Alert.reply_id == Reply.id)
         .where(Alert.acknowledged_at.is_(None))
         .order_by(Alert.level != Triage.EMERGENCY.value, Alert.created_at)
@@ -259,9 +273,11 @@ def open_alerts(session: Session) -> list[OpenAlert]:
             row.escalation_step,
             row.notified_at is not None,
             row.ref,
-            f"{row.first_name} {row.last_name}",
-            row.phone,
+            f"{row.first_name} {row.last_name}" if row.ref is not None else None,
+            row.phone if row.ref is not None else row.from_address,
             row.body,
+            row.readers,
+            row.model_probability,
         )
         for row in rows
     ]

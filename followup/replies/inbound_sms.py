@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from followup.care.patients import record_consents
+from followup.care.patients import has_consent, record_consents
 from followup.config import Settings
 from followup.content.render import Renderer
 from followup.models.base import Channel, UTCDateTime
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 KEYWORD_SOURCE = "sms keyword"
+# The purposes a patient consents to (staff answers go under care).
+CONSENTED = (Purpose.CARE, Purpose.CAMPAIGN)
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def receive_sms(
             )
         )
     stored = store_replies(session, rows)
-    to_alert: list[tuple[_StoredReply, int]] = []
+    to_alert: list[tuple[_StoredReply, int | None]] = []
     changes: dict[str, str | None] = {}
     for sms in firsts.values():
         sender, reading = senders.get(sms.from_number), readings[sms.sid]
@@ -126,16 +128,16 @@ def receive_sms(
             continue
         if sender is None:
             log.warning("SMS %s from an unknown number, stored for staff", sms.sid)
-            continue
-        if reading.keyword or is_yes(sms.body):
+        elif reading.keyword or is_yes(sms.body):
             patient = session.get_one(Patient, sender.id)
             changes[sms.sid] = _keyword_consent(session, patient, reading, sms.body, now)
+        # Read whoever sent it and whatever keyword it carries: a red flag always alerts.
         if reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
             reasons = "; ".join(reading.reasons)
             reply = _StoredReply(
                 stored[sms.sid], sms.body, reading.pain, reading.triage, reasons, now
             )
-            to_alert.append((reply, sender.id))
+            to_alert.append((reply, sender.id if sender else None))
     alerted = raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
     earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
     alerted |= alerted_before(session, list(earlier.values()))
@@ -158,8 +160,13 @@ def receive_sms(
 def _keyword_consent(
     session: Session, patient: Patient, reading: Reading, body: str, now: datetime
 ) -> str | None:
-    """Apply STOP, START or a YES after an opt-out to both purposes of SMS consent."""
+    """Apply a stop or start intent (a keyword or said in words) or a YES after an
+    opt-out to both purposes of SMS consent; `unsure` and `help` change nothing, nor
+    does a stop from a patient who has opted out already (so one confirmation only)."""
     if reading.keyword == "stop":
+        consented = (has_consent(session, patient.id, Channel.SMS, p) for p in CONSENTED)
+        if not any(consented):
+            return None
         granted = False
     elif reading.keyword == "start" or (is_yes(body) and _stopped_by_keyword(session, patient)):
         granted = True
@@ -168,7 +175,7 @@ def _keyword_consent(
     record_consents(
         session,
         patient,
-        {(Channel.SMS, purpose): granted for purpose in (Purpose.CARE, Purpose.CAMPAIGN)},
+        {(Channel.SMS, purpose): granted for purpose in CONSENTED},
         source=f"{KEYWORD_SOURCE} {body.strip()[:20]!r}",
         by="patient",
         at=now,

@@ -6,22 +6,23 @@ patients switch languages and mix them. A reply is cut into clauses at punctuati
 and at "but"; a phrase preceded in its clause by a negation ("no numbness", "not
 worse") does not count. A reply that mentions a body symptom no rule places goes to
 staff (`attention`): a false alarm costs a call, a miss can cost a spine.
+
+Every reply is read twice: by these rules and by the second reader, a classifier
+trained on the labelled corpus (`followup.replies.second_reader`). It is an emergency if either
+says so. A consent keyword never stops the reading: "STOP, I can't feel my legs" is an
+opt-out and an emergency. Consent intent in words comes from the rules' phrases and,
+where they find none, from the model: a clear intent, or `unsure` (it asks how to stop).
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
-from pathlib import Path
-from typing import Any
 
-from followup.config import PROJECT_ROOT
+from followup.replies.phrase_lists import PhraseLists, Rule, fuse, normalize, phrase_lists
+from followup.replies.second_reader import ModelReading, second_reader
 
-RULES_FILE = PROJECT_ROOT / "rules" / "replies.toml"
 NEGATION_WINDOW = 3  # words before a phrase that a negation reaches
 EMERGENCY, ATTENTION, ROUTINE = "emergency", "attention", "routine"
 CLAUSE_BREAK = re.compile(r"[,;:!?\n()]|\.(?!\d)|\b(?:but|pero|although|aunque|though|tho)\b")
@@ -32,75 +33,120 @@ NOT_SCORES = re.compile(r"\b\d+\s*x\s*\d+\b|\b\d{3,}(?:\.\d+)?\b|#\d+")
 # A number with no context is a score only in a short reply, or alone in its clause.
 BARE_REPLY_WORDS, BARE_CLAUSE_WORDS = 8, 3
 TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
+DOUBLED = re.compile(r"([a-z])\1+")
+RULES, MODEL = "rules", "model"
+MODEL_CONSENT_LETTERS = 4  # fewer letters than this: no consent intent from the model
 ARTICLES = (["a"], ["an"], ["un"], ["una"])
 
 
 @dataclass(frozen=True)
 class Reading:
-    keyword: str | None  # "stop", "start", "help" or None
+    # Consent intent: "stop", "start", "help", "unsure" (asks how to stop) or None.
+    keyword: str | None
     pain: int | None
-    triage: str | None  # "emergency", "attention", "routine"; None for a keyword
+    # "emergency", "attention", "routine"; None for a bare keyword (nothing else said).
+    triage: str | None
     reasons: tuple[str, ...]
     # Advice the answer to the patient carries (a rule's `advice`, e.g. "constant-popping").
     advice: tuple[str, ...] = ()
+    # Which readers found an emergency: ("rules",), ("model",), both, or ().
+    readers: tuple[str, ...] = ()
+    # The second reader's probability that the reply is an emergency.
+    model_probability: float | None = None
 
-
-@dataclass(frozen=True)
-class _Rule:
-    name: str
-    phrases: re.Pattern[str]
-    with_: re.Pattern[str] | None
-    or_score: int | None
-    unless: re.Pattern[str] | None  # phrases that only look alike ("fall asleep")
-    advice: str | None
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """Every language's rules, merged: a reply is read with all of them."""
-
-    stop: frozenset[str]
-    start: frozenset[str]
-    help: frozenset[str]
-    yes: frozenset[str]
-    stop_requests: re.Pattern[str]
-    negations: tuple[tuple[str, ...], ...]
-    # Words after a phrase that say it is all right ("bladder is fine").
-    fine: tuple[tuple[str, ...], ...]
-    pain_words: frozenset[str]
-    score_leads: frozenset[str]
-    # "now 3", "ahora 3": the current score; "was 6", "antes 6": an earlier one.
-    now_words: frozenset[str]
-    past_words: frozenset[str]
-    number_words: dict[str, int]
-    units: re.Pattern[str]
-    # Words before a number that make it a label ("apt 7", "route 3", "lot 2").
-    labels: frozenset[str]
-    # Expressions that only look like symptoms ("fell asleep", "weak wifi"): read as blank.
-    look_alikes: re.Pattern[str]
-    emergency: tuple[_Rule, ...]
-    attention: tuple[_Rule, ...]
-    # Symptoms a person must look at whenever no rule placed them ("my calf is swollen").
-    symptoms: re.Pattern[str]
-    # Complaints that a score or a reassurance places ("sore but better"); else staff look.
-    complaints: re.Pattern[str]
-    reassurance: re.Pattern[str]
+    @property
+    def model_only(self) -> bool:
+        """An emergency only the model found: the answer says what is in doubt."""
+        return self.readers == (MODEL,)
 
 
 def read_reply(text: str) -> Reading:
-    """Read any reply text, in any of the languages the rules know."""
-    rules = _rules(RULES_FILE)
+    """Read any reply text, in any language, with both readers."""
+    rules = read_by_rules(text)
+    if rules.triage is None:  # a bare keyword: nothing else to read
+        return rules
+    reader = second_reader()
+    return combine(text, rules, reader.read(text), reader.consent_thresholds)
+
+
+def combine(
+    text: str, rules: Reading, model: ModelReading, consent_thresholds: dict[str, float]
+) -> Reading:
+    """The two readings as one: emergency if either says so; the rules' consent
+    keyword, else the model's clear intent; `unsure` only for an otherwise routine reply."""
+    readers = tuple(
+        name
+        for name, says in ((RULES, rules.triage == EMERGENCY), (MODEL, model.flags_emergency))
+        if says
+    )
+    triage, reasons = rules.triage, rules.reasons
+    if readers == (MODEL,):
+        triage = EMERGENCY
+        reasons = (*reasons, f"second reader: emergency at {model.emergency:.2f}")
+    keyword = rules.keyword or _consent_intent(text, model, triage, consent_thresholds)
+    return replace(
+        rules,
+        keyword=keyword,
+        triage=triage,
+        reasons=reasons,
+        readers=readers,
+        model_probability=round(model.emergency, 4),
+    )
+
+
+def _consent_intent(
+    text: str, model: ModelReading, triage: str | None, thresholds: dict[str, float]
+) -> str | None:
+    """The model's consent intent, if it is clear enough; none from a reply too short
+    to read ("RT", "ya": the rules read the keywords themselves)."""
+    if sum(c.isalpha() for c in text) < MODEL_CONSENT_LETTERS:
+        return None
+    for intent in ("stop", "start", "help"):
+        if model.consent.get(intent, 0.0) >= thresholds[intent]:
+            return intent
+    doubt = model.consent.get("stop", 0.0) + model.consent.get("unsure", 0.0)
+    if triage == ROUTINE and doubt >= thresholds["unsure"]:
+        return "unsure"
+    return None
+
+
+def read_by_rules(text: str) -> Reading:
+    """Read any reply text with the phrase lists alone, in every language they know."""
+    rules = phrase_lists()
     normalized = normalize(text)
-    whole = " ".join(TOKEN.findall(normalized))
-    for keyword, words in (("stop", rules.stop), ("start", rules.start), ("help", rules.help)):
-        if whole in words:
-            return Reading(keyword, None, None, (whole,))
+    words = TOKEN.findall(normalized)
+    whole = " ".join(words)
+    for name, listed in (("stop", rules.stop), ("start", rules.start), ("help", rules.help)):
+        if _is_keyword(whole, words, listed):
+            return Reading(name, None, None, (whole,))
     normalized = rules.look_alikes.sub(" ~ ", fuse(normalized))
     clauses = [c.strip() for c in CLAUSE_BREAK.split(normalized) if c and c.strip()]
+    keyword: str | None = None
     if rules.stop_requests.search(normalized) and any(
         _found(rules.stop_requests, clause, rules) for clause in clauses
     ):
-        return Reading("stop", None, None, ("asked to stop messages",))
+        keyword = "stop"
+        # What the request says is no symptom ("no more texts"); the rest is read.
+        clauses = [rules.stop_requests.sub(" ~ ", clause) for clause in clauses]
+        normalized = rules.stop_requests.sub(" ~ ", normalized)
+    reading = _triage(normalized, clauses, rules)
+    if keyword:
+        return replace(
+            reading, keyword=keyword, reasons=("asked to stop messages", *reading.reasons)
+        )
+    return reading
+
+
+def _is_keyword(whole: str, words: list[str], listed: frozenset[str]) -> bool:
+    """The whole reply is the keyword, maybe repeated ("STOP STOP") or with a letter
+    doubled ("Stopp", "helpp")."""
+    if whole in listed:
+        return True
+    squeezed = {DOUBLED.sub(r"\1", w) for w in words}
+    return len(squeezed) == 1 and any(DOUBLED.sub(r"\1", k) in squeezed for k in listed)
+
+
+def _triage(normalized: str, clauses: list[str], rules: PhraseLists) -> Reading:
     pain = pain_score(normalized, rules)
     for level, level_rules in ((EMERGENCY, rules.emergency), (ATTENTION, rules.attention)):
         # A rule whose phrases appear nowhere in the reply cannot fire in a clause of it.
@@ -124,29 +170,10 @@ def read_reply(text: str) -> Reading:
 def is_yes(text: str) -> bool:
     """A bare "yes" (any language): after an opt-out it restores SMS consent."""
     whole = " ".join(TOKEN.findall(normalize(text)))
-    return whole in _rules(RULES_FILE).yes
+    return whole in phrase_lists().yes
 
 
-def normalize(text: str) -> str:
-    """Lower case, no accents, apostrophes dropped ("can't" -> "cant"), spaces folded."""
-    plain = text.lower()
-    if not plain.isascii():
-        decomposed = unicodedata.normalize("NFKD", plain)
-        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"['’‘`´]", "", plain)
-    return re.sub(r"[ \t]+", " ", plain).strip()
-
-
-def fuse(normalized: str) -> str:
-    """Join each `inability` expression into one word ("no puedo" -> "nopuedo"): it says
-    what the patient cannot do, so its "no" negates nothing."""
-    pattern = _inability(RULES_FILE)
-    if pattern is None:
-        return normalized
-    return pattern.sub(lambda m: "".join(m.group().split()), normalized)
-
-
-def pain_score(normalized: str, rules: _Rules) -> int | None:
+def pain_score(normalized: str, rules: PhraseLists) -> int | None:
     """The 0-10 score a reply gives now, if any; out-of-range numbers give None.
 
     "was 6 now 3" and "from 6 to 3" give 3; a range ("6-7", "2 or 3") its top."""
@@ -240,7 +267,7 @@ def _score(token: str, words: dict[str, int]) -> int | None:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _fires(rule: _Rule, clauses: list[str], rules: _Rules, pain: int | None) -> bool:
+def _fires(rule: Rule, clauses: list[str], rules: PhraseLists, pain: int | None) -> bool:
     if rule.unless is not None:
         clauses = [rule.unless.sub(" ~ ", clause) for clause in clauses]
     if not any(_found(rule.phrases, clause, rules) for clause in clauses):
@@ -259,7 +286,7 @@ def _fires(rule: _Rule, clauses: list[str], rules: _Rules, pain: int | None) -> 
     return any(_found(rule.with_, clause, rules) for clause in masked)
 
 
-def _unplaced(clauses: list[str], rules: _Rules, pain: int | None) -> str | None:
+def _unplaced(clauses: list[str], rules: PhraseLists, pain: int | None) -> str | None:
     """A symptom the reply mentions that nothing placed, or None."""
     for clause in clauses:
         found = _first(rules.symptoms, clause, rules)
@@ -274,12 +301,12 @@ def _unplaced(clauses: list[str], rules: _Rules, pain: int | None) -> str | None
     return None
 
 
-def _found(pattern: re.Pattern[str], clause: str, rules: _Rules) -> bool:
+def _found(pattern: re.Pattern[str], clause: str, rules: PhraseLists) -> bool:
     """True if `pattern` matches somewhere in `clause` without a negation before it."""
     return _first(pattern, clause, rules) is not None
 
 
-def _first(pattern: re.Pattern[str], clause: str, rules: _Rules) -> str | None:
+def _first(pattern: re.Pattern[str], clause: str, rules: PhraseLists) -> str | None:
     """The first match of `pattern` in `clause` with no negation before it, or None."""
     for match in pattern.finditer(clause):
         before = TOKEN.findall(clause[: match.start()])[-NEGATION_WINDOW:]
@@ -296,75 +323,3 @@ def _first(pattern: re.Pattern[str], clause: str, rules: _Rules) -> str | None:
 
 def _ends_with(words: list[str], phrase: tuple[str, ...]) -> bool:
     return tuple(words[-len(phrase) :]) == phrase
-
-
-def _phrases(phrases: list[str]) -> re.Pattern[str]:
-    parts = []
-    for phrase in phrases:
-        words = fuse(normalize(phrase)).split()
-        body = r"\s+".join(
-            re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "") for w in words
-        )
-        parts.append(body)
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)")
-
-
-def _rule(raw: dict[str, Any]) -> _Rule:
-    return _Rule(
-        name=raw["name"],
-        phrases=_phrases(raw["phrases"]),
-        with_=_phrases(raw["with"]) if "with" in raw else None,
-        or_score=raw.get("or_score"),
-        unless=_phrases(raw["unless"]) if "unless" in raw else None,
-        advice=raw.get("advice"),
-    )
-
-
-@cache
-def _inability(path: Path) -> re.Pattern[str] | None:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    found = [normalize(p) for lang in data.values() for p in lang.get("inability", [])]
-    if not found:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in found) + r")(?!\w)")
-
-
-@cache
-def _rules(path: Path) -> _Rules:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    languages = list(data.values())
-
-    def words(key: str) -> frozenset[str]:
-        return frozenset(normalize(w) for lang in languages for w in lang[key])
-
-    def phrases(key: str) -> re.Pattern[str]:
-        return _phrases([p for lang in languages for p in lang[key]])
-
-    return _Rules(
-        stop=words("stop"),
-        start=words("start"),
-        help=words("help"),
-        yes=words("yes"),
-        stop_requests=phrases("stop_requests"),
-        negations=tuple(
-            dict.fromkeys(
-                tuple(normalize(n).split()) for lang in languages for n in lang["negations"]
-            )
-        ),
-        fine=tuple(tuple(normalize(w).split()) for lang in languages for w in lang["fine"]),
-        pain_words=words("pain_words"),
-        score_leads=words("score_leads"),
-        now_words=words("now_words"),
-        past_words=words("past_words"),
-        number_words={
-            normalize(w): n for lang in languages for n, w in enumerate(lang["number_words"])
-        },
-        units=re.compile(phrases("units").pattern.replace("(?<!\\w)", "^", 1)),
-        labels=words("labels"),
-        look_alikes=phrases("look_alikes"),
-        emergency=tuple(_rule(r) for lang in languages for r in lang.get("emergency", [])),
-        attention=tuple(_rule(r) for lang in languages for r in lang.get("attention", [])),
-        symptoms=phrases("symptoms"),
-        complaints=phrases("complaints"),
-        reassurance=phrases("reassurance"),
-    )

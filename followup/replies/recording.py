@@ -40,6 +40,8 @@ def reply_row(
         "pain": reading.pain,
         "triage": reading.triage,
         "reasons": "; ".join(reading.reasons),
+        "readers": " ".join(reading.readers),
+        "model_probability": reading.model_probability,
         "received_at": now,
     }
 

@@ -27,10 +27,10 @@ from followup.db import transaction
 from followup.delivery.receipts import record_delivery
 from followup.models.base import utcnow
 from followup.models.outbox import Message
-from followup.models.replies import Reply, Triage
+from followup.models.replies import Reply
 from followup.plain_text import without_control_characters
-from followup.replies.call_back import Facts, answer_facts
 from followup.replies.inbound_sms import InboundSms, Received, receive_sms
+from followup.replies.sms_answers import answer_text
 from followup.runtime import Runtime
 from followup.web.inbox import SmsInbox
 
@@ -183,31 +183,10 @@ def _twiml(text: str | None) -> str:
 
 
 def _answer(runtime: Runtime, received: Received, body: str) -> str | None:
-    """The text sent back in TwiML, or None where Twilio answers or silence is right."""
+    """The text sent back in TwiML, or None where Twilio answers the bare keyword itself."""
     reading = received.reading
     words = " ".join(body.lower().split()).strip(" .!")
     twilio_answers = runtime.settings.twilio_answers_keywords and words in ANSWERED_BY_TWILIO
     if twilio_answers and (reading.keyword or received.consent_change == "restarted"):
         return None
-    language = received.language or "en"
-    facts: Facts = ()
-    if received.language is None:
-        name = "unknown"
-    elif reading.keyword == "stop":
-        name = "stop"
-    elif reading.keyword == "start" or received.consent_change == "restarted":
-        name = "start"
-    elif reading.keyword == "help":
-        name = "help"
-    elif reading.triage in (Triage.EMERGENCY, Triage.ATTENTION):
-        name = str(reading.triage)
-        facts = answer_facts(
-            runtime.settings,
-            language=language,
-            alerted=received.alerted,
-            advice=reading.advice,
-            now=utcnow(),
-        )
-    else:
-        name = "routine"
-    return runtime.renderer.answer(name, language, runtime.settings, facts)
+    return answer_text(received, renderer=runtime.renderer, settings=runtime.settings, now=utcnow())

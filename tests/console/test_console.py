@@ -413,3 +413,18 @@ def test_an_over_long_campaign_name_from_the_builder_is_refused_not_stored(
         from followup.models.campaigns import Campaign
 
         assert session.scalars(select(Campaign)).all() == []
+
+
+def test_an_unknown_numbers_alert_shows_the_number_the_text_and_which_reader_fired(
+    web_runtime: Runtime, console: TestClient
+) -> None:
+    make_staff(web_runtime, "lee", Role.CLINICIAN)
+    sms(console, "cantfeelmylegs", sender="+12015550777")
+    sign_in(console, "lee")
+    table = console.get("/console/alerts/table")
+    assert "unknown number +12015550777" in table.text and "second reader only" in table.text
+    page = console.get("/console/alerts/1")
+    assert page.status_code == 200
+    assert "Unknown number" in page.text and 'href="tel:+12015550777"' in page.text
+    assert "cantfeelmylegs" in page.text and "the second reader only" in page.text
+    assert "emergency probability" in page.text

@@ -244,13 +244,25 @@ def test_emergency_reply_tells_the_patient_to_call_911_and_alerts_staff(
         assert detail.encode() not in email.content
 
 
-def test_unknown_sender_is_stored_for_staff_and_told_nothing_medical(
+def test_unknown_sender_is_read_like_anyone_and_answered_in_both_languages(
     web_runtime: Runtime, client: TestClient
 ) -> None:
-    answer = sms(client, "who is this? my back hurts", sender="+12015550777")
+    answer = sms(client, "who is this?", sender="+12015550777")
     assert "This number sends messages for" in answer.text
-    [reply] = replies(web_runtime)
-    assert reply.patient_id is None and reply.from_address == "+12015550777"
+    assert "Este numero envia mensajes de" in answer.text
+    worse = sms(
+        client,
+        "new phone. my back is worse and it goes down my leg",
+        sid="SM2",
+        sender="+12015550777",
+    )
+    assert "Thank you for telling us" in worse.text and "Gracias por avisarnos" in worse.text
+    first, second = replies(web_runtime)
+    assert first.patient_id is None and first.from_address == "+12015550777"
+    assert (first.keyword, second.triage) == ("help", "attention")
+    with web_runtime.sessions() as session:
+        [alert] = session.scalars(select(Alert)).all()
+    assert (alert.patient_id, alert.reply_id, alert.level) == (None, second.id, "attention")
 
 
 @pytest.mark.parametrize(
@@ -387,15 +399,16 @@ def test_one_click_unsubscribe_revokes_email_consent(
 ) -> None:
     enrol_visit(web_runtime, add_patient(web_runtime, preferred="email"))
     first = rows(web_runtime)[0]
+    patient_id = first.patient_id or 0  # a plan message always has its patient
     url = Links(web_runtime.settings).unsubscribe_url(first.id).removeprefix(PUBLIC)
     assert "Unsubscribe</button>" in client.get(url).text
     with web_runtime.sessions() as session:
-        assert has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CARE)
+        assert has_consent(session, patient_id, Channel.EMAIL, Purpose.CARE)
     response = client.post(url, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200 and "You are unsubscribed" in response.text
     with web_runtime.sessions() as session:
-        assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CARE)
-        assert not has_consent(session, first.patient_id, Channel.EMAIL, Purpose.CAMPAIGN)
+        assert not has_consent(session, patient_id, Channel.EMAIL, Purpose.CARE)
+        assert not has_consent(session, patient_id, Channel.EMAIL, Purpose.CAMPAIGN)
     assert {m.status for m in rows(web_runtime)} == {MessageStatus.CANCELLED}
 
 
