@@ -12,7 +12,7 @@ from followup.config import PROJECT_ROOT
 
 CORPUS_DIR = PROJECT_ROOT / "corpus"
 # In the order they were written: the blind set was measured once before any change.
-SOURCES = ("first", "more", "holdout", "blind", "grown")
+SOURCES = ("first", "more", "holdout", "blind", "grown", "everyday")
 COLUMNS = ("text", "language", "triage", "consent", "pain", "family", "form", "sender")
 
 
