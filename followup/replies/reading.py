@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
+from difflib import SequenceMatcher
 
 from followup.replies.phrase_lists import PhraseLists, Rule, fuse, normalize, phrase_lists
 from followup.replies.second_reader import ModelReading, second_reader
@@ -36,6 +37,17 @@ TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
 DOUBLED = re.compile(r"([a-z])\1+")
 RULES, MODEL = "rules", "model"
 MODEL_CONSENT_LETTERS = 4  # fewer letters than this: no consent intent from the model
+# A stop the model reads alone must be about our messages, or open or close with a stop
+# word ("please stop", "BASTA. no puedo orinar", "stahp"): "cant stop coughing" and "no mas
+# dolor" (no more pain) are not opt-outs, and an opt-out silences care. A routine reply
+# the model reads as a stop without either is asked about instead.
+ABOUT_MESSAGES = re.compile(
+    r"\b(?:te?xt\w*|txt\w*|msgs?|messag\w*|sms|reminder\w*|notification\w*|list|number|"
+    r"phone|contact\w*|unsub\w*|subscri\w*|opt\w*|consent\w*|remove|spam|"
+    r"mensaj\w*|escrib\w*|recordatorio\w*|lista|numero|telefono|baja|suscri\w*|"
+    r"notificacion\w*|manden|envien|mandar\w*|enviar\w*|receiv\w*|send\w*|recib\w*)\b"
+)
+STOP_WORDS = ("stop", "basta", "alto", "unsubscribe", "cancel", "quit", "block", "end")
 ARTICLES = (["a"], ["an"], ["un"], ["una"])
 
 
@@ -94,6 +106,18 @@ def combine(
     )
 
 
+def _addresses_our_texts(text: str) -> bool:
+    """The reply names our messages, or opens or closes with a stop word (typos too)."""
+    plain = normalize(text)
+    if ABOUT_MESSAGES.search(plain):
+        return True
+    words = re.findall(r"[a-z]+", plain)
+    ends = {words[0], words[-1]} if words else set()
+    return any(
+        SequenceMatcher(None, word, stop).ratio() >= 0.66 for word in ends for stop in STOP_WORDS
+    )
+
+
 def _consent_intent(
     text: str, model: ModelReading, triage: str | None, thresholds: dict[str, float]
 ) -> str | None:
@@ -103,6 +127,8 @@ def _consent_intent(
         return None
     for intent in ("stop", "start", "help"):
         if model.consent.get(intent, 0.0) >= thresholds[intent]:
+            if intent == "stop" and not _addresses_our_texts(text):
+                break  # not clearly about our texts: ask, as for any doubt
             return intent
     doubt = model.consent.get("stop", 0.0) + model.consent.get("unsure", 0.0)
     if triage == ROUTINE and doubt >= thresholds["unsure"]:

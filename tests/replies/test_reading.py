@@ -149,3 +149,19 @@ def test_a_bare_keyword_carries_no_triage_or_score() -> None:
 def test_yes_is_recognised_only_alone_in_either_language() -> None:
     assert is_yes("YES") and is_yes(" yes! ") and is_yes("si") and is_yes("Sí")
     assert not is_yes("yes it hurts more")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["cant stop coughing", "no mas dolor", "the pain wont stop", "no more pain today!"],
+)
+def test_a_stop_the_model_reads_in_words_about_the_body_is_no_opt_out(text: str) -> None:
+    assert read_reply(text).keyword in (None, "unsure")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["please stop", "BASTA. no puedo orinar", "not interested, stop", "dont contact me anymore"],
+)
+def test_a_stop_that_addresses_our_texts_is_an_opt_out(text: str) -> None:
+    assert read_reply(text).keyword == "stop"
