@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import Settings
 from followup.db import alembic_config
-from followup.models import Message, MessageStatus
-from followup.operations.ticks import PERIODS, tick_ages
+from followup.models.outbox import Message, MessageStatus
+from followup.operations.ticks import period, tick_ages
 from followup.operations.workers import seen_within
 
 # Due and not yet handed to a provider: waiting for a tick, or claimed and queued.
@@ -77,7 +77,8 @@ def database_verdict(engine: Engine) -> Verdict:
             connection.execute(text("SELECT 1"))
             current = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        return Verdict("database", False, f"unreachable: {type(exc.orig or exc).__name__}")
+        cause = getattr(exc, "orig", None) or exc
+        return Verdict("database", False, f"unreachable: {type(cause).__name__}")
     head = newest_migration()
     if current != head:
         return Verdict(
@@ -90,7 +91,7 @@ def tick_verdicts(session: Session, *, settings: Settings, now: datetime) -> lis
     """A verdict per tick of beat: each is late once it has missed a few periods."""
     verdicts = []
     for name, age in tick_ages(session, now=now).items():
-        bound = settings.ready_tick_seconds + PERIODS[name]
+        bound = settings.ready_tick_seconds + period(name, settings)
         if age is None:
             verdicts.append(Verdict(f"{name} tick", False, "never ran", None, bound))
         else:

@@ -25,7 +25,8 @@ from followup.config import Settings
 # The request a web process is answering, for its log lines.
 request_id: ContextVar[str | None] = ContextVar("followup_request_id", default=None)
 
-PHONE = re.compile(r"(?<![\w.])\+?\d[\d ().-]{8,}\d(?!\w)")
+# E.164 (+12015550100) and the US forms (201) 555-0100, 201-555-0100, 201.555.0100.
+PHONE = re.compile(r"\+\d{8,15}\b|(?<!\d)\(?\d{3}\)?[ .-]?\d{3}[.-]\d{4}\b")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 TWILIO_LOGGER = "twilio.http_client"
 

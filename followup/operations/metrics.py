@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import celeryconfig
 from followup.config import Settings
-from followup.models import Alert, Message, MessageStatus
+from followup.models.outbox import Message, MessageStatus
+from followup.models.replies import Alert
 from followup.operations.health import UNSENT
 from followup.operations.ticks import tick_ages
 from followup.operations.workers import seen_within

@@ -13,14 +13,21 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from followup.config import Settings
 from followup.db import insert, rows_changed, transaction
-from followup.models import Tick, utcnow
+from followup.models.base import utcnow
+from followup.models.operations import Tick
 
 DISPATCH = "dispatch"
 RECONCILE = "reconcile"
 ESCALATION = "escalation"
-# Each with how often beat sends it (celeryconfig.beat_schedule), in seconds.
-PERIODS = {DISPATCH: 15.0, RECONCILE: 15.0, ESCALATION: 60.0}
+TICKS = (DISPATCH, RECONCILE, ESCALATION)
+ESCALATION_SECONDS = 60.0
+
+
+def period(name: str, settings: Settings) -> float:
+    """How often beat sends tick `name`, in seconds."""
+    return ESCALATION_SECONDS if name == ESCALATION else settings.tick_seconds
 
 
 def record_tick(sessions: sessionmaker[Session], name: str, *, took: float) -> None:
@@ -43,5 +50,7 @@ def record_tick(sessions: sessionmaker[Session], name: str, *, took: float) -> N
 
 def tick_ages(session: Session, *, now: datetime) -> dict[str, float | None]:
     """Seconds since each tick last ran; None for one that never ran."""
-    ran = dict(session.execute(select(Tick.name, Tick.ran_at)).tuples().all())
-    return {name: (now - ran[name]).total_seconds() if name in ran else None for name in PERIODS}
+    ran: dict[str, datetime] = {
+        name: at for name, at in session.execute(select(Tick.name, Tick.ran_at))
+    }
+    return {name: (now - ran[name]).total_seconds() if name in ran else None for name in TICKS}

@@ -45,9 +45,18 @@ class Beat:
         self.log = workdir / f"beat-{name}.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(CELERY), "-A", "followup", "beat", "--loglevel=INFO",
-                 f"--schedule={workdir / f'schedule-{name}'}"],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    str(CELERY),
+                    "-A",
+                    "followup",
+                    "beat",
+                    "--loglevel=INFO",
+                    f"--schedule={workdir / f'schedule-{name}'}",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def text(self) -> str:
