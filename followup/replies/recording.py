@@ -12,6 +12,7 @@ from followup.config import Settings
 from followup.db import insert_rows
 from followup.models.base import Channel
 from followup.models.replies import Alert, Reply, Triage
+from followup.operations import metrics
 from followup.replies.pain_trend import earlier_scores, trend_reason
 from followup.replies.reading import Reading
 
@@ -52,6 +53,12 @@ def store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, 
     stored = insert_rows(
         session, Reply, rows, unique="provider_id", returning=("provider_id", "id")
     )
+    new = {row.provider_id for row in stored}
+    for row in rows:
+        if row["provider_id"] in new:
+            # Keywords are matched; everything else is read by the rules (pain trends too).
+            reader = "keyword" if row["keyword"] else "rules"
+            metrics.REPLIES.labels(str(row["triage"] or "none"), reader).inc()
     return {row.provider_id: row.id for row in stored}
 
 
