@@ -87,6 +87,8 @@ def use_formatter(logger: logging.Logger, settings: Settings, plain: str) -> Non
     """Give every handler of `logger` our formatter (Celery set the handlers up)."""
     for handler in logger.handlers:
         handler.setFormatter(formatter(settings, plain))
+    # Python's warnings (Celery's about running as root, say) become log lines too.
+    logging.captureWarnings(settings.log_format == "json")
     quiet_provider_clients(settings)
 
 
