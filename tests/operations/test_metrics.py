@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from followup.runtime import Runtime
 from followup.web.app import create_app
-from tests.conftest import add_patient, enrol_visit, free_port, tick
+from tests.conftest import PUBLIC, add_patient, enrol_visit, free_port, tick
 from tests.peers.twilio_server import TwilioPeer
 
 # Every label any followup metric may carry.
@@ -177,3 +177,34 @@ def test_the_web_workers_counts_add_up_in_one_scrape(served: str, tmp_path: Path
     assert after - before == 40
     # Each process wrote its own file; the scrape read them all.
     assert len(list(metrics_dir(tmp_path).glob("histogram_*.db"))) >= 1
+
+
+def test_replies_and_escalations_are_counted_by_triage_and_level(web_runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    from followup.models.base import utcnow
+    from followup.tasks import escalate_alerts
+    from tests.web.test_web import sent_welcome, sms
+
+    rt = Runtime(web_runtime.settings.with_overrides(metrics_enabled=True), web_runtime.channels)
+    try:
+        with TestClient(create_app(rt), base_url=PUBLIC) as client:
+            before = client.get("/metrics").text
+            sent_welcome(rt)
+            sms(client, "STOP", sid="SM-stop")
+            sms(client, "START", sid="SM-start")
+            sms(client, "I can't feel my legs and I wet myself", sid="SM-urgent")
+            sms(client, "I can't feel my legs and I wet myself", sid="SM-urgent")  # a retry
+            escalate_alerts.apply(args=((utcnow() + timedelta(hours=1)).isoformat(),))
+            after = client.get("/metrics").text
+    finally:
+        rt.close()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("followup_replies_total", triage="emergency", reader="rules") == 1
+    assert grew("followup_replies_total", triage="none", reader="keyword") == 2
+    assert grew("followup_escalation_steps_total", level="emergency") == 1
+    assert value(after, "followup_open_alerts", level="emergency") == 1
+    assert value(after, "followup_oldest_unacknowledged_alert_age_seconds", level="emergency") >= 0

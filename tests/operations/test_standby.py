@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import create_engine, text
 
 from bench.seeding import fresh_schema
+from followup.operations.standby import ScheduleLock
 from tests.conftest import POSTGRES_SERVER
 from tests.faults.harness import CELERY, RedisServer
 
@@ -117,3 +119,30 @@ def test_the_standby_beat_takes_over_when_the_active_one_is_killed(
         first.kill()
         if second is not None:
             second.kill()
+
+
+def test_a_beat_whose_lock_connection_dies_stops_scheduling_until_it_holds_it_again(
+    postgres_url: str,
+) -> None:
+    first, second = ScheduleLock(postgres_url), ScheduleLock(postgres_url)
+    try:
+        assert first.held()
+        assert not second.held()  # the first holds it
+        assert first.connection is not None
+        backend = first.connection.scalar(text("SELECT pg_backend_pid()"))
+        admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        admin.dispose()
+        assert not first.held()  # its connection is gone: it stops at once
+        assert second.held()  # and the lock went with it
+        assert not first.held()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_with_sqlite_the_one_beat_always_schedules(tmp_path: Path) -> None:
+    lock = ScheduleLock(f"sqlite:///{tmp_path / 'followup.db'}")
+    assert lock.held() and lock.held()
+    lock.release()
