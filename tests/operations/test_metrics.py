@@ -201,7 +201,7 @@ def test_replies_and_escalations_are_counted_by_triage_and_level(web_runtime: Ru
         rt.close()
 
     def grew(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return value(after, name, labels) - value(before, name, labels)
 
     assert grew("followup_replies_total", triage="emergency", reader="rules") == 1
     assert grew("followup_replies_total", triage="none", reader="keyword") == 2
