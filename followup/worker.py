@@ -22,6 +22,7 @@ from followup.operations import logs, metrics, workers
 from followup.runtime import Runtime, use
 
 log = logging.getLogger(__name__)
+BROKER_TRANSPORT = "followup.operations.broker:Transport"
 
 
 def create_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
@@ -33,7 +34,8 @@ def create_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
             broker_url="memory://localhost/", task_always_eager=True, task_eager_propagates=True
         )
     else:
-        app.conf.update(broker_url=settings.redis_url)
+        # kombu's Redis transport, surviving a Redis restart mid-task (its docstring).
+        app.conf.update(broker_url=settings.redis_url, broker_transport=BROKER_TRANSPORT)
     for entry in ("dispatch-due", "reconcile"):
         app.conf.beat_schedule[entry]["schedule"] = settings.tick_seconds
     app.steps["worker"].add(Heartbeat)

@@ -35,9 +35,12 @@ class Scenario:
     supervised: bool = True
     # Settings for this scenario's processes (FOLLOWUP_* variables).
     settings: dict[str, str] = field(default_factory=dict)
+    # What is due (default: the common mix), and how many texts go out before `disrupt`.
+    mix: Mix | None = None
+    when_sent: int = 12
 
     def run(self, mix: Mix | None = None) -> Outcome:
-        mix = mix or Mix()
+        mix = mix or self.mix or Mix()
         with FaultRun(
             self.name,
             smtp_refusals=self.smtp_refusals,
@@ -48,7 +51,7 @@ class Scenario:
         ) as run:
             due = run.seed(mix)
             self.prepare(run, mix)
-            outcome = run.run(due, disrupt=self.disrupt)
+            outcome = run.run(due, disrupt=self.disrupt, when_sent=self.when_sent)
             outcome.problems += self._expectations(outcome)
             if outcome.problems:
                 outcome.problems.append(run.worker_log())
@@ -151,5 +154,17 @@ SCENARIOS = [
         disrupt=_restart_redis,
         supervised=False,
         settings={"FOLLOWUP_SMS_RATE": "6", "FOLLOWUP_BATCH_SIZE": "30"},
+    ),
+    # One batch at 2 texts a second, Redis restarted while it runs: the task is still
+    # unacknowledged when the worker closes its broken connection. kombu's own Redis
+    # transport stopped the worker here ("'NoneType' object has no attribute
+    # 'hostname'"); followup.operations.broker keeps it going.
+    Scenario(
+        "Redis restarted under one long batch",
+        disrupt=_restart_redis,
+        supervised=False,
+        settings={"FOLLOWUP_SMS_RATE": "2", "FOLLOWUP_BATCH_SIZE": "2000"},
+        mix=Mix(texts=16, families=0, emails=0),
+        when_sent=3,
     ),
 ]
