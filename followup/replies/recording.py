@@ -47,6 +47,15 @@ def reply_row(
     }
 
 
+def _reader(row: dict[str, object]) -> str:
+    """Who decided a reply, for `followup_replies_total`: the keyword list, or which
+    readers found an emergency (rules, model, both), else the rules."""
+    if row["keyword"]:
+        return "keyword"
+    found = str(row.get("readers") or "").split()
+    return "both" if len(found) > 1 else (found[0] if found else "rules")
+
+
 def store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, int]:
     """Insert replies in one statement; returns the ids of those not stored before,
     by provider id."""
@@ -56,9 +65,7 @@ def store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, 
     new = {row.provider_id for row in stored}
     for row in rows:
         if row["provider_id"] in new:
-            # Keywords are matched; everything else is read by the rules (pain trends too).
-            reader = "keyword" if row["keyword"] else "rules"
-            metrics.REPLIES.labels(str(row["triage"] or "none"), reader).inc()
+            metrics.REPLIES.labels(str(row["triage"] or "none"), _reader(row)).inc()
     return {row.provider_id: row.id for row in stored}
 
 
