@@ -29,6 +29,9 @@ broker_transport_options = {"visibility_timeout": 3600}
 # the database, not by redelivering the task.
 worker_cancel_long_running_tasks_on_connection_loss = False
 
+# Any number of beats may run; the one holding the lock in PostgreSQL schedules.
+beat_scheduler = "followup.operations.standby:StandbyScheduler"
+# Dispatch and reconcile every FOLLOWUP_TICK_SECONDS (followup.worker sets it).
 beat_schedule = {
     # Also recovers the rows of workers that died (their leases ran out).
     "dispatch-due": {"task": "followup.tasks.dispatch_due", "schedule": 15.0},

@@ -128,6 +128,22 @@ class Settings:
     # A console session ends after this long without a request.
     console_idle_minutes: int = 30
 
+    # Beat sends dispatch and reconcile this often (escalation: every minute).
+    tick_seconds: float = 15.0
+    # Readiness bounds: a tick later than this past its period, no worker heartbeat for
+    # this long, a due message unsent for this long: /readyz answers 503.
+    ready_tick_seconds: float = 120.0
+    ready_worker_seconds: float = 60.0
+    ready_due_seconds: float = 600.0
+    # /metrics: served to anyone when enabled (keep it off the public site at the proxy),
+    # or only to a bearer of this token when one is set; otherwise 404.
+    metrics_enabled: bool = False
+    metrics_token: str = field(default="", repr=False)
+    # "text" or "json" (one JSON object per line, with the task or request id).
+    log_format: str = "text"
+    # The twilio client's request lines (URLs and headers at INFO).
+    log_provider_requests: bool = False
+
     def __post_init__(self) -> None:
         self._validate()
 
@@ -203,7 +219,19 @@ class Settings:
                 if not (E164.fullmatch(address) if phones else "@" in address):
                     form = "E.164 phone numbers (+12015550100)" if phones else "emails"
                     raise ConfigurationError(f"{env_name(name)}: list {form}, comma-separated")
-        for name in ("reconcile_after_seconds", "lease_seconds", "queue_wait_seconds"):
+        if self.log_format not in {"text", "json"}:
+            raise ConfigurationError("FOLLOWUP_LOG_FORMAT must be text or json")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ConfigurationError("FOLLOWUP_METRICS_TOKEN must be 16 characters or more")
+        for name in (
+            "reconcile_after_seconds",
+            "lease_seconds",
+            "queue_wait_seconds",
+            "tick_seconds",
+            "ready_tick_seconds",
+            "ready_worker_seconds",
+            "ready_due_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{env_name(name)} must be a positive number of seconds")
         for name in ("rate_limit_links", "rate_limit_api"):

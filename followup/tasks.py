@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from celery import shared_task
@@ -13,6 +16,8 @@ from followup.delivery.claims import claim_due, sms_room, unclaim
 from followup.delivery.dispatch import Clock
 from followup.delivery.reconcile import reconcile_unknown, recover_lapsed
 from followup.models.base import utcnow
+from followup.operations import metrics
+from followup.operations.ticks import DISPATCH, ESCALATION, RECONCILE, record_tick
 from followup.replies.escalation import escalate_due
 
 
@@ -24,12 +29,25 @@ def _clock(at: str | None) -> Clock:
     return lambda: fixed
 
 
+@contextmanager
+def _ticking(rt: runtime.Runtime, name: str) -> Iterator[None]:
+    """Record tick `name` once the task's work is done (not when it failed)."""
+    started = time.monotonic()
+    yield
+    record_tick(rt.sessions, name, took=time.monotonic() - started)
+    metrics.TICKS.labels(name).inc()
+
+
 @shared_task(name="followup.tasks.dispatch_due")
 def dispatch_due(at: str | None = None) -> int:
     """Recover rows of dead workers, claim what is due and hand it to send tasks;
     returns how many rows were claimed."""
     rt = runtime.current()
-    now = _clock(at)()
+    with _ticking(rt, DISPATCH):
+        return _dispatch(rt, _clock(at)(), at)
+
+
+def _dispatch(rt: runtime.Runtime, now: datetime, at: str | None) -> int:
     recover_lapsed(rt.sessions, now=now)
     with rt.sessions() as session:
         room = sms_room(session, rt.settings)
@@ -76,9 +94,10 @@ def write_in_background(rt: runtime.Runtime, campaign_id: int, by: str) -> int |
 @shared_task(name="followup.tasks.reconcile")
 def reconcile(at: str | None = None) -> dict[str, int]:
     rt = runtime.current()
-    settlement = reconcile_unknown(
-        rt.sessions, channels=rt.channels, now=_clock(at)(), settings=rt.settings
-    )
+    with _ticking(rt, RECONCILE):
+        settlement = reconcile_unknown(
+            rt.sessions, channels=rt.channels, now=_clock(at)(), settings=rt.settings
+        )
     return settlement.__dict__
 
 
@@ -86,5 +105,5 @@ def reconcile(at: str | None = None) -> dict[str, int]:
 def escalate_alerts(at: str | None = None) -> int:
     """Repeat or escalate unacknowledged alerts whose time has come; returns how many."""
     rt = runtime.current()
-    with transaction(rt.sessions) as session:
+    with _ticking(rt, ESCALATION), transaction(rt.sessions) as session:
         return escalate_due(session, settings=rt.settings, renderer=rt.renderer, now=_clock(at)())

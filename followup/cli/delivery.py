@@ -37,13 +37,20 @@ def dispatch(lazy: LazyRuntime, at: str | None) -> None:
 
 
 @click.command()
+@click.option("--ready", is_flag=True, help="Exit 1 unless every readiness check passes.")
 @pass_runtime
-def status(lazy: LazyRuntime) -> None:
-    """Count messages per state; list messages nobody can confirm and replies from
-    unknown numbers."""
+def status(lazy: LazyRuntime, ready: bool) -> None:
+    """Readiness verdicts (as /readyz); messages per state; messages nobody can
+    confirm and replies from unknown numbers."""
     from followup.delivery.report import needs_attention, status_counts, unknown_senders
+    from followup.operations.health import readiness
 
-    with lazy.get().sessions() as session:
+    rt = lazy.get()
+    report = readiness(settings=rt.settings, engine=rt.engine, sessions=rt.sessions, now=utcnow())
+    click.echo("ready" if report.ok else "not ready")
+    for verdict in report.verdicts:
+        click.echo(f"  {'ok  ' if verdict.ok else 'FAIL'} {verdict.check}: {verdict.detail}")
+    with rt.sessions() as session:
         counts = status_counts(session)
         unsure = needs_attention(session)
         strangers = unknown_senders(session)
@@ -71,6 +78,8 @@ def status(lazy: LazyRuntime) -> None:
         click.echo("replies from numbers that match no patient:")
     for reply in strangers:
         click.echo(f"  {reply.received_at:%Y-%m-%d %H:%M} UTC {reply.from_address}: {reply.body!r}")
+    if ready and not report.ok:
+        raise SystemExit(1)
 
 
 @click.group()

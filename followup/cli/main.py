@@ -77,8 +77,17 @@ def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
     """Serve the web app: Twilio webhooks and the pages behind email links."""
     import uvicorn
 
-    lazy.get()  # settings are checked before the server starts
-    uvicorn.run("followup.web.main:app", host=host, port=port, workers=workers, access_log=False)
+    from followup.operations.logs import uvicorn_log_config
+
+    settings = lazy.get().settings  # checked before the server starts
+    uvicorn.run(
+        "followup.web.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=uvicorn_log_config(settings),
+    )
 
 
 for command in (

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -40,16 +41,19 @@ from followup.delivery.compose import QUEUED_ROWS, Composer, QueuedRow
 from followup.delivery.eligibility import Defer, SendTo, Skip, decide
 from followup.delivery.leases import Lease
 from followup.delivery.outcomes import OutcomeRecorder
-from followup.delivery.pipeline import SendPipeline
+from followup.delivery.pipeline import Finished, SendPipeline
 from followup.delivery.repeats import RepeatGuard
 from followup.delivery.sending import start_sending
 from followup.delivery.throttle import Throttle, Unlimited
-from followup.exceptions import TemplateProblem
+from followup.exceptions import DeliveryError, TemplateProblem
 from followup.models.base import Channel
 from followup.models.campaigns import Campaign, CampaignStatus
 from followup.models.outbox import Message, MessageStatus, Purpose
+from followup.operations import metrics
 
 Clock = Callable[[], datetime]
+# A batch's counts as `followup_sends_total` names its outcomes.
+OUTCOMES = {"retrying": "retry"}
 
 
 # A chunk's queued rows its send task holds; built once (see `followup.delivery.repeats`).
@@ -120,12 +124,15 @@ class Dispatcher:
                         concurrency=channel.concurrency,
                         chunk_size=claim_chunk(channel.concurrency),
                         start=lambda chunk: self._start(chunk, lease.holder, started),
-                        send=_throttled(connected, throttle, channel.sender),
-                        record=lambda finished: self.outcomes.record(
-                            finished, now=self.clock(), counts=recorded
-                        ),
+                        send=_throttled(connected, throttle, channel.sender, kind.value),
+                        record=partial(self._record, kind, counts=recorded),
                     ).run(ids)
         return BatchReport(**(started + recorded))
+
+    def _record(self, kind: Channel, finished: list[Finished], counts: Counter[str]) -> None:
+        before = counts.copy()
+        self.outcomes.record(finished, now=self.clock(), counts=counts)
+        _counted(kind, finished, counts - before)
 
     def _group_by_channel(self, ids: list[int]) -> dict[Channel, list[int]]:
         with self.sessions() as session:
@@ -269,11 +276,23 @@ def _campaigns(session: Session, ids: set[int]) -> dict[int, Campaign]:
     return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
 
 
-def _throttled(send: Send, throttle: Throttle, sender: str) -> Send:
-    """`send`, after waiting for the sender's rate to allow one more message."""
+def _counted(kind: Channel, finished: list[Finished], outcomes: Counter[str]) -> None:
+    for outcome, count in outcomes.items():
+        metrics.SENDS.labels(kind.value, OUTCOMES.get(outcome, outcome)).inc(count)
+    for _, future in finished:
+        error = future.exception()
+        if isinstance(error, DeliveryError) and error.code:
+            metrics.PROVIDER_ERRORS.labels(kind.value, error.code).inc()
+
+
+def _throttled(send: Send, throttle: Throttle, sender: str, kind: str) -> Send:
+    """`send`, after waiting for the sender's rate to allow one more message; the
+    provider's part is timed into `followup_send_duration_seconds`."""
+    seconds = metrics.SEND_SECONDS.labels(kind)
 
     def throttled_send(outgoing: Outgoing) -> str:
         throttle.acquire(sender)
-        return send(outgoing)
+        with seconds.time():
+            return send(outgoing)
 
     return throttled_send

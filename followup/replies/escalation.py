@@ -18,6 +18,7 @@ from followup.config import Settings
 from followup.content.render import Renderer
 from followup.db import rows_changed
 from followup.models.replies import Alert, Triage
+from followup.operations import metrics
 from followup.replies.alerts import SYSTEM, Raised, next_escalation, queue_notices, record_events
 
 # Reminders stop here (about 1.5 hours of reminders for an emergency at the default
@@ -71,6 +72,7 @@ def escalate_due(session: Session, *, settings: Settings, renderer: Renderer, no
             now=now,
         )
         escalated += 1
+        metrics.ESCALATIONS.labels(level.value).inc()
     return escalated
 
 

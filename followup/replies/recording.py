@@ -12,6 +12,7 @@ from followup.config import Settings
 from followup.db import insert_rows
 from followup.models.base import Channel
 from followup.models.replies import Alert, Reply, Triage
+from followup.operations import metrics
 from followup.replies.pain_trend import earlier_scores, trend_reason
 from followup.replies.reading import Reading
 
@@ -46,12 +47,25 @@ def reply_row(
     }
 
 
+def _reader(row: dict[str, object]) -> str:
+    """Who decided a reply, for `followup_replies_total`: the keyword list, or which
+    readers found an emergency (rules, model, both), else the rules."""
+    if row["keyword"]:
+        return "keyword"
+    found = str(row.get("readers") or "").split()
+    return "both" if len(found) > 1 else (found[0] if found else "rules")
+
+
 def store_replies(session: Session, rows: list[dict[str, object]]) -> dict[str, int]:
     """Insert replies in one statement; returns the ids of those not stored before,
     by provider id."""
     stored = insert_rows(
         session, Reply, rows, unique="provider_id", returning=("provider_id", "id")
     )
+    new = {row.provider_id for row in stored}
+    for row in rows:
+        if row["provider_id"] in new:
+            metrics.REPLIES.labels(str(row["triage"] or "none"), _reader(row)).inc()
     return {row.provider_id: row.id for row in stored}
 
 

@@ -12,10 +12,11 @@ from starlette.routing import Mount
 from followup.console import install as install_console
 from followup.content.links import Links
 from followup.runtime import Runtime
-from followup.web import api, pages, twilio
+from followup.web import api, operations, pages, twilio
 from followup.web.edge import EdgeGuard
 from followup.web.headers import SecurityHeaders
 from followup.web.inbox import SmsInbox
+from followup.web.operations import Observed
 from followup.web.rate_limits import RateLimit
 
 
@@ -44,8 +45,9 @@ def create_app(runtime: Runtime) -> Starlette:
         return settings.max_hook_body_bytes if hook else settings.max_body_bytes
 
     app = Starlette(
-        routes=[*twilio.routes, Mount("/", app=site)],
+        routes=[*operations.routes, *twilio.routes, Mount("/", app=site)],
         middleware=[
+            Middleware(Observed),
             Middleware(SecurityHeaders),
             Middleware(EdgeGuard, limit_for=body_limit),
             Middleware(RateLimit, settings=settings),

@@ -185,7 +185,9 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
     result = cli.invoke(main, ["status"])
     assert result.exit_code == 0, result.output
     assert "+12015550777: 'new phone, this is Ana'" in result.output
-    assert result.output.startswith("messages: scheduled 12, sent 1, unknown 1\n")
+    # The readiness verdicts come first (tests/operations/test_health.py), then the counts.
+    assert result.output.startswith("not ready\n")
+    assert "\nmessages: scheduled 12, sent 1, unknown 1\n" in result.output
     assert (
         "P2 email welcome tried 2026-11-16 23:00 UTC: connection lost during DATA" in result.output
     )

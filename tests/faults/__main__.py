@@ -21,6 +21,8 @@ COLUMNS = (
     "settled by callback",
     "in flight at disruption",
     "worker restarts",
+    "worker exited",
+    "sends in metrics",
     "time to drain",
 )
 
@@ -45,6 +47,8 @@ def main(names: list[str]) -> int:
             outcome.settled_by_callback,
             "-" if outcome.in_flight_when_disrupted is None else outcome.in_flight_when_disrupted,
             outcome.worker_restarts,
+            "yes" if outcome.worker_exited else "no",
+            outcome.sends_counted,
             drained,
         )
         print("| " + " | ".join(str(cell) for cell in cells) + " |", flush=True)

@@ -33,6 +33,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 from celery import Celery
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import ColumnElement, func, select
 
 from bench.seeding import fresh_schema
@@ -75,6 +78,11 @@ class Outcome:
     faults_unused: int = 0
     in_flight_when_disrupted: int | None = None
     worker_restarts: int = 0
+    # Unsupervised runs: the worker exited and nothing started it again.
+    worker_exited: bool = False
+    # From the workers' metrics: sends counted as sent, scrapes taken during the run.
+    sends_counted: int = 0
+    scrapes: int = 0
     drain_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -178,9 +186,18 @@ class FaultRun:
         smtp_refusals: int = 0,
         peer_latency: float = 0.1,
         callback_delay: float = 3.0,
+        supervised: bool = True,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.scenario = scenario
+        self.supervised = supervised
+        self.overrides = settings or {}
+        self.exits: list[int] = []
+        self.scraped = ""
+        self.scrapes = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="followup-faults-"))
+        self.metrics_dir = self.workdir / "metrics"
+        self.metrics_dir.mkdir()
         self.redis = RedisServer()
         self.peer = TwilioPeer(latency=peer_latency, callback_delay=callback_delay)
         self.smtp = FlakySmtp(refuse=smtp_refusals)
@@ -221,30 +238,36 @@ class FaultRun:
             for k, v in os.environ.items()
             if not k.startswith(("FOLLOWUP_", "TWILIO_", "SMTP_"))
         }
-        return env | {
-            "FOLLOWUP_DATABASE_URL": self.database_url,
-            "FOLLOWUP_REDIS_URL": self.redis.url,
-            "FOLLOWUP_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
-            "FOLLOWUP_SMS_BACKEND": "twilio",
-            "FOLLOWUP_EMAIL_BACKEND": "smtp",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_FROM_NUMBER": "+12015550199",
-            "TWILIO_API_BASE_URL": self.peer.base_url,
-            "TWILIO_TIMEOUT": "2",
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(self.smtp_controller.port),
-            # Minutes become seconds, so a run takes seconds.
-            "FOLLOWUP_SMS_RATE": "30",
-            "FOLLOWUP_SMS_CONCURRENCY": "8",
-            "FOLLOWUP_BATCH_SIZE": "12",
-            "FOLLOWUP_MAX_ATTEMPTS": "3",
-            "FOLLOWUP_RETRY_BASE_SECONDS": "1",
-            "FOLLOWUP_RETRY_MAX_SECONDS": "4",
-            "FOLLOWUP_RECONCILE_AFTER_SECONDS": "1",
-            "FOLLOWUP_LEASE_SECONDS": "3",
-            "FOLLOWUP_QUEUE_WAIT_SECONDS": "10",
-        }
+        return (
+            env
+            | {
+                "FOLLOWUP_DATABASE_URL": self.database_url,
+                "FOLLOWUP_REDIS_URL": self.redis.url,
+                "FOLLOWUP_PUBLIC_URL": f"http://127.0.0.1:{self.web_port}",
+                "FOLLOWUP_SMS_BACKEND": "twilio",
+                "FOLLOWUP_EMAIL_BACKEND": "smtp",
+                "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "TWILIO_FROM_NUMBER": "+12015550199",
+                "TWILIO_API_BASE_URL": self.peer.base_url,
+                "TWILIO_TIMEOUT": "2",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(self.smtp_controller.port),
+                # Minutes become seconds, so a run takes seconds.
+                "FOLLOWUP_SMS_RATE": "30",
+                "FOLLOWUP_SMS_CONCURRENCY": "8",
+                "FOLLOWUP_BATCH_SIZE": "12",
+                "FOLLOWUP_MAX_ATTEMPTS": "3",
+                "FOLLOWUP_RETRY_BASE_SECONDS": "1",
+                "FOLLOWUP_RETRY_MAX_SECONDS": "4",
+                "FOLLOWUP_RECONCILE_AFTER_SECONDS": "1",
+                "FOLLOWUP_LEASE_SECONDS": "3",
+                "FOLLOWUP_QUEUE_WAIT_SECONDS": "10",
+                # Every worker process counts into files here; the run scrapes them.
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            }
+            | self.overrides
+        )
 
     # -- the people and messages ------------------------------------------------------
 
@@ -341,10 +364,24 @@ class FaultRun:
         return [int(pid) for pid in found.stdout.split()]
 
     def supervise(self) -> None:
-        """Start the worker again if it exited, as `Restart=always` would."""
-        if self.worker().poll() is not None:
-            self.restarts += 1
-            self.start_worker()
+        """Start the worker again if it exited, as `Restart=always` would; unsupervised,
+        note the exit and leave it down (as a worker run by hand would stay)."""
+        code = self.worker().poll()
+        if code is None:
+            return
+        if not self.supervised:
+            if not self.exits:
+                self.exits.append(code)
+            return
+        self.restarts += 1
+        self.start_worker()
+
+    def scrape(self) -> None:
+        """What /metrics would say now about the workers' counts."""
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.metrics_dir))
+        self.scraped = generate_latest(registry).decode()
+        self.scrapes += 1
 
     def tick(self) -> None:
         """What beat does: a dispatch and a reconcile task, through the broker."""
@@ -382,10 +419,12 @@ class FaultRun:
                 disrupted = True
             self.supervise()
             self.tick()
+            self.scrape()
             time.sleep(TICK)
             if disrupted and self._drained():
                 drained_at = time.monotonic() - started
                 break
+        self.scrape()
         return self._outcome(due, drained_at)
 
     def _drained(self) -> bool:
@@ -424,6 +463,9 @@ class FaultRun:
             faults_unused=len(self.peer.state.faults) + self.smtp.refuse,
             in_flight_when_disrupted=self.in_flight_when_disrupted,
             worker_restarts=self.restarts,
+            worker_exited=bool(self.exits),
+            sends_counted=counted_sends(self.scraped),
+            scrapes=self.scrapes,
             drain_seconds=drained_at,
         )
         for row in rows:
@@ -464,7 +506,28 @@ class FaultRun:
             outcome.problems.append(f"{outcome.faults_unused} programmed faults never happened")
         if self.in_flight_when_disrupted == 0:
             outcome.problems.append("nothing was in flight when the disruption hit")
+        if self.exits:
+            outcome.problems.append(
+                f"the worker exited (status {self.exits[0]}) and nothing started it again"
+            )
+        reached = sum(texts.values()) + sum(self.smtp.received.values())
+        if not 0 < outcome.sends_counted <= reached:
+            outcome.problems.append(
+                f"the metrics count {outcome.sends_counted} sends, the providers got {reached}"
+            )
         return outcome
+
+
+def counted_sends(scraped: str) -> int:
+    """`followup_sends_total{outcome="sent"}`, all channels, from a scrape's text."""
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(scraped)
+            for sample in family.samples
+            if sample.name == "followup_sends_total" and sample.labels.get("outcome") == "sent"
+        )
+    )
 
 
 def worker_command() -> list[str]:
