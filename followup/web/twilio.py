@@ -165,9 +165,10 @@ def store_texts(runtime: Runtime, messages: Sequence[InboundSms]) -> list[Receiv
         ]
         written = [{"reply": r.reply_id, "text": r.answer} for r in answered if r.answer]
         if written:
-            session.execute(
-                update(Reply)
-                .where(Reply.id == bindparam("reply"), Reply.answer.is_(None))
+            replies = Reply.__table__
+            session.connection().execute(
+                update(replies)
+                .where(replies.c.id == bindparam("reply"), replies.c.answer.is_(None))
                 .values(answer=bindparam("text")),
                 written,
             )
