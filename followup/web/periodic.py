@@ -33,8 +33,8 @@ class InProcessBeat:
     """A daemon thread that calls each periodic task when its interval has passed."""
 
     def __init__(self, app: Celery, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.tasks = [
-            (entry["task"], float(entry["schedule"]))
+        self.tasks: list[tuple[str, float]] = [
+            (str(entry["task"]), float(str(entry["schedule"])))
             for entry in celeryconfig.beat_schedule.values()
         ]
         self.app = app

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from sqlalchemy import String, bindparam, update
+from sqlalchemy import String, Table, bindparam, update
 from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -165,7 +165,7 @@ def store_texts(runtime: Runtime, messages: Sequence[InboundSms]) -> list[Receiv
         ]
         written = [{"reply": r.reply_id, "text": r.answer} for r in answered if r.answer]
         if written:
-            replies = Reply.__table__
+            replies = cast(Table, Reply.__table__)
             session.connection().execute(
                 update(replies)
                 .where(replies.c.id == bindparam("reply"), replies.c.answer.is_(None))
