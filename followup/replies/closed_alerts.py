@@ -60,7 +60,19 @@ def closed_alerts(
         .order_by(Alert.acknowledged_at.desc(), Alert.id.desc())
         .limit(CLOSED_PAGE)
     ).all()
-    return [ClosedAlert(*row.tuple()) for row in rows]
+    return [
+        ClosedAlert(
+            row.id,
+            row.level,
+            row.created_at,
+            row.acknowledged_at,
+            row.acknowledged_by,
+            row.escalation_step,
+            row.ref,
+            row[7],
+        )
+        for row in rows
+    ]
 
 
 def acknowledgers(session: Session) -> list[str]:
