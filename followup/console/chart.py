@@ -71,7 +71,7 @@ def pain_chart(scores: list[Score], visits: list[datetime], zone: ZoneInfo) -> M
         local = visit.astimezone(zone)
         parts.append(
             f'<line x1="{x(visit):.1f}" x2="{x(visit):.1f}" y1="{TOP - 4}" '
-            f'y2="{HEIGHT - BOTTOM}" class="visit"><title>visit {local:%Y-%m-%d}</title></line>'
+            f'y2="{HEIGHT - BOTTOM}" class="visit"><title>visit {local:%b} {local.day}, {local.year}</title></line>'
         )
         if row is not None:
             anchor_x = min(max(x(visit), LEFT + LABEL_WIDTH / 2), WIDTH - LABEL_WIDTH / 2)
