@@ -347,10 +347,18 @@ def test_tables_at_phone_width_reflow_or_scroll_visibly(browser: Browser, clinic
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     notices = page.locator("#alert-1 td[data-label=Notices]").bounding_box()
     assert notices is not None and notices["x"] + notices["width"] <= width
-    # Staff's table scrolls inside its box, which takes the keyboard and shows a cue.
+    # Staff reflows too: every button on the page, none cut off.
     page.goto(f"{server.url}/console/staff")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
-    box = page.locator(".table-scroll").first
+    rights = page.evaluate(
+        "() => [...document.querySelectorAll('td.actions button')]"
+        ".map((b) => b.getBoundingClientRect().right)"
+    )
+    assert rights and max(rights) <= width
+    # A wide table scrolls inside its box, which takes the keyboard and shows a cue.
+    page.goto(f"{server.url}/console/patients/P1")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    box = page.locator(".table-scroll", has=page.get_by_role("columnheader", name="Due"))
     assert box.evaluate("(b) => b.scrollWidth > b.clientWidth")
     assert box.get_attribute("tabindex") == "0"
     assert "gradient" in box.evaluate("(b) => getComputedStyle(b).backgroundImage")

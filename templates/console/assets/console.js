@@ -157,7 +157,7 @@ function mergeAlerts(container, html) {
     }
     oldBody.dataset.open = freshBody.dataset.open;
   }
-  showCounts(Number(freshBody.dataset.open), undefined);
+  showCounts(Number(freshBody.dataset.open), Number(freshBody.dataset.inbox));
   announce(added);
   cue(added);
 }
