@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests (tests/browser/harness.py): one chromium per session."""
+"""Fixtures of the browser tests (tests/browser/harness.py): one chromium for the package."""
 
 from tests.browser.harness import browser, clinic
 

@@ -1,4 +1,4 @@
-"""The browser tests' harness: one chromium for the whole session (Debian's, through
+"""The browser tests' harness: one chromium for all of them (Debian's, through
 Playwright), the web app under uvicorn on PostgreSQL with the Twilio-compatible server
 behind it, staff of every role and a few patients.
 
@@ -49,8 +49,10 @@ def screenshots_wanted() -> bool:
     return os.environ.get("FOLLOWUP_SCREENSHOTS", "") == "1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One chromium for all the browser tests; closed after them, since Playwright's
+    event loop must not outlive them (later tests run asyncio themselves)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     with sync_playwright() as playwright:

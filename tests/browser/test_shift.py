@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select, update
 
 from followup.db import transaction
@@ -29,7 +29,7 @@ Clinic = tuple[Runtime, LiveServer]
 LOCAL_TIME = re.compile(r"[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s[AP]M E[SD]T")
 
 
-def _alert_link(page: Page, alert_id: int) -> str:
+def _alert_link(alert_id: int) -> str:
     return f"/console/alerts/{alert_id}"
 
 
@@ -45,14 +45,14 @@ def test_alerts_update_in_place_keep_focus_and_announce_only_new_ones(
     expect(page.locator("[data-count=alerts]")).to_contain_text("2")
     expect(page.locator("[data-count=inbox]")).to_contain_text("2")
     # A keyboard user is on the second alert of the list (the attention one, #1).
-    page.locator(f"a[href='{_alert_link(page, 1)}']").focus()
+    page.locator(f"a[href='{_alert_link(1)}']").focus()
     text_in(server, "numb groin and can't pee", "SMf3", sender="+12015550113")
     expect(page.locator("#alert-3")).to_be_visible(timeout=15_000)
     expect(page).to_have_title(re.compile(r"^\(3\) Alerts"))
     expect(page.locator("[data-count=alerts]")).to_contain_text("3")
     # Focus stayed on the same link; only the new alert was announced.
     focused = page.evaluate("() => document.activeElement.getAttribute('href')")
-    assert focused == _alert_link(page, 1)
+    assert focused == _alert_link(1)
     news = page.locator("#alerts-news").inner_text()
     assert "#3" in news and "#1" not in news and "#2" not in news
     # The row reads in the clinic's words: waiting time, notices, a phone to tap.

@@ -177,7 +177,9 @@ def test_plain_request_to_stop_is_answered_but_stopping_exercises_is_not_an_opt_
     sent_welcome(web_runtime)
     answer = sms(client, "I had to stop the exercises", sid="SMa")
     # The day promised follows the wall clock (today, tomorrow or a weekday).
-    assert re.search(r"notifying our staff to call you back (today|tomorrow|on \w+) between", answer.text)
+    assert re.search(
+        r"notifying our staff to call you back (today|tomorrow|on \w+) between", answer.text
+    )
     with web_runtime.sessions() as session:
         assert has_consent(session, 1, Channel.SMS, Purpose.CARE)
     answer = sms(client, "please stop texting me", sid="SMb")
