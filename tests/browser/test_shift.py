@@ -224,11 +224,11 @@ def test_acknowledging_handles_the_reply_and_closed_alerts_keep_their_history(
     expect(
         desk.locator("ul.inbox li.routine").get_by_role("button", name=re.compile("Mark"))
     ).to_have_count(1)
-    # Filter labels keep their distance from the control before them.
+    # Each filter's label keeps its distance from the control before it.
     gaps = desk.evaluate(
-        """() => [...document.querySelectorAll("form.filters > label")].slice(1).map((label) => {
-             const before = label.previousElementSibling.getBoundingClientRect();
-             const mine = label.getBoundingClientRect();
+        """() => [...document.querySelectorAll("form.filters .field")].slice(1).map((field) => {
+             const before = field.previousElementSibling.getBoundingClientRect();
+             const mine = field.getBoundingClientRect();
              return mine.top >= before.bottom - 1 ? 99 : mine.left - before.right;
            })"""
     )
