@@ -110,7 +110,7 @@ def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
         notices=sent,
         told=told(sent),
         entries=entries,
-        goes_out=lambda e: goes_out(e, patient, runtime.settings, now),
+        goes_out=lambda e: goes_out(e, patient, runtime.settings, now) if patient else e.at,
         scores=scores,
         chart=None if scores is None else pain_chart(scores, list(visits), zone),
     )

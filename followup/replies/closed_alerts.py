@@ -22,8 +22,8 @@ class ClosedAlert:
     acknowledged_at: datetime | None  # never None here: only acknowledged alerts
     acknowledged_by: str | None
     escalation_step: int
-    patient_ref: str
-    patient_name: str
+    patient_ref: str | None  # None: a number that matches no patient
+    patient_name: str | None
 
 
 def closed_alerts(
@@ -55,7 +55,7 @@ def closed_alerts(
             Patient.ref,
             Patient.first_name + " " + Patient.last_name,
         )
-        .join(Patient, Alert.patient_id == Patient.id)
+        .outerjoin(Patient, Alert.patient_id == Patient.id)
         .where(*conditions)
         .order_by(Alert.acknowledged_at.desc(), Alert.id.desc())
         .limit(CLOSED_PAGE)
