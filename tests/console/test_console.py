@@ -427,7 +427,7 @@ def test_an_unknown_numbers_alert_shows_the_number_the_text_and_which_reader_fir
     sms(console, "cantfeelmylegs", sender="+12015550777")
     sign_in(console, "lee")
     table = console.get("/console/alerts/table")
-    assert "unknown number<br><a href=\"tel:+12015550777\">(201) 555-0777</a>" in table.text
+    assert 'unknown number<br><a href="tel:+12015550777">(201) 555-0777</a>' in table.text
     assert "second reader only" in table.text
     page = console.get("/console/alerts/1")
     assert page.status_code == 200
