@@ -3,7 +3,7 @@
 Earlier notices are matched to their alerts; earlier answers were not kept (they stay empty).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
