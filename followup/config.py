@@ -39,6 +39,8 @@ class Settings:
     default_timezone: str = "America/New_York"
     quiet_hours_start: time = time(8, 0)
     quiet_hours_end: time = time(21, 0)
+    # The clinic's own clock: times in the staff console are shown in it.
+    clinic_timezone: str = "America/New_York"
     clinic_name: str = "Spine & PT Clinic"
     clinic_phone: str = "+12015550100"
     public_url: str = "http://localhost:8000"
@@ -188,6 +190,12 @@ class Settings:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigurationError(
                 f"FOLLOWUP_DEFAULT_TIMEZONE: unknown time zone {self.default_timezone!r}"
+            ) from exc
+        try:
+            ZoneInfo(self.clinic_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"FOLLOWUP_CLINIC_TIMEZONE: unknown time zone {self.clinic_timezone!r}"
             ) from exc
         if self.quiet_hours_start >= self.quiet_hours_end:
             raise ConfigurationError("quiet hours: the sending window must start before it ends")

@@ -136,3 +136,52 @@ def test_visits_are_grouped_into_episodes_and_a_step_keeps_one_message_each(
         (4, 1, "scheduled"),
         (5, 2, "scheduled"),
     ]
+
+
+def test_notices_queued_before_0012_are_matched_to_their_alerts(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0009")
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, preferred_channel,"
+                " language, timezone, created_at) VALUES (1, 'P1', 'Pat', 'Doe', 'sms', 'en',"
+                " 'America/New_York', '2026-11-20 15:00:00')"
+            )
+        )
+        for n, at in ((1, "2026-11-20 15:00:00"), (2, "2026-11-21 09:00:00")):
+            db.execute(
+                text(
+                    "INSERT INTO replies (id, provider_id, channel, from_address, patient_id,"
+                    " body, reasons, received_at) VALUES (:n, :sid, 'sms', '+12015550111', 1,"
+                    " 'numb', '', :at)"
+                ),
+                {"n": n, "sid": f"SM{n}", "at": at},
+            )
+            db.execute(
+                text(
+                    "INSERT INTO alerts (id, reply_id, patient_id, level, created_at,"
+                    " escalation_step) VALUES (:n, :n, 1, 'emergency', :at, 0)"
+                ),
+                {"n": n, "at": at},
+            )
+        # Raised with alert 1, its escalation 15 minutes later, then raised with alert 2.
+        for message_id, at in (
+            (1, "2026-11-20 15:00:00"),
+            (2, "2026-11-20 15:15:00"),
+            (3, "2026-11-21 09:00:00"),
+        ):
+            db.execute(
+                text(
+                    "INSERT INTO messages (id, patient_id, channel, purpose, template,"
+                    " email_fallback, status, due_at, expires_at, attempts, recipient,"
+                    " updated_at, created_at) VALUES (:id, 1, 'sms', 'alert', 'staff/alert-sms',"
+                    " false, 'sent', :at, :at, 1, '+12015550900', :at, :at)"
+                ),
+                {"id": message_id, "at": at},
+            )
+    upgrade_to_head(empty_database)
+    with engine.connect() as db:
+        found = db.execute(text("SELECT id, alert_id FROM messages ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(row) for row in found] == [(1, 1), (2, 1), (3, 2)]

@@ -11,6 +11,9 @@ everything in Spanish.
 from __future__ import annotations
 
 import secrets
+import shlex
+import shutil
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -110,6 +113,7 @@ VISITS = [
 VISIT_TIME = datetime(2026, 10, 28, 19, 30, tzinfo=UTC)
 SECOND_VISIT_AFTER = timedelta(days=3)  # Ana, Saturday morning
 STOP_AFTER = timedelta(days=10)
+DEMO_PORT = 8000
 
 
 def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> None:
@@ -145,11 +149,22 @@ def _invite_to_console(runtime: Runtime, path: Path, out: Callable[[str], object
     password = secrets.token_urlsafe(12)
     with transaction(runtime.sessions) as session:
         set_password(add_staff(session, name="demo", role=Role.ADMIN), password)
+    # Absolute paths, so the command works from any folder; the address serve binds.
+    command = shlex.join([serve_command(), "serve", "--port", str(DEMO_PORT)])
     out(
-        "\nSee it all in the staff console:\n"
-        f"    FOLLOWUP_DATABASE_URL=sqlite:///{path} .venv/bin/followup serve\n"
-        f'then open http://localhost:8000/console/ and sign in as "demo", password "{password}"'
+        "\nSee it all in the staff console (it sends, settles and escalates by itself):\n"
+        f"    FOLLOWUP_DATABASE_URL={shlex.quote(f'sqlite:///{path.resolve()}')} {command}\n"
+        f"then open http://127.0.0.1:{DEMO_PORT}/console/ and sign in as "
+        f'"demo", password "{password}"'
     )
+
+
+def serve_command() -> str:
+    """The `followup` command of this installation, as an absolute path."""
+    beside = Path(sys.executable).parent / "followup"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("followup") or "followup"
 
 
 def _tasks(settings: Settings, runtime: Runtime):  # type: ignore[no-untyped-def]

@@ -74,12 +74,17 @@ def init_db(lazy: LazyRuntime) -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes.")
 @pass_runtime
 def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
-    """Serve the web app: Twilio webhooks and the pages behind email links."""
+    """Serve the web app: Twilio webhooks, the pages behind email links, the console.
+    With no broker in development it also does the periodic work (dispatch, reconcile,
+    escalation) itself."""
     import uvicorn
 
     from followup.operations.logs import uvicorn_log_config
 
     settings = lazy.get().settings  # checked before the server starts
+    if settings.eager and workers > 1:
+        # With no broker each process would run the periodic work (followup.web.periodic).
+        raise click.UsageError("with no broker (FOLLOWUP_REDIS_URL) serve runs one worker")
     uvicorn.run(
         "followup.web.main:app",
         host=host,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from followup.console import admin, alerts, campaigns, health, inbox, patients, sign_in
+from followup.console import admin, alerts, campaigns, health, inbox, live, patients, sign_in
 from followup.console.web import current, page
 from followup.exceptions import FollowupError, InvalidInput, NotFound
 
@@ -26,6 +26,7 @@ ROUTERS = (
     campaigns.router,
     health.router,
     admin.router,
+    live.router,
 )
 
 

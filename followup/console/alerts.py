@@ -1,20 +1,32 @@
-"""Alerts: open alerts, emergencies first, with their age and escalation; the table
-refreshes itself (a few lines of script) and reads fine without. Clinicians
-acknowledge, with a note; staff notifications link to an alert's page here."""
+"""Alerts: open alerts, emergencies first, with their wait and what really happened to
+their notices; the table updates in place (a few lines of script) and reads fine
+without. Clinicians acknowledge, with a note, which also handles the alert's reply;
+acknowledged alerts stay findable under Closed, with their history."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 
+from followup.console.chart import pain_chart
+from followup.console.patients import goes_out, pain_scores
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
 from followup.db import transaction
+from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
+from followup.models.care import Visit
+from followup.models.replies import Triage
 from followup.models.staff import Role
 from followup.replies.alerts import OpenAlert, acknowledge, open_alerts, view_alert
+from followup.replies.closed_alerts import acknowledgers, closed_alerts
+from followup.replies.conversations import thread
+from followup.replies.notices import Notice, notices, told
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
@@ -24,24 +36,84 @@ Clinician = Annotated[SignedIn, Depends(needs(Role.CLINICIAN))]
 @router.get("/", response_class=HTMLResponse)
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts(request: Request, who: Staff) -> HTMLResponse:
-    return page(request, "alerts.html", who, alerts=_open(request), now=utcnow())
+    found, sent = _open(request)
+    return page(request, "alerts.html", who, alerts=found, told=sent)
 
 
 @router.get("/alerts/table", response_class=HTMLResponse)
 def alerts_table(request: Request, who: Staff) -> HTMLResponse:
     """The table alone: what the page's script fetches every few seconds."""
-    return page(request, "alerts-table.html", who, alerts=_open(request), now=utcnow())
+    found, sent = _open(request)
+    return page(request, "alerts-table.html", who, alerts=found, told=sent)
+
+
+@router.get("/alerts/closed", response_class=HTMLResponse)
+def closed(
+    request: Request,
+    who: Staff,
+    level: str = "",
+    since: str = "",
+    until: str = "",
+    by: str = "",
+) -> HTMLResponse:
+    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
+    if level and level not in {t.value for t in Triage}:
+        raise InvalidInput(f"no alert level {level!r}")
+    with runtime_of(request).sessions() as session:
+        found = closed_alerts(
+            session,
+            level=level or None,
+            since=_day(since, zone),
+            until=_day(until, zone, after=True),
+            by=by or None,
+        )
+        people = acknowledgers(session)
+    return page(
+        request,
+        "alerts-closed.html",
+        who,
+        alerts=found,
+        people=people,
+        levels=[Triage.EMERGENCY.value, Triage.ATTENTION.value],
+        filters={"level": level, "since": since, "until": until, "by": by},
+    )
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
+    runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
+    now = utcnow()
+    with runtime.sessions() as session:
         view = view_alert(session, alert_id)
-    if view is None:
-        raise HTTPException(404, f"no alert #{alert_id}")
-    whose = f"patient {view.patient.ref}" if view.patient else "an unknown number"
+        if view is None:
+            raise HTTPException(404, f"no alert #{alert_id}")
+        sent = notices(session, [alert_id])[alert_id]
+        patient = view.patient
+        entries = thread(session, patient.id) if patient else []
+        scores = None
+        if patient is not None and who.may(Role.CLINICIAN):
+            scores = pain_scores(session, patient.id)
+        visits = session.scalars(
+            select(Visit.visited_at)
+            .where(Visit.patient_id == view.alert.patient_id, Visit.cancelled_at.is_(None))
+            .order_by(Visit.visited_at)
+        ).all()
+    whose = f"patient {patient.ref}" if patient else "an unknown number"
     audit_view(request, who, "read-alert", f"alert {alert_id}, {whose}")
-    return page(request, "alert.html", who, view=view, now=utcnow())
+    return page(
+        request,
+        "alert.html",
+        who,
+        view=view,
+        patient=patient,
+        notices=sent,
+        told=told(sent),
+        entries=entries,
+        goes_out=lambda e: goes_out(e, patient, runtime.settings, now) if patient else e.at,
+        scores=scores,
+        chart=None if scores is None else pain_chart(scores, list(visits), zone),
+    )
 
 
 @router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
@@ -53,6 +125,23 @@ def ack(
     return see_other(f"/console/alerts/{alert_id}")
 
 
-def _open(request: Request) -> list[OpenAlert]:
+def _open(request: Request) -> tuple[list[OpenAlert], dict[int, str]]:
+    """Open alerts, and for each what its notices really did."""
     with runtime_of(request).sessions() as session:
-        return list(open_alerts(session))
+        found = list(open_alerts(session))
+        sent: dict[int, list[Notice]] = notices(session, [a.id for a in found])
+    return found, {a.id: told(sent.get(a.id, [])) for a in found}
+
+
+def _day(raw: str, zone: ZoneInfo, *, after: bool = False) -> datetime | None:
+    """The start of a day given as YYYY-MM-DD on the clinic's clock (of the next day
+    for an `until` bound, so the day itself is included)."""
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"not a date: {raw!r} (YYYY-MM-DD)") from exc
+    if after:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(0), zone)

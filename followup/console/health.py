@@ -26,7 +26,7 @@ Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
 @router.get("/health", response_class=HTMLResponse)
 def health(request: Request, who: Staff) -> HTMLResponse:
     runtime = runtime_of(request)
-    zone = ZoneInfo(runtime.settings.default_timezone)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
     now = utcnow()
     today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     week = now - timedelta(days=7)

@@ -4,14 +4,18 @@ or resumed, a pain chart; and the conversation, where staff answer."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from followup.care.patients import get_patient, record_consent
 from followup.care.series import pause_in_force, pause_series, resume_series
+from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.sessions import SignedIn
 from followup.console.web import audit_view, needs, page, runtime_of, see_other
@@ -23,7 +27,14 @@ from followup.models.outbox import Message, Purpose
 from followup.models.replies import Reply
 from followup.models.staff import Role
 from followup.plain_text import plain
-from followup.replies.conversations import queue_answer, thread
+from followup.replies.conversations import (
+    ANSWER_EXPIRES,
+    Entry,
+    queue_answer,
+    same_answer_waiting,
+    thread,
+)
+from followup.schedule import into_sending_window
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
@@ -75,16 +86,12 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
             .order_by(Message.due_at)
         ).all()
         pause = pause_in_force(session, patient.id, now)
+        scores = pain_scores(session, patient.id) if who.role.may(Role.CLINICIAN) else None
         chart = None
-        if who.role.may(Role.CLINICIAN):
-            scores = session.execute(
-                select(Reply.received_at, Reply.pain).where(
-                    Reply.patient_id == patient.id, Reply.pain.is_not(None)
-                )
-            ).all()
+        if scores is not None:
+            zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
             chart = pain_chart(
-                [Score(at, pain) for at, pain in scores if pain is not None],
-                [v.visited_at for v in visits if v.cancelled_at is None],
+                scores, [v.visited_at for v in visits if v.cancelled_at is None], zone
             )
     audit_view(request, who, "read-patient", f"patient {ref}")
     return page(
@@ -98,9 +105,20 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
         messages=messages,
         pause=pause,
         chart=chart,
+        scores=scores,
         channels=list(Channel),
         purposes=[Purpose.CARE, Purpose.CAMPAIGN],
     )
+
+
+def pain_scores(session: Session, patient_id: int) -> list[Score]:
+    """The patient's pain scores, oldest first."""
+    rows = session.execute(
+        select(Reply.received_at, Reply.pain)
+        .where(Reply.patient_id == patient_id, Reply.pain.is_not(None))
+        .order_by(Reply.received_at)
+    ).all()
+    return [Score(at, pain) for at, pain in rows if pain is not None]
 
 
 @router.post("/patients/{ref}/consent", response_class=HTMLResponse)
@@ -155,12 +173,45 @@ def series(
 
 
 @router.get("/patients/{ref}/conversation", response_class=HTMLResponse)
-def conversation(ref: str, request: Request, who: Staff) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
+def conversation(ref: str, request: Request, who: Staff, sent: int = 0) -> HTMLResponse:
+    return _conversation(request, who, ref, sent=sent)
+
+
+def _conversation(
+    request: Request, who: SignedIn, ref: str, *, sent: int = 0, status: int = 200, **extra: Any
+) -> HTMLResponse:
+    """The conversation page; `sent` names the answer just queued, confirmed on top."""
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
         patient = get_patient(session, ref)
         entries = thread(session, patient.id)
+        just_sent = session.get(Message, sent) if sent else None
+        if just_sent is not None and just_sent.patient_id != patient.id:
+            just_sent = None
     audit_view(request, who, "read-conversation", f"patient {ref}")
-    return page(request, "conversation.html", who, patient=patient, entries=entries)
+    now = utcnow()
+    return page(
+        request,
+        "conversation.html",
+        who,
+        status=status,
+        patient=patient,
+        entries=entries,
+        goes_out=lambda e: goes_out(e, patient, runtime.settings, now),
+        just_sent=just_sent,
+        **extra,
+    )
+
+
+def goes_out(entry: Entry, patient: Patient, settings: Settings, now: datetime) -> datetime:
+    """When a waiting answer will go: now, or when the patient's quiet hours end."""
+    due = max(entry.at, now)
+    if entry.channel != Channel.SMS or entry.ignore_quiet_hours:
+        return due
+    zone = ZoneInfo(patient.timezone)
+    return into_sending_window(
+        due, zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
+    )
 
 
 @router.post("/patients/{ref}/answer", response_class=HTMLResponse)
@@ -171,18 +222,36 @@ def answer(
     channel: str = Form(...),
     text: str = Form("", max_length=2000),
     call_back: str = Form(""),
+    again: str = Form(""),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
+    now = utcnow()
     with transaction(runtime.sessions) as session:
-        queue_answer(
+        patient = get_patient(session, ref)
+        earlier = same_answer_waiting(
             session,
-            patient=get_patient(session, ref),
+            patient=patient,
             channel=Channel(channel),
             text=text,
-            by=who.name,
-            role=who.role,
-            safety_call_back=call_back == "yes",
-            settings=runtime.settings,
-            now=utcnow(),
+            since=now - ANSWER_EXPIRES,
         )
-    return see_other(f"/console/patients/{ref}/conversation")
+        if earlier is not None and again != "yes":
+            repeat = {"text": text, "channel": channel, "call_back": call_back, "earlier": earlier}
+            session.expunge(earlier)
+        else:
+            repeat = None
+            queued = queue_answer(
+                session,
+                patient=patient,
+                channel=Channel(channel),
+                text=text,
+                by=who.name,
+                role=who.role,
+                safety_call_back=call_back == "yes",
+                settings=runtime.settings,
+                now=now,
+            )
+    if repeat is not None:
+        # The same words are already on their way: ask before a second identical text.
+        return _conversation(request, who, ref, status=409, repeat=repeat)
+    return see_other(f"/console/patients/{ref}/conversation?sent={queued.id}")

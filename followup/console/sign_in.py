@@ -43,6 +43,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 LOGIN_COOKIE = "followup_login"
 PER_ACCOUNT = parse("5/15 minutes")
 PER_ADDRESS = parse("20/15 minutes")
+PASSWORD_SET = "Your password is set. Sign in with it now."
 
 
 class Throttle:
@@ -125,8 +126,10 @@ def _next(raw: str) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/console/") -> HTMLResponse:
-    return _login_page(request, "login.html", next=_next(next))
+def login_form(request: Request, next: str = "/console/", done: str = "") -> HTMLResponse:
+    # Only a message the server chose: `done` is a key, never text to show.
+    note = PASSWORD_SET if done == "password" else ""
+    return _login_page(request, "login.html", next=_next(next), note=note)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -141,7 +144,9 @@ def login(
     throttle = Throttle(request).for_account(name)
     if wait := throttle.wait_minutes():
         message = f"Too many failed sign-ins. Try again in {wait} minute(s), or ask an admin."
-        return _login_page(request, "login.html", status=429, error=message, next=_next(next))
+        return _login_page(
+            request, "login.html", status=429, error=message, next=_next(next), name=name.strip()
+        )
     runtime = runtime_of(request)
     with transaction(runtime.sessions) as session:
         member = session.scalar(select(StaffMember).where(StaffMember.name == name.strip()))
@@ -149,7 +154,12 @@ def login(
         if member is None or not matched:
             throttle.failed()
             return _login_page(
-                request, "login.html", status=401, error="Wrong name or password.", next=_next(next)
+                request,
+                "login.html",
+                status=401,
+                error="Wrong name or password.",
+                next=_next(next),
+                name=name.strip(),
             )
         needs_code = second_factor_required(session, member)
         token = start_session(session, member, verified=not needs_code, now=utcnow())
@@ -294,4 +304,4 @@ def set_new_password(
                 request, "set-password.html", status=400, error=str(exc), token=token, name=""
             )
         end_sessions(session, now=utcnow(), staff_id=member.id)
-    return see_other("/console/login")
+    return see_other("/console/login?done=password")

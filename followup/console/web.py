@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from followup.console import display
+from followup.console.counts import counts
 from followup.console.sessions import SignedIn, find_session
 from followup.db import transaction
 from followup.models.base import utcnow
@@ -71,11 +74,23 @@ async def check_csrf(request: Request, who: SignedIn) -> None:
 def page(
     request: Request, template: str, who: SignedIn | None, *, status: int = 200, **context: Any
 ) -> HTMLResponse:
+    """Render `console/<template>`, with the formatting of `followup.console.display`
+    and, for a signed-in member, the navigation's counts."""
     runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
+    shown = None
+    if who is not None and who.verified:
+        with runtime.sessions() as session:
+            shown = counts(session)
     html = runtime.renderer.environment.get_template(f"console/{template}").render(
         who=who,
         clinic={"name": runtime.settings.clinic_name},
         path=request.url.path,
+        counts=shown,
+        show=display.Display(zone, utcnow()),
+        phone=display.phone,
+        language=display.language,
+        office=display.office,
         **context,
     )
     return HTMLResponse(html, status_code=status)

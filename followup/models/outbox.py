@@ -67,6 +67,9 @@ class Message(Base):
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    # For a staff notice (purpose `alert`): the alert it tells about. No foreign key:
+    # alerts -> replies -> messages already point the other way round.
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
     step: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(10))
     purpose: Mapped[str] = mapped_column(String(10))

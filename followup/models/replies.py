@@ -46,6 +46,8 @@ class Reply(Base):
     readers: Mapped[str] = mapped_column(String(20), default="", server_default="")
     model_probability: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime]
+    # The automatic answer sent back at once (the TwiML reply), as the patient read it.
+    answer: Mapped[str | None] = mapped_column(Text)
     # The inbox: who is looking after it, and who marked it handled.
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     handled_at: Mapped[datetime | None]

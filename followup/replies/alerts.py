@@ -182,6 +182,7 @@ def _notice(
     subject = renderer.staff("alert-email.subject.txt", context) if channel == "email" else None
     return {
         "patient_id": alert.patient_id,
+        "alert_id": alert.id,
         "channel": channel,
         "purpose": Purpose.ALERT.value,
         "template": f"staff/alert-{channel}",
@@ -284,10 +285,12 @@ def open_alerts(session: Session) -> list[OpenAlert]:
 
 
 def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime, note: str = "") -> None:
-    """Record who took the alert on; this stops its escalation."""
+    """Record who took the alert on; this stops its escalation and marks its reply
+    handled in the inbox."""
     if not by.strip():
         raise InvalidInput("say who acknowledges the alert (--by)")
-    if session.get(Alert, alert_id) is None:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
         raise NotFound(f"no alert #{alert_id}")
     changed = rows_changed(
         session,
@@ -297,4 +300,10 @@ def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime, note
     )
     if not changed:
         raise InvalidInput(f"alert #{alert_id} was already acknowledged")
+    # One state for staff: the alert's reply is handled by acknowledging the alert.
+    session.execute(
+        update(Reply)
+        .where(Reply.id == alert.reply_id, Reply.handled_at.is_(None))
+        .values(handled_at=now, handled_by=by.strip())
+    )
     record_events(session, [(alert_id, "acknowledged", note.strip())], by=by.strip(), now=now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
@@ -20,8 +20,8 @@ from followup.content.render import with_opt_out
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
 from followup.models.care import Patient, Visit
-from followup.models.outbox import Message, MessageStatus, Purpose
-from followup.models.replies import Reply
+from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+from followup.models.replies import Alert, Reply
 from followup.models.staff import AuditEntry, Role, StaffMember
 from followup.plain_text import plain
 
@@ -41,27 +41,35 @@ class Entry:
     text: str
     state: str  # a message's status, or a reply's triage
     note: str  # what the step was, or the pain score
+    # Sent by the system on its own (the answer to a text), not by staff or a plan.
+    automatic: bool = False
+    # A staff answer still waiting: when it is due, and whether quiet hours apply.
+    waiting: bool = False
+    ignore_quiet_hours: bool = False
 
 
 def thread(session: Session, patient_id: int, *, limit: int = 200) -> list[Entry]:
-    """What went out to the patient (sent or tried) and what came back, oldest first."""
+    """Everything that went out to the patient (sent or tried, and staff answers still
+    waiting), the automatic answers to their texts, and what came back, oldest first."""
     sent = session.execute(
         select(
-            func.coalesce(Message.sent_at, Message.attempted_at),
+            func.coalesce(Message.sent_at, Message.attempted_at, Message.due_at),
             Message.channel,
             Message.subject,
             Message.body,
             Message.status,
             Message.step,
             Message.purpose,
+            Message.attempted_at,
+            Message.ignore_quiet_hours,
         )
-        .where(Message.patient_id == patient_id, Message.attempted_at.is_not(None))
-        .where(Message.purpose != Purpose.ALERT)
-        .order_by(Message.attempted_at.desc())
+        .where(Message.patient_id == patient_id, Message.purpose != Purpose.ALERT)
+        .where(or_(Message.attempted_at.is_not(None), Message.purpose == Purpose.ANSWER))
+        .order_by(Message.due_at.desc())
         .limit(limit)
     ).all()
     received = session.execute(
-        select(Reply.received_at, Reply.channel, Reply.body, Reply.triage, Reply.pain)
+        select(Reply.received_at, Reply.channel, Reply.body, Reply.triage, Reply.pain, Reply.answer)
         .where(Reply.patient_id == patient_id)
         .order_by(Reply.received_at.desc())
         .limit(limit)
@@ -74,13 +82,43 @@ def thread(session: Session, patient_id: int, *, limit: int = 200) -> list[Entry
             (f"{subject}\n\n" if subject else "") + (body or ""),
             status,
             "staff answer" if purpose == Purpose.ANSWER else step or purpose,
+            waiting=attempted is None and status in PENDING_STATUSES,
+            ignore_quiet_hours=ignore_quiet_hours,
         )
-        for at, channel, subject, body, status, step, purpose in sent
-    ] + [
-        Entry(at, True, channel, body, triage or "", "" if pain is None else f"pain {pain}/10")
-        for at, channel, body, triage, pain in received
+        for at, channel, subject, body, status, step, purpose, attempted, ignore_quiet_hours in sent
     ]
+    for at, channel, body, triage, pain, answer in received:
+        entries.append(
+            Entry(at, True, channel, body, triage or "", "" if pain is None else f"pain {pain}/10")
+        )
+        if answer:
+            state = MessageStatus.SENT.value
+            entries.append(Entry(at, False, channel, answer, state, "answer", automatic=True))
+    # Stable: an automatic answer stays right after the text it answers.
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def same_answer_waiting(
+    session: Session, *, patient: Patient, channel: Channel, text: str, since: datetime
+) -> Message | None:
+    """A staff answer with these words to this patient, queued or sent since `since`:
+    sending it again is most likely a mistake, so staff are asked first."""
+    body = _answer_body(text, channel, patient)
+    return session.scalars(
+        select(Message)
+        .where(
+            Message.patient_id == patient.id,
+            Message.purpose == Purpose.ANSWER,
+            Message.channel == channel.value,
+            Message.created_at >= since,
+            Message.body == body,
+            Message.status.not_in(
+                [MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.SKIPPED]
+            ),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
 
 
 class InboxItem(NamedTuple):
@@ -96,6 +134,7 @@ class InboxItem(NamedTuple):
     handled_at: datetime | None
     handled_by: str | None
     assigned_to: str | None
+    alert_id: int | None  # a reply that raised an alert is handled through it
 
 
 def inbox(
@@ -123,8 +162,10 @@ def inbox(
             Reply.handled_at,
             Reply.handled_by,
             assignee.c.name,
+            Alert.id,
         )
         .outerjoin(Patient, Reply.patient_id == Patient.id)
+        .outerjoin(Alert, Alert.reply_id == Reply.id)
         .outerjoin(assignee, Reply.assigned_to == assignee.c.id)
         .order_by(Reply.received_at.desc(), Reply.id.desc())
         .limit(INBOX_PAGE)
@@ -151,7 +192,12 @@ def inbox(
 
 
 def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> None:
+    """Mark a reply handled; one that raised an alert is handled only by acknowledging
+    its alert (so the inbox and Alerts never disagree)."""
     _reply(session, reply_id)
+    alert_id = session.scalar(select(Alert.id).where(Alert.reply_id == reply_id))
+    if alert_id is not None:
+        raise InvalidInput(f"reply #{reply_id} is handled by acknowledging alert #{alert_id}")
     session.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.handled_at.is_(None))
@@ -182,18 +228,13 @@ def queue_answer(
     now: datetime,
 ) -> Message:
     """Put a staff answer in the outbox, due now; returns its row."""
-    text = plain(text.strip(), "the answer").replace("\r\n", "\n")
-    if not text:
-        raise InvalidInput("write the answer first")
-    if len(text) > ANSWER_LONGEST:
-        raise InvalidInput(f"an answer is at most {ANSWER_LONGEST} characters")
+    body = _answer_body(text, channel, patient)
     if safety_call_back and (channel is not Channel.SMS or not role.may(Role.CLINICIAN)):
         raise InvalidInput("only a clinician may text outside quiet hours, for a call-back")
     if (channel is Channel.SMS and not patient.phone) or (
         channel is Channel.EMAIL and not patient.email
     ):
         raise InvalidInput(f"the patient has no {'phone' if channel is Channel.SMS else 'email'}")
-    body = with_opt_out(text, patient.language) if channel is Channel.SMS else text + "\n"
     message = Message(
         patient_id=patient.id,
         channel=channel.value,
@@ -220,6 +261,16 @@ def queue_answer(
         )
     )
     return message
+
+
+def _answer_body(text: str, channel: Channel, patient: Patient) -> str:
+    """The body of a staff answer as it is stored and sent (checked, opt-out added)."""
+    text = plain(text.strip(), "the answer").replace("\r\n", "\n")
+    if not text:
+        raise InvalidInput("write the answer first")
+    if len(text) > ANSWER_LONGEST:
+        raise InvalidInput(f"an answer is at most {ANSWER_LONGEST} characters")
+    return with_opt_out(text, patient.language) if channel is Channel.SMS else text + "\n"
 
 
 def _reply(session: Session, reply_id: int) -> Reply:

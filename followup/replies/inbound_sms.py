@@ -43,6 +43,8 @@ class Received:
     consent_change: str | None
     # A notification about this reply was queued to staff.
     alerted: bool = False
+    # The automatic answer sent back, once the web side has written it.
+    answer: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -20,11 +22,14 @@ from followup.web.operations import Observed
 from followup.web.rate_limits import RateLimit
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(
+    runtime: Runtime, *, lifespan: Callable[[Starlette], Any] | None = None
+) -> Starlette:
     """Twilio's hooks on a bare Starlette app in front (at Twilio's rate FastAPI's
     per-request machinery shows in bench/webhook.py); the pages and the API behind
     it on FastAPI, with their OpenAPI document outside production. Around them all:
-    security headers, body limits and plain addresses, rate limits."""
+    security headers, body limits and plain addresses, rate limits. `lifespan` runs
+    beside the server (`followup.web.periodic` in development with no broker)."""
     settings = runtime.settings
     docs = settings.environment != "production" or settings.api_docs
     site = FastAPI(
@@ -52,6 +57,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(EdgeGuard, limit_for=body_limit),
             Middleware(RateLimit, settings=settings),
         ],
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.inbox = SmsInbox(partial(twilio.store_texts, runtime))

@@ -11,11 +11,12 @@ import hmac
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
-from sqlalchemy import String
+from sqlalchemy import String, Table, bindparam, update
 from sqlalchemy.orm import InstrumentedAttribute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -82,7 +83,7 @@ async def inbound_sms(request: Request) -> Response:
     body = params.get("Body", "")
     inbox: SmsInbox = request.app.state.inbox
     received = await inbox.receive(InboundSms(sid, sender, body))
-    return Response(_twiml(_answer(runtime, received, body)), media_type=TWIML)
+    return Response(_twiml(received.answer), media_type=TWIML)
 
 
 async def delivery_status(request: Request) -> Response:
@@ -148,15 +149,30 @@ def _too_long(params: dict[str, str]) -> Response | None:
 
 
 def store_texts(runtime: Runtime, messages: Sequence[InboundSms]) -> list[Received]:
-    """Store a batch of inbound texts in one transaction (the inbox's database side)."""
+    """Store a batch of inbound texts in one transaction (the inbox's database side),
+    with the answer each gets back, so staff see what the patient was told."""
     with transaction(runtime.sessions) as session:
-        return receive_sms(
+        received = receive_sms(
             session,
             settings=runtime.settings,
             renderer=runtime.renderer,
             messages=messages,
             now=utcnow(),
         )
+        answered = [
+            replace(r, answer=_answer(runtime, r, sms.body))
+            for r, sms in zip(received, messages, strict=True)
+        ]
+        written = [{"reply": r.reply_id, "text": r.answer} for r in answered if r.answer]
+        if written:
+            replies = cast(Table, Reply.__table__)
+            session.connection().execute(
+                update(replies)
+                .where(replies.c.id == bindparam("reply"), replies.c.answer.is_(None))
+                .values(answer=bindparam("text")),
+                written,
+            )
+        return answered
 
 
 def _store_status(

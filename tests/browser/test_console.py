@@ -1,144 +1,30 @@
 """The staff console in a real browser: Debian's chromium driven by Playwright, against
 the web app under uvicorn on PostgreSQL, the Twilio-compatible server behind it.
 
-Each page is also photographed at desktop and phone width into docs/screenshots/.
+Pages are photographed into docs/screenshots/ when asked (FOLLOWUP_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pyotp
 import pytest
-import requests
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
-from followup.care.patients import record_consents
-from followup.care.visits import record_visit
-from followup.config import PROJECT_ROOT, Settings
 from followup.db import transaction
-from followup.models.base import Channel
-from followup.models.care import Office, Patient
 from followup.models.outbox import Message, Purpose
 from followup.models.staff import Role
-from followup.runtime import Runtime, use
-from followup.staff.accounts import require_second_factor, set_password
-from followup.staff.members import add_staff
-from tests.conftest import free_port, live_settings, tick
-from tests.faults.harness import daytime_zone
+from followup.runtime import Runtime
+from followup.staff.accounts import require_second_factor
+from tests.browser.harness import photograph, sign_in, text_in
+from tests.conftest import tick
 from tests.live_server import LiveServer
-from tests.peers.twilio_server import AUTH_TOKEN, TwilioPeer
+from tests.peers.twilio_server import TwilioPeer
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = PROJECT_ROOT / "docs" / "screenshots"
-PASSWORD = "correct horse battery"
-WIDTHS: dict[str, ViewportSize] = {
-    "desktop": {"width": 1280, "height": 860},
-    "phone": {"width": 390, "height": 844},
-}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def clinic(empty_postgres: str, twilio_server: TwilioPeer) -> Iterator[tuple[Runtime, LiveServer]]:
-    """The web app on PostgreSQL with staff of every role and a few patients."""
-    port = free_port()
-    settings = live_settings(
-        Settings(database_url=empty_postgres, sms_rate=0, retry_base_seconds=60),
-        twilio_server,
-        public_url=f"http://127.0.0.1:{port}",
-        oncall_sms="+12015550900",
-    )
-    runtime = Runtime(settings)
-    use(runtime)
-    _seed(runtime)
-    with LiveServer(runtime, port) as server:
-        yield runtime, server
-    use(None)
-
-
-def _seed(runtime: Runtime) -> None:
-    now = datetime.now(UTC)
-    with transaction(runtime.sessions) as session:
-        for name, role in (("maria", Role.STAFF), ("lee", Role.CLINICIAN), ("ana", Role.ADMIN)):
-            set_password(add_staff(session, name=name, role=role), PASSWORD)
-        for n, (first, office) in enumerate(
-            [("Pat", Office.HOBOKEN), ("Ana", Office.HOBOKEN), ("Luis", Office.WEEHAWKEN)]
-        ):
-            patient = Patient(
-                ref=f"P{n + 1}",
-                first_name=first,
-                last_name="Doe",
-                phone=f"+1201555011{n + 1}",
-                email=f"p{n + 1}@example.com",
-                preferred_channel="sms",
-                language="en",
-                timezone=daytime_zone(now),
-            )
-            session.add(patient)
-            session.flush()
-            record_consents(
-                session,
-                patient,
-                {(Channel.SMS, p): True for p in (Purpose.CARE, Purpose.CAMPAIGN)},
-                source="intake form",
-                by="front desk",
-            )
-            record_visit(
-                session,
-                settings=runtime.settings,
-                ref=f"V{n + 1}",
-                patient=patient,
-                office=office,
-                clinician="Dr. Lee",
-                visited_at=now - timedelta(days=3),
-            )
-
-
-def sign_in(page: Page, server: LiveServer, name: str, password: str = PASSWORD) -> None:
-    page.goto(f"{server.url}/console/login")
-    page.get_by_label("Name").fill(name)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def text_in(server: LiveServer, body: str, sid: str, sender: str = "+12015550111") -> None:
-    """The patient's text, as Twilio posts it: signed."""
-    params = {"MessageSid": sid, "From": sender, "Body": body}
-    url = f"{server.url}/twilio/sms"
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
-    assert requests.post(url, data=params, headers={"X-Twilio-Signature": signature}).ok
-
-
-def photograph(page: Page, name: str) -> None:
-    """The page as it is now, at desktop and phone width; every field it has must be
-    labelled, for screen readers and for a tap on the label."""
-    unlabelled = page.evaluate(
-        """() => [...document.querySelectorAll("input, select, textarea")]
-            .filter((f) => f.type !== "hidden" && f.labels.length === 0 && !f.ariaLabel)
-            .map((f) => f.name)"""
-    )
-    assert unlabelled == [], f"{name}: fields without a label: {unlabelled}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for label, size in WIDTHS.items():
-        page.set_viewport_size(size)
-        page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(WIDTHS["desktop"])
 
 
 def test_sign_in_refuses_wrong_passwords_then_throttles(
@@ -194,8 +80,8 @@ def test_an_emergency_appears_without_a_reload_is_acknowledged_and_answered(
     row = page.get_by_role("row", name=re.compile("emergency"))
     expect(row).to_be_visible(timeout=15_000)
     photograph(page, "alerts")
-    row.get_by_role("link").click()
-    expect(page.get_by_text("lost bladder control")).to_be_visible()
+    row.get_by_role("link", name=re.compile(r"^#\d+$")).click()
+    expect(page.locator("q", has_text="lost bladder control")).to_be_visible()
     photograph(page, "alert")
     page.get_by_label("What you did (optional)").fill("Called, sent to the ER")
     page.get_by_role("button", name="Acknowledge").click()

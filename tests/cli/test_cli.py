@@ -152,6 +152,13 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert summary.count("  Ana    welcome ") == 1 and summary.count("  Ana    ") == 7
     assert "Chloe replies STOP" in result.output
     assert "Totals: cancelled 3, sent 33" in result.output
+    # The console command works from any folder: absolute paths, the address serve binds.
+    invite = result.output.split("See it all in the staff console")[1]
+    command = invite.splitlines()[1].split()
+    assert command[0] == f"FOLLOWUP_DATABASE_URL=sqlite:///{(tmp_path / 'demo.db').resolve()}"
+    assert Path(command[1]).is_absolute() and Path(command[1]).exists()
+    assert command[2:] == ["serve", "--port", "8000"]
+    assert "http://127.0.0.1:8000/console/" in invite
 
 
 def test_status_counts_states_and_lists_what_staff_must_decide(

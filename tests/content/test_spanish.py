@@ -91,5 +91,7 @@ def test_a_call_back_is_promised_in_clinic_hours_never_today_on_a_sunday() -> No
         )
         for language in ("en", "es")
     }
-    assert "will call you back on Monday between 8:00 AM and 6:00 PM." in said["en"]
-    assert "le llamara el lunes entre las 8:00 y las 18:00." in said["es"]
+    assert (
+        "notifying our staff to call you back on Monday between 8:00 AM and 6:00 PM." in said["en"]
+    )
+    assert "para que le llame el lunes entre las 8:00 y las 18:00." in said["es"]

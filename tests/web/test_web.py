@@ -177,7 +177,9 @@ def test_plain_request_to_stop_is_answered_but_stopping_exercises_is_not_an_opt_
     sent_welcome(web_runtime)
     answer = sms(client, "I had to stop the exercises", sid="SMa")
     # The day promised follows the wall clock (today, tomorrow or a weekday).
-    assert re.search(r"will call you back (today|tomorrow|on \w+) between", answer.text)
+    assert re.search(
+        r"notifying our staff to call you back (today|tomorrow|on \w+) between", answer.text
+    )
     with web_runtime.sessions() as session:
         assert has_consent(session, 1, Channel.SMS, Purpose.CARE)
     answer = sms(client, "please stop texting me", sid="SMb")
@@ -220,7 +222,7 @@ def test_emergency_reply_tells_the_patient_to_call_911_and_alerts_staff(
     sent_welcome(web_runtime)
     answer = sms(client, "I lost control of my bladder this morning")
     assert "Call 911 or go to the nearest emergency room now" in answer.text
-    assert "on-call staff have also been alerted" in answer.text
+    assert "We are also notifying our on-call staff." in answer.text
     with web_runtime.sessions() as session:
         [alert] = session.scalars(select(Alert)).all()
         notices = session.scalars(select(Message).where(Message.purpose == Purpose.ALERT)).all()
@@ -435,7 +437,7 @@ def test_a_spanish_speaking_patient_opens_the_answer_and_unsubscribe_pages_in_sp
     assert '<html lang="es">' in page.text and "Su respuesta: <strong>8</strong> de 10" in page.text
     thanks = client.post(answer).text
     assert "Gracias, Pat. Guardamos su respuesta" in thanks
-    assert "Nuestro equipo ya está avisado y le llamará" in thanks
+    assert "Estamos avisando a nuestro equipo para que le llame" in thanks
     assert "entre las 8:00 y las 18:00" in thanks
     unsubscribe = links.unsubscribe_url(message_id).removeprefix(PUBLIC)
     assert "Darme de baja</button>" in client.get(unsubscribe).text
