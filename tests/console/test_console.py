@@ -5,7 +5,6 @@ tests/browser/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,6 @@ from followup.staff.accounts import (
     set_password,
 )
 from followup.staff.members import add_staff
-from followup.web.app import create_app
 from tests.conftest import PUBLIC, add_patient, tick
 from tests.faults.harness import zone_where_it_is
 from tests.peers.twilio_server import TwilioPeer
@@ -56,12 +54,6 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> Any:
         data={"name": name, "password": password, "csrf": form_token(form.text)},
         follow_redirects=False,
     )
-
-
-@pytest.fixture
-def console(web_runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(web_runtime), base_url=PUBLIC) as client:
-        yield client
 
 
 def test_passwords_are_argon2_and_never_stored_plain(runtime: Runtime) -> None:
