@@ -74,7 +74,10 @@ def init_db(lazy: LazyRuntime) -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes.")
 @pass_runtime
 def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
-    """Serve the web app: Twilio webhooks and the pages behind email links."""
+    """Serve the web app: Twilio webhooks and the pages behind email links.
+
+    Client addresses (for throttles and the audit log) are the peer's, unless the peer
+    is one of FOLLOWUP_TRUSTED_PROXIES: then the one its X-Forwarded-For names."""
     import uvicorn
 
     from followup.operations.logs import uvicorn_log_config
@@ -87,6 +90,8 @@ def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
         workers=workers,
         access_log=False,
         log_config=uvicorn_log_config(settings),
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
     )
 
 

@@ -4,9 +4,9 @@ or resumed, a pain chart; and the conversation, where staff answer."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 
@@ -14,24 +14,28 @@ from followup.care.patients import get_patient, record_consent
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.console.chart import Score, pain_chart
 from followup.console.sessions import SignedIn
-from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
 from followup.db import escape_like, transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient, Visit
 from followup.models.outbox import Message, Purpose
 from followup.models.replies import Reply
-from followup.models.staff import Role
 from followup.plain_text import plain
 from followup.replies.conversations import queue_answer, thread
+from followup.staff import audit
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
+CaresForPatients = Annotated[SignedIn, Depends(Needs(Ability.CARE_FOR_PATIENTS))]
+# What staff may change: care and campaign consent (alerts and answers need none).
+ConsentPurpose = Literal[Purpose.CARE, Purpose.CAMPAIGN]
 FOUND_AT_MOST = 50
 
 
 @router.get("/patients", response_class=HTMLResponse)
-def find(request: Request, who: Staff, q: str = "") -> HTMLResponse:
+def find(request: Request, who: SeesPatients, q: str = Query("", max_length=100)) -> HTMLResponse:
     found: list[Patient] = []
     if q.strip():
         words = q.strip()
@@ -56,7 +60,7 @@ def find(request: Request, who: Staff, q: str = "") -> HTMLResponse:
 
 
 @router.get("/patients/{ref}", response_class=HTMLResponse)
-def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
+def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
     now = utcnow()
     with runtime_of(request).sessions() as session:
         patient = get_patient(session, ref)
@@ -76,7 +80,7 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
         ).all()
         pause = pause_in_force(session, patient.id, now)
         chart = None
-        if who.role.may(Role.CLINICIAN):
+        if who.can(Ability.READ_PAIN):
             scores = session.execute(
                 select(Reply.received_at, Reply.pain).where(
                     Reply.patient_id == patient.id, Reply.pain.is_not(None)
@@ -86,7 +90,7 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
                 [Score(at, pain) for at, pain in scores if pain is not None],
                 [v.visited_at for v in visits if v.cancelled_at is None],
             )
-    audit_view(request, who, "read-patient", f"patient {ref}")
+    audit_view(request, who, "read-patient", f"patient {ref}", patient_id=patient.id)
     return page(
         request,
         "patient.html",
@@ -107,23 +111,33 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
 def change_consent(
     ref: str,
     request: Request,
-    who: Staff,
-    channel: str = Form(...),
-    purpose: str = Form(...),
-    granted: str = Form(...),
+    who: CaresForPatients,
+    channel: Annotated[Channel, Form()],
+    purpose: Annotated[ConsentPurpose, Form()],
+    granted: Literal["yes", "no"] = Form(...),
     reason: str = Form("", max_length=300),
 ) -> HTMLResponse:
     if not reason.strip():
         raise InvalidInput("say how the patient asked (their documented request)")
     with transaction(runtime_of(request).sessions) as session:
+        patient = get_patient(session, ref)
+        source = f"staff: {plain(reason.strip(), 'the reason')}"[:40]
         record_consent(
             session,
-            get_patient(session, ref),
-            channel=Channel(channel),
+            patient,
+            channel=channel,
             purpose=Purpose(purpose),
             granted=granted == "yes",
-            source=f"staff: {plain(reason.strip(), 'the reason')}"[:40],
+            source=source,
             by=who.name,
+        )
+        audit.record(
+            session,
+            actor=who.name,
+            action="consent-change",
+            address=client_address(request),
+            detail=f"patient {ref}: {channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}",
+            patient_id=patient.id,
         )
     return see_other(f"/console/patients/{ref}")
 
@@ -132,8 +146,8 @@ def change_consent(
 def series(
     ref: str,
     request: Request,
-    who: Staff,
-    action: str = Form(...),
+    who: CaresForPatients,
+    action: Literal["pause", "resume"] = Form(...),
     reason: str = Form("", max_length=300),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
@@ -155,11 +169,11 @@ def series(
 
 
 @router.get("/patients/{ref}/conversation", response_class=HTMLResponse)
-def conversation(ref: str, request: Request, who: Staff) -> HTMLResponse:
+def conversation(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
     with runtime_of(request).sessions() as session:
         patient = get_patient(session, ref)
         entries = thread(session, patient.id)
-    audit_view(request, who, "read-conversation", f"patient {ref}")
+    audit_view(request, who, "read-conversation", f"patient {ref}", patient_id=patient.id)
     return page(request, "conversation.html", who, patient=patient, entries=entries)
 
 
@@ -167,17 +181,17 @@ def conversation(ref: str, request: Request, who: Staff) -> HTMLResponse:
 def answer(
     ref: str,
     request: Request,
-    who: Staff,
-    channel: str = Form(...),
+    who: CaresForPatients,
+    channel: Annotated[Channel, Form()],
     text: str = Form("", max_length=2000),
-    call_back: str = Form(""),
+    call_back: Literal["", "yes"] = Form(""),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     with transaction(runtime.sessions) as session:
         queue_answer(
             session,
             patient=get_patient(session, ref),
-            channel=Channel(channel),
+            channel=channel,
             text=text,
             by=who.name,
             role=who.role,

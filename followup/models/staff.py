@@ -35,14 +35,11 @@ class AuditEntry(Base):
 
 
 class Role(StrEnum):
+    """What each may do is `followup.staff.access`'s table."""
+
     STAFF = "staff"  # front desk: inbox, patients, campaigns, answers
     CLINICIAN = "clinician"  # also acknowledges alerts, reads replies and pain history
     ADMIN = "admin"  # also manages staff, tokens and second-factor policy
-
-    def may(self, needed: Role) -> bool:
-        """Whether this role includes what `needed` may do."""
-        order = [Role.STAFF, Role.CLINICIAN, Role.ADMIN]
-        return order.index(self) >= order.index(needed)
 
 
 class StaffMember(Base):

@@ -24,6 +24,7 @@ from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.models.replies import Reply
 from followup.models.staff import AuditEntry, Role, StaffMember
 from followup.plain_text import plain
+from followup.staff.access import Ability, may
 
 ANSWER_LONGEST = 1000
 # An answer not sent within a day (no consent yet, a long quiet night) is stale.
@@ -187,7 +188,9 @@ def queue_answer(
         raise InvalidInput("write the answer first")
     if len(text) > ANSWER_LONGEST:
         raise InvalidInput(f"an answer is at most {ANSWER_LONGEST} characters")
-    if safety_call_back and (channel is not Channel.SMS or not role.may(Role.CLINICIAN)):
+    if safety_call_back and (
+        channel is not Channel.SMS or not may(role, Ability.CALL_BACK_AT_NIGHT)
+    ):
         raise InvalidInput("only a clinician may text outside quiet hours, for a call-back")
     if (channel is Channel.SMS and not patient.phone) or (
         channel is Channel.EMAIL and not patient.email
@@ -216,7 +219,12 @@ def queue_answer(
         detail += ": safety call-back, sent outside quiet hours if need be"
     session.add(
         AuditEntry(
-            at=now, actor=by, action=f"answer-{channel.value}", message_id=message.id, detail=detail
+            at=now,
+            actor=by,
+            action=f"answer-{channel.value}",
+            patient_id=patient.id,
+            message_id=message.id,
+            detail=detail,
         )
     )
     return message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -37,6 +38,8 @@ def create_app(runtime: Runtime) -> Starlette:
     site.state.runtime = runtime
     site.state.links = Links(settings)
     site.include_router(pages.router)
+    assets = settings.templates_dir / "web" / "assets"
+    site.mount("/assets", StaticFiles(directory=assets), name="page-assets")
     site.include_router(api.router)
     install_console(site)
 

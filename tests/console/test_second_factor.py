@@ -155,5 +155,10 @@ def test_the_session_id_changes_when_the_second_factor_is_given(
     after = done.cookies.get("followup_session")
     assert after and after != before
     # The cookie issued after the password alone is not the signed-in session.
-    console.cookies.set("followup_session", before or "", path="/console")
-    assert console.get("/console/inbox", follow_redirects=False).status_code == 303
+    console.cookies.clear()
+    stale = console.get(
+        "/console/inbox", headers={"Cookie": f"followup_session={before}"}, follow_redirects=False
+    )
+    assert stale.status_code == 303 and stale.headers["location"].startswith("/console/login")
+    fresh = console.get("/console/inbox", headers={"Cookie": f"followup_session={after}"})
+    assert fresh.status_code == 200
