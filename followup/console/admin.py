@@ -174,13 +174,13 @@ def audit_log(
             before_id=before,
         )
         found = [] if patient.strip() and patient_id is None else audit.entries(session, query)
-        refs = dict(
-            session.execute(
-                select(Patient.id, Patient.ref).where(
-                    Patient.id.in_({e.patient_id for e in found if e.patient_id})
-                )
-            ).tuples()
-        )
+        named = {e.patient_id for e in found if e.patient_id}
+        refs = {
+            patient_id: ref
+            for patient_id, ref in session.execute(
+                select(Patient.id, Patient.ref).where(Patient.id.in_(named))
+            )
+        }
         actions = audit.actions(session)
     shown = found[: audit.PAGE]
     filters = {

@@ -13,7 +13,7 @@ import hmac
 import re
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
@@ -116,11 +116,14 @@ def see_other(location: str) -> HTMLResponse:
 # could end a header line, name another host or climb out of the console.
 _CONSOLE_PATH = re.compile(r"/console/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
 _QUERY = re.compile(r"[A-Za-z0-9._~%+=&-]*")
+_ESCAPES = re.compile(r"[\x00-\x1f\x7f\\]|//|\.\.")
 
 
 def console_path(raw: str, default: str = "/console/") -> str:
-    """`raw` if it is a path inside the console, else `default`."""
-    if _CONSOLE_PATH.fullmatch(raw) and "//" not in raw and ".." not in raw:
+    """`raw` if it is a path inside the console, else `default` (what it says once
+    percent-decoded counts too: no control character, backslash, `//` or `..`)."""
+    decoded = unquote(raw)
+    if _CONSOLE_PATH.fullmatch(raw) and not _ESCAPES.search(decoded):
         return raw
     return default
 
