@@ -113,7 +113,7 @@ def routes(app: Starlette) -> set[tuple[str, str]]:
     """(method, path) of every route the app answers, the mounted site's included."""
     found = set()
     for route in app.routes:
-        inner = route.app.routes if isinstance(route, Mount) and route.path == "" else [route]
+        inner = route.routes if isinstance(route, Mount) and route.path == "" else [route]
         for context in iter_route_contexts(inner):
             if context.path is None or isinstance(context.original_route, Mount):
                 continue
@@ -161,7 +161,8 @@ def test_each_role_reaches_exactly_what_the_table_gives_it(
         _, token = issue_token(session, member)
     sign_in(world, role.value)
     csrf = form_token(world.get("/console/patients").text)
-    refused, allowed = [], []
+    refused: list[tuple[str, str]] = []
+    allowed: list[tuple[str, str]] = []
     for (method, path), least in sorted(TABLE.items(), key=lambda item: item[0][1]):
         if least is None:
             continue
