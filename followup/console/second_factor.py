@@ -60,6 +60,8 @@ def code_form(request: Request) -> HTMLResponse:
     who = current(request)
     if who is None:
         return see_other("/console/login")
+    if who.verified:
+        return see_other("/console/")
     return page(request, "login-code.html", who)
 
 
