@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import redis as redis_lib
 import requests
 from sqlalchemy import select
@@ -35,6 +36,11 @@ def failed_sign_ins(server: LiveServer, count: int) -> list[int]:
     return statuses
 
 
+# What a client address is does not depend on the database: one is enough.
+one_database = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@one_database
 def test_forwarded_addresses_are_not_believed_without_a_trusted_proxy(
     web_runtime: Runtime, redis: redis_lib.Redis
 ) -> None:
@@ -47,6 +53,7 @@ def test_forwarded_addresses_are_not_believed_without_a_trusted_proxy(
     assert addresses == {"127.0.0.1"}
 
 
+@one_database
 def test_a_trusted_proxys_forwarded_clients_are_counted_each_on_their_own(
     web_runtime: Runtime, redis: redis_lib.Redis
 ) -> None:
