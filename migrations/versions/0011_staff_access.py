@@ -2,7 +2,7 @@
 a flash message per session, and the client address and patient on audit entries
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0013
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0010"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

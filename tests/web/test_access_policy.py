@@ -30,6 +30,9 @@ S, C, A = Role.STAFF, Role.CLINICIAN, Role.ADMIN
 TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/twilio/sms"): PUBLIC_ROUTE,  # signed by Twilio
     ("POST", "/twilio/status/{message_id:int}"): PUBLIC_ROUTE,
+    ("GET", "/livez"): PUBLIC_ROUTE,  # the supervisor's and the proxy's probes
+    ("GET", "/readyz"): PUBLIC_ROUTE,
+    ("GET", "/metrics"): PUBLIC_ROUTE,  # off, or behind FOLLOWUP_METRICS_TOKEN: no staff role
     ("GET", "/openapi.json"): PUBLIC_ROUTE,
     ("GET", "/docs"): PUBLIC_ROUTE,
     ("GET", "/docs/oauth2-redirect"): PUBLIC_ROUTE,
