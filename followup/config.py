@@ -25,6 +25,13 @@ WEEKDAYS = {day: n for n, day in enumerate(("mon", "tue", "wed", "thu", "fri", "
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "xxx"}
 # Distinct characters a production secret must have at least ("a" * 40 is no secret).
 SECRET_VARIETY = 10
+# Twilio's auth tokens are 32 hexadecimal characters.
+TWILIO_AUTH_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
+# A console session used now and then (a form being written) must outlive this; it is
+# also more than how often a session's last use is written down (a minute).
+SHORTEST_IDLE_MINUTES = 5
+# Proxies named by address or network, comma-separated; "*" trusts any (uvicorn's form).
+PROXY = re.compile(r"\*|[0-9A-Fa-f:.]+(/\d{1,3})?")
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,9 @@ class Settings:
     api_docs: bool = False
     # A console session ends after this long without a request.
     console_idle_minutes: int = 30
+    # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed
+    # (uvicorn's forwarded_allow_ips); empty: none, the peer's address is the client's.
+    trusted_proxies: str = ""
 
     # Beat sends dispatch and reconcile this often (escalation: every minute).
     tick_seconds: float = 15.0
@@ -217,10 +227,19 @@ class Settings:
             "smtp_connections",
             "max_hook_body_bytes",
             "max_body_bytes",
-            "console_idle_minutes",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")
+        if self.console_idle_minutes < SHORTEST_IDLE_MINUTES:
+            raise ConfigurationError(
+                f"FOLLOWUP_CONSOLE_IDLE_MINUTES must be at least {SHORTEST_IDLE_MINUTES}: "
+                "a shorter limit ends sessions that are in use"
+            )
+        if not all(PROXY.fullmatch(p) for p in self.proxies):
+            raise ConfigurationError(
+                "FOLLOWUP_TRUSTED_PROXIES: list proxy addresses or networks, comma-separated "
+                "(127.0.0.1, 10.0.0.0/8), or * for any"
+            )
         for name in ("oncall_sms", "escalation_sms", "oncall_emails", "escalation_emails"):
             phones = name.endswith("sms")
             for address in filter(None, (a.strip() for a in getattr(self, name).split(","))):
@@ -304,6 +323,10 @@ class Settings:
             )
         if self.twilio_auth_token.lower() in PLACEHOLDER_SECRETS:
             raise ConfigurationError("TWILIO_AUTH_TOKEN is a placeholder")
+        if self.sms_backend == "twilio" and not TWILIO_AUTH_TOKEN.fullmatch(self.twilio_auth_token):
+            raise ConfigurationError(
+                "TWILIO_AUTH_TOKEN is not a Twilio auth token (32 hexadecimal characters)"
+            )
         if self.smtp_username and self.smtp_password.lower() in PLACEHOLDER_SECRETS:
             raise ConfigurationError("SMTP_PASSWORD is a placeholder")
         if not self.public_url.startswith("https://"):
@@ -313,6 +336,11 @@ class Settings:
                 "production needs an on-call route for alerts: "
                 "FOLLOWUP_ONCALL_SMS or FOLLOWUP_ONCALL_EMAILS"
             )
+
+    @property
+    def proxies(self) -> list[str]:
+        """The trusted proxies, one address or network each; empty when none is."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def clinic_day_numbers(self) -> list[int]:

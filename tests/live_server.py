@@ -1,4 +1,5 @@
-"""`followup serve` in a thread: the web app under uvicorn on a loopback port."""
+"""`followup serve` in a thread: the web app under uvicorn on a loopback port, with
+the proxy settings `followup serve` gives it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ class LiveServer:
     def __init__(self, runtime: Runtime, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        proxies = runtime.settings.proxies
         config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=self.port, log_level="info"
+            create_app(runtime),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="info",
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -14,7 +14,7 @@ PRODUCTION = {
     "FOLLOWUP_EMAIL_BACKEND": "smtp",
     "FOLLOWUP_PUBLIC_URL": "https://followup.clinic.example",
     "TWILIO_ACCOUNT_SID": "AC123",
-    "TWILIO_AUTH_TOKEN": "a-real-token",
+    "TWILIO_AUTH_TOKEN": "5f2b8c1e9d4a7063b1e8f2c9d0a4b6e3",
     "TWILIO_MESSAGING_SERVICE_SID": "MG123",
     "FOLLOWUP_SECRET_KEY": "k3Jq9vX2-rT7pLm4_WnB8sYc1Hd6Fg0Ze5Ua",
     "FOLLOWUP_ONCALL_SMS": "+12015550900",
@@ -58,7 +58,9 @@ def test_production_refuses_embedded_defaults_and_placeholder_secrets() -> None:
     production = PRODUCTION | {"TWILIO_AUTH_TOKEN": "changeme"}
     with pytest.raises(ConfigurationError, match="placeholder"):
         Settings.from_env(production)
-    assert not Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "a-real-token"}).eager
+    assert not Settings.from_env(
+        production | {"TWILIO_AUTH_TOKEN": "5f2b8c1e9d4a7063b1e8f2c9d0a4b6e3"}
+    ).eager
     with pytest.raises(ConfigurationError, match="FOLLOWUP_SECRET_KEY"):
         Settings.from_env(production | {"TWILIO_AUTH_TOKEN": "t", "FOLLOWUP_SECRET_KEY": ""})
     with pytest.raises(ConfigurationError, match="PostgreSQL"):

@@ -76,7 +76,10 @@ def init_db(lazy: LazyRuntime) -> None:
 def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
     """Serve the web app: Twilio webhooks, the pages behind email links, the console.
     With no broker in development it also does the periodic work (dispatch, reconcile,
-    escalation) itself."""
+    escalation) itself.
+
+    Client addresses (for throttles and the audit log) are the peer's, unless the peer
+    is one of FOLLOWUP_TRUSTED_PROXIES: then the one its X-Forwarded-For names."""
     import uvicorn
 
     from followup.operations.logs import uvicorn_log_config
@@ -92,6 +95,8 @@ def serve(lazy: LazyRuntime, host: str, port: int, workers: int) -> None:
         workers=workers,
         access_log=False,
         log_config=uvicorn_log_config(settings),
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from followup.db import transaction
+from followup.models.base import LARGEST_ID
 from followup.models.staff import Role
 from followup.runtime import LazyRuntime
 
@@ -57,7 +58,7 @@ def staff_token(lazy: LazyRuntime, name: str) -> None:
 
 
 @staff.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=click.IntRange(1, LARGEST_ID))
 @pass_runtime
 def staff_revoke(lazy: LazyRuntime, token_id: int) -> None:
     """Revoke an API token by its number."""

@@ -14,12 +14,23 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from followup.console import admin, alerts, campaigns, health, inbox, live, patients, sign_in
+from followup.console import (
+    admin,
+    alerts,
+    campaigns,
+    health,
+    inbox,
+    live,
+    patients,
+    second_factor,
+    sign_in,
+)
 from followup.console.web import current, page
 from followup.exceptions import FollowupError, InvalidInput, NotFound
 
 ROUTERS = (
     sign_in.router,
+    second_factor.router,
     alerts.router,
     inbox.router,
     patients.router,

@@ -1,26 +1,35 @@
-"""Admin: staff accounts (add, disable, new password link, reset second factor, API
-tokens), which roles must give a second factor, and the audit log."""
+"""Admin: staff accounts (add, disable, new password link, reset second factor, their
+own phone and email, API tokens), which roles must give a second factor, and the audit
+log, filtered by member, patient, action and date, a page at a time."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.console.sessions import SignedIn, end_sessions
-from followup.console.web import needs, page, runtime_of, see_other
+from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
-from followup.models.base import utcnow
-from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
-from followup.staff.accounts import SetPasswordLinks, require_second_factor
-from followup.staff.members import add_staff, issue_token, revoke_token
+from followup.exceptions import NotFound
+from followup.models.base import LARGEST_ID, utcnow
+from followup.models.care import Patient
+from followup.models.staff import ApiToken, Role, RolePolicy, StaffMember
+from followup.staff import audit
+from followup.staff.access import Ability
+from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
+from followup.staff.members import add_staff, disable, issue_token, revoke_token, set_contacts
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Admin = Annotated[SignedIn, Depends(needs(Role.ADMIN))]
-AUDIT_PAGE = 200
+Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
+Auditor = Annotated[SignedIn, Depends(Needs(Ability.READ_AUDIT))]
+StaffAction = Literal["disable", "enable", "password", "second-factor", "token"]
 
 
 @router.get("/staff", response_class=HTMLResponse)
@@ -29,7 +38,7 @@ def staff(request: Request, who: Admin) -> HTMLResponse:
 
 
 def _staff_page(
-    request: Request, who: SignedIn, *, link: str = "", token: str = ""
+    request: Request, who: SignedIn, *, link: str = "", token: str = "", error: str = ""
 ) -> HTMLResponse:
     """The staff page; a new set-password link or API token is shown once, here (never
     in an address, where history and logs would keep it)."""
@@ -48,86 +57,167 @@ def _staff_page(
         request,
         "staff.html",
         who,
+        status=400 if error else 200,
         members=members,
         tokens=tokens,
         roles=list(Role),
         policies=policies,
         link=link,
         token=token,
+        error=error,
     )
 
 
 @router.post("/staff", response_class=HTMLResponse)
 def add(
-    request: Request, who: Admin, name: str = Form(..., max_length=100), role: str = Form(...)
+    request: Request,
+    who: Admin,
+    role: Annotated[Role, Form()],
+    name: str = Form(..., max_length=100),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     with transaction(runtime.sessions) as session:
         member = add_staff(session, name=name, role=role)
-        _audit(session, who, "staff-add", f"{member.name} as {role}")
+        _audit(request, session, who, "staff-add", f"{member.name} as {role}")
         link = SetPasswordLinks(runtime.settings).url(member)
     return _staff_page(request, who, link=link)
 
 
+@router.post("/staff/{staff_id}/contacts", response_class=HTMLResponse)
+def contacts(
+    staff_id: RowId,
+    request: Request,
+    who: Admin,
+    phone: str = Form("", max_length=30),
+    email: str = Form("", max_length=320),
+) -> HTMLResponse:
+    """The member's own phone and email, where their test-sends go."""
+    with transaction(runtime_of(request).sessions) as session:
+        member = _member(session, staff_id)
+        set_contacts(member, phone=phone, email=email)
+        shown = ", ".join(k for k, v in (("phone", member.phone), ("email", member.email)) if v)
+        _audit(request, session, who, "staff-contacts", f"{member.name}: {shown or 'none'}")
+    return see_other("/console/staff")
+
+
 @router.post("/staff/{staff_id}/{action}", response_class=HTMLResponse)
-def change(staff_id: int, action: str, request: Request, who: Admin) -> HTMLResponse:
+def change(staff_id: RowId, action: StaffAction, request: Request, who: Admin) -> HTMLResponse:
     runtime = runtime_of(request)
     now = utcnow()
     link = token = ""
     with transaction(runtime.sessions) as session:
-        member = session.get_one(StaffMember, staff_id)
-        if action == "disable" and member.id != who.staff_id:
-            member.disabled_at = now
-            end_sessions(session, now=now, staff_id=member.id)
+        member = _member(session, staff_id)
+        detail = member.name
+        if action == "disable":
+            if member.id == who.staff_id:
+                return _staff_page(request, who, error="You cannot disable yourself.")
+            disable(session, member, now=now)
         elif action == "enable":
             member.disabled_at = None
         elif action == "password":
             # The link works once; the old password keeps working until it is used.
             link = SetPasswordLinks(runtime.settings).url(member)
         elif action == "second-factor":
-            member.totp_secret = None
+            reset_second_factor(member)
             end_sessions(session, now=now, staff_id=member.id)
-        elif action == "token":
-            _, token = issue_token(session, member)
         else:
-            return see_other("/console/staff")
-        _audit(session, who, f"staff-{action}", member.name)
+            token_id, token = issue_token(session, member)
+            detail = f"token #{token_id} for {member.name}"
+        _audit(request, session, who, f"staff-{action}", detail)
     return _staff_page(request, who, link=link, token=token)
 
 
 @router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def revoke(token_id: int, request: Request, who: Admin) -> HTMLResponse:
+def revoke(token_id: RowId, request: Request, who: Admin) -> HTMLResponse:
     with transaction(runtime_of(request).sessions) as session:
         revoke_token(session, token_id)
-        _audit(session, who, "token-revoke", f"token #{token_id}")
+        _audit(request, session, who, "token-revoke", f"token #{token_id}")
     return see_other("/console/staff")
 
 
 @router.post("/policies", response_class=HTMLResponse)
 async def policies(request: Request, who: Admin) -> HTMLResponse:
     form = await request.form()
-    required = set(form.getlist("totp"))
+    required = {str(v) for v in form.getlist("totp")} & {r.value for r in Role}
     with transaction(runtime_of(request).sessions) as session:
         for role in Role:
             require_second_factor(session, role, role.value in required)
-        _audit(
-            session,
-            who,
-            "second-factor-policy",
-            ", ".join(sorted(str(r) for r in required)) or "none",
-        )
+        _audit(request, session, who, "second-factor-policy", ", ".join(sorted(required)) or "none")
     return see_other("/console/staff")
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_log(request: Request, who: Admin, actor: str = "") -> HTMLResponse:
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
-    if actor:
-        query = query.where(AuditEntry.actor == actor)
+def audit_log(
+    request: Request,
+    who: Auditor,
+    actor: str = Query("", max_length=100),
+    patient: str = Query("", max_length=100),
+    action: str = Query("", max_length=40),
+    since: date | None = None,
+    until: date | None = None,
+    before: int | None = Query(None, ge=1, le=LARGEST_ID),
+) -> HTMLResponse:
+    """The log, newest first; dates are days in the clinic's time zone, both included."""
+    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
     with runtime_of(request).sessions() as session:
-        entries = list(session.scalars(query))
-    return page(request, "audit.html", who, entries=entries, actor=actor)
+        patient_id = (
+            session.scalar(select(Patient.id).where(Patient.ref == patient.strip()))
+            if patient.strip()
+            else None
+        )
+        query = audit.AuditQuery(
+            actor=actor.strip() or None,
+            patient_id=patient_id,
+            action=action or None,
+            since=_start_of(since, zone),
+            until=_start_of(until + timedelta(days=1), zone) if until else None,
+            before_id=before,
+        )
+        found = [] if patient.strip() and patient_id is None else audit.entries(session, query)
+        named = {e.patient_id for e in found if e.patient_id}
+        refs = {
+            patient_id: ref
+            for patient_id, ref in session.execute(
+                select(Patient.id, Patient.ref).where(Patient.id.in_(named))
+            )
+        }
+        actions = audit.actions(session)
+    shown = found[: audit.PAGE]
+    filters = {
+        "actor": actor,
+        "patient": patient,
+        "action": action,
+        "since": since.isoformat() if since else "",
+        "until": until.isoformat() if until else "",
+    }
+    more = None
+    if len(found) > audit.PAGE:
+        more = "?" + urlencode({k: v for k, v in filters.items() if v} | {"before": shown[-1].id})
+    return page(
+        request,
+        "audit.html",
+        who,
+        entries=shown,
+        refs=refs,
+        filters=filters,
+        actions=actions,
+        more=more,
+        unknown_patient=bool(patient.strip()) and patient_id is None,
+    )
 
 
-def _audit(session: Session, who: SignedIn, action: str, detail: str) -> None:
-    session.add(AuditEntry(at=utcnow(), actor=who.name, action=action, detail=detail))
+def _start_of(day: date | None, zone: ZoneInfo) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(0), zone)
+
+
+def _member(session: Session, staff_id: int) -> StaffMember:
+    member = session.get(StaffMember, staff_id)
+    if member is None:
+        raise NotFound(f"no staff member #{staff_id}")
+    return member
+
+
+def _audit(request: Request, session: Session, who: SignedIn, action: str, detail: str) -> None:
+    audit.record(
+        session, actor=who.name, action=action, address=client_address(request), detail=detail
+    )

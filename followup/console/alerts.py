@@ -16,32 +16,41 @@ from sqlalchemy import select
 from followup.console.chart import pain_chart
 from followup.console.patients import goes_out, pain_scores
 from followup.console.sessions import SignedIn
-from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.console.web import (
+    Needs,
+    RowId,
+    audit_view,
+    client_address,
+    page,
+    runtime_of,
+    see_other,
+)
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.care import Visit
-from followup.models.replies import Triage
-from followup.models.staff import Role
+from followup.models.replies import Alert, Triage
 from followup.replies.alerts import OpenAlert, acknowledge, open_alerts, view_alert
 from followup.replies.closed_alerts import acknowledgers, closed_alerts
 from followup.replies.conversations import thread
 from followup.replies.notices import Notice, notices, told
+from followup.staff import audit
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
-Clinician = Annotated[SignedIn, Depends(needs(Role.CLINICIAN))]
+SeeAlerts = Annotated[SignedIn, Depends(Needs(Ability.SEE_ALERTS))]
+Acknowledges = Annotated[SignedIn, Depends(Needs(Ability.ACKNOWLEDGE_ALERTS))]
 
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request, who: Staff) -> HTMLResponse:
+def alerts(request: Request, who: SeeAlerts) -> HTMLResponse:
     found, sent = _open(request)
     return page(request, "alerts.html", who, alerts=found, told=sent)
 
 
 @router.get("/alerts/table", response_class=HTMLResponse)
-def alerts_table(request: Request, who: Staff) -> HTMLResponse:
+def alerts_table(request: Request, who: SeeAlerts) -> HTMLResponse:
     """The table alone: what the page's script fetches every few seconds."""
     found, sent = _open(request)
     return page(request, "alerts-table.html", who, alerts=found, told=sent)
@@ -50,7 +59,7 @@ def alerts_table(request: Request, who: Staff) -> HTMLResponse:
 @router.get("/alerts/closed", response_class=HTMLResponse)
 def closed(
     request: Request,
-    who: Staff,
+    who: SeeAlerts,
     level: str = "",
     since: str = "",
     until: str = "",
@@ -80,7 +89,7 @@ def closed(
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
+def alert(alert_id: RowId, request: Request, who: SeeAlerts) -> HTMLResponse:
     runtime = runtime_of(request)
     zone = ZoneInfo(runtime.settings.clinic_timezone)
     now = utcnow()
@@ -92,7 +101,7 @@ def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
         patient = view.patient
         entries = thread(session, patient.id) if patient else []
         scores = None
-        if patient is not None and who.may(Role.CLINICIAN):
+        if patient is not None and who.can(Ability.READ_PAIN):
             scores = pain_scores(session, patient.id)
         visits = session.scalars(
             select(Visit.visited_at)
@@ -100,7 +109,13 @@ def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
             .order_by(Visit.visited_at)
         ).all()
     whose = f"patient {patient.ref}" if patient else "an unknown number"
-    audit_view(request, who, "read-alert", f"alert {alert_id}, {whose}")
+    audit_view(
+        request,
+        who,
+        "read-alert",
+        f"alert {alert_id}, {whose}",
+        patient_id=patient.id if patient else None,
+    )
     return page(
         request,
         "alert.html",
@@ -118,10 +133,18 @@ def alert(alert_id: int, request: Request, who: Staff) -> HTMLResponse:
 
 @router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
 def ack(
-    alert_id: int, request: Request, who: Clinician, note: str = Form("", max_length=500)
+    alert_id: RowId, request: Request, who: Acknowledges, note: str = Form("", max_length=500)
 ) -> HTMLResponse:
     with transaction(runtime_of(request).sessions) as session:
         acknowledge(session, alert_id=alert_id, by=who.name, now=utcnow(), note=note)
+        audit.record(
+            session,
+            actor=who.name,
+            action="alert-acknowledge",
+            address=client_address(request),
+            detail=f"alert {alert_id}",
+            patient_id=session.get_one(Alert, alert_id).patient_id,
+        )
     return see_other(f"/console/alerts/{alert_id}")
 
 

@@ -1,10 +1,12 @@
 """Campaigns: build a segment and a message with a live preview (recipients per
 channel, who is left out and why, rendered samples with their SMS segments), save,
-test-send to oneself, launch, pause, resume or cancel, and watch progress by state."""
+test-send to one's own recorded phone or email, launch, pause, resume or cancel, and
+watch progress by state. Status lines are the server's own, kept in the session."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import HTMLResponse
@@ -24,18 +26,22 @@ from followup.campaigns.lifecycle import (
     test_send,
 )
 from followup.campaigns.segments import Segment
-from followup.console.sessions import SignedIn
-from followup.console.web import needs, page, runtime_of, see_other
+from followup.console.sessions import SignedIn, set_flash
+from followup.console.web import Needs, page, runtime_of, see_other
 from followup.content.encoding import sms_shape
 from followup.db import transaction
-from followup.exceptions import DeliveryError, FollowupError
+from followup.exceptions import DeliveryError, FollowupError, InvalidInput
+from followup.models.base import Channel
 from followup.models.campaigns import Campaign
 from followup.models.care import Office
-from followup.models.staff import Role
+from followup.models.staff import StaffMember
+from followup.staff.access import Ability
+from followup.staff.members import own_address
 from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+Staff = Annotated[SignedIn, Depends(Needs(Ability.RUN_CAMPAIGNS))]
+Action = Literal["launch", "pause", "resume", "cancel"]
 FIELDS = (
     "name",
     "channel",
@@ -51,7 +57,6 @@ FIELDS = (
     "not_seen_days",
     "min_pain",
 )
-ACTIONS = {"launch", "pause", "resume", "cancel"}
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
@@ -97,11 +102,11 @@ async def create(request: Request, who: Staff) -> HTMLResponse:
             offices=list(Office),
             error=str(exc),
         )
-    return see_other(f"/console/campaigns/{form['name'].strip()}")
+    return see_other(f"/console/campaigns/{quote(form['name'].strip())}")
 
 
 @router.get("/campaigns/{name}", response_class=HTMLResponse)
-def campaign_page(name: str, request: Request, who: Staff, note: str = "") -> HTMLResponse:
+def campaign_page(name: str, request: Request, who: Staff) -> HTMLResponse:
     runtime = runtime_of(request)
     with runtime.sessions() as session:
         chosen = get_campaign(session, name)
@@ -117,7 +122,6 @@ def campaign_page(name: str, request: Request, who: Staff, note: str = "") -> HT
         launch=launch_progress(chosen),
         preview=shown,
         samples=samples,
-        note=note,
     )
 
 
@@ -134,11 +138,12 @@ def campaign_progress(name: str, request: Request, who: Staff) -> HTMLResponse:
 
 @router.post("/campaigns/{name}/test-send", response_class=HTMLResponse)
 def send_test(
-    name: str, request: Request, who: Staff, to: str = Form("", max_length=320)
+    name: str, request: Request, who: Staff, channel: Annotated[Channel, Form()]
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     try:
         with transaction(runtime.sessions) as session:
+            to = own_address(session.get_one(StaffMember, who.staff_id), channel)
             test_send(
                 session,
                 get_campaign(session, name),
@@ -148,19 +153,21 @@ def send_test(
                 to=to,
                 by=who.name,
             )
-        note = "test sent"
+        note = f"Test sent to your {'phone' if channel is Channel.SMS else 'email'}."
     except DeliveryError as exc:
-        note = f"the test was not sent: {exc.reason}"
-    return see_other(f"/console/campaigns/{name}?note={note}")
+        note = f"The test was not sent: {exc.reason}"
+    except InvalidInput as exc:
+        note = f"The test was not sent: {exc}"
+    with transaction(runtime.sessions) as session:
+        set_flash(session, who.session_id, note)
+    return see_other(f"/console/campaigns/{quote(name)}")
 
 
 @router.post("/campaigns/{name}/{action}", response_class=HTMLResponse)
 def act(
-    name: str, action: str, request: Request, who: Staff, background: BackgroundTasks
+    name: str, action: Action, request: Request, who: Staff, background: BackgroundTasks
 ) -> HTMLResponse:
     runtime = runtime_of(request)
-    if action not in ACTIONS:
-        return see_other(f"/console/campaigns/{name}")
     with transaction(runtime.sessions) as session:
         chosen = get_campaign(session, name)
         if action == "launch":
@@ -175,7 +182,7 @@ def act(
         # Written by a worker, or with no broker by this process once the page is sent:
         # the page comes back at once and shows the writing's progress.
         background.add_task(write_in_background, runtime, chosen.id, who.name)
-    return see_other(f"/console/campaigns/{name}")
+    return see_other(f"/console/campaigns/{quote(name)}")
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -12,19 +12,19 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
 from followup.console.sessions import SignedIn
-from followup.console.web import needs, page, runtime_of, see_other
+from followup.console.web import Needs, RowId, page, runtime_of, see_other
 from followup.db import transaction
 from followup.delivery.report import failures_by_code, needs_attention, opt_outs, states_since
-from followup.delivery.settlement import ACTIONS, settle_by_staff
+from followup.delivery.settlement import ACTIONS, Settlement, settle_by_staff
 from followup.models.base import utcnow
-from followup.models.staff import Role
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+SeesDelivery = Annotated[SignedIn, Depends(Needs(Ability.SEE_DELIVERY))]
 
 
 @router.get("/health", response_class=HTMLResponse)
-def health(request: Request, who: Staff) -> HTMLResponse:
+def health(request: Request, who: SeesDelivery) -> HTMLResponse:
     runtime = runtime_of(request)
     zone = ZoneInfo(runtime.settings.clinic_timezone)
     now = utcnow()
@@ -46,10 +46,10 @@ def health(request: Request, who: Staff) -> HTMLResponse:
 
 @router.post("/messages/{message_id}/settle", response_class=HTMLResponse)
 def settle(
-    message_id: int,
+    message_id: RowId,
     request: Request,
-    who: Staff,
-    action: str = Form(...),
+    who: SeesDelivery,
+    action: Annotated[Settlement, Form()],
     reason: str = Form("", max_length=300),
 ) -> HTMLResponse:
     with transaction(runtime_of(request).sessions) as session:

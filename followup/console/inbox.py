@@ -3,35 +3,50 @@ language or unknown number; staff mark replies handled and assign them."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from followup.care.patients import LANGUAGES
 from followup.console.sessions import SignedIn
-from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.console.web import (
+    Needs,
+    RowId,
+    audit_view,
+    client_address,
+    page,
+    runtime_of,
+    see_other,
+    with_query,
+)
 from followup.db import transaction
 from followup.models.base import utcnow
 from followup.models.care import Office
-from followup.models.replies import Triage
-from followup.models.staff import Role, StaffMember
+from followup.models.replies import Reply, Triage
+from followup.models.staff import StaffMember
 from followup.replies.conversations import assign, inbox, mark_handled
+from followup.staff import audit
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+WorksInbox = Annotated[SignedIn, Depends(Needs(Ability.WORK_INBOX))]
+Choice = Literal["", "yes", "no"]
 
 
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(
     request: Request,
-    who: Staff,
-    triage: str = "",
-    handled: str = "",
-    office: str = "",
-    language: str = "",
-    unknown: str = "",
+    who: WorksInbox,
+    triage: Triage | Literal[""] = "",
+    handled: Choice = "",
+    office: Office | Literal[""] = "",
+    language: str = Query("", max_length=10),
+    unknown: Choice = "",
 ) -> HTMLResponse:
+    language = language if language in LANGUAGES else ""
     with runtime_of(request).sessions() as session:
         items = inbox(
             session,
@@ -67,20 +82,37 @@ def inbox_page(
 
 
 @router.post("/replies/{reply_id}/handled", response_class=HTMLResponse)
-def handled(reply_id: int, request: Request, who: Staff, back: str = Form("")) -> HTMLResponse:
+def handled(
+    reply_id: RowId, request: Request, who: WorksInbox, back: str = Form("", max_length=500)
+) -> HTMLResponse:
     with transaction(runtime_of(request).sessions) as session:
         mark_handled(session, reply_id, by=who.name, now=utcnow())
-    return see_other(_back(back))
+        _audit(request, session, who, "reply-handled", reply_id)
+    return see_other(with_query("/console/inbox", back))
 
 
 @router.post("/replies/{reply_id}/assign", response_class=HTMLResponse)
 def assign_reply(
-    reply_id: int, request: Request, who: Staff, to: str = Form(""), back: str = Form("")
+    reply_id: RowId,
+    request: Request,
+    who: WorksInbox,
+    to: str = Form("", max_length=100),
+    back: str = Form("", max_length=500),
 ) -> HTMLResponse:
     with transaction(runtime_of(request).sessions) as session:
         assign(session, reply_id, staff_name=to or None)
-    return see_other(_back(back))
+        _audit(request, session, who, "reply-assign", reply_id, f" to {to or 'nobody'}")
+    return see_other(with_query("/console/inbox", back))
 
 
-def _back(query: str) -> str:
-    return "/console/inbox" + (f"?{query}" if query else "")
+def _audit(
+    request: Request, session: Session, who: SignedIn, action: str, reply_id: int, more: str = ""
+) -> None:
+    audit.record(
+        session,
+        actor=who.name,
+        action=action,
+        address=client_address(request),
+        detail=f"reply {reply_id}{more}",
+        patient_id=session.get_one(Reply, reply_id).patient_id,
+    )

@@ -11,15 +11,15 @@ from fastapi.responses import JSONResponse
 
 from followup.console.counts import counts
 from followup.console.sessions import SignedIn
-from followup.console.web import needs, runtime_of
-from followup.models.staff import Role
+from followup.console.web import Needs, runtime_of
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+SeeAlerts = Annotated[SignedIn, Depends(Needs(Ability.SEE_ALERTS))]
 
 
 @router.get("/counts")
-def live_counts(request: Request, who: Staff) -> JSONResponse:
+def live_counts(request: Request, who: SeeAlerts) -> JSONResponse:
     with runtime_of(request).sessions() as session:
         found = counts(session)
     return JSONResponse({"alerts": found.alerts, "inbox": found.inbox})

@@ -5,10 +5,10 @@ or resumed, a pain chart; and the conversation, where staff answer."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -18,14 +18,13 @@ from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.sessions import SignedIn
-from followup.console.web import audit_view, needs, page, runtime_of, see_other
+from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
 from followup.db import escape_like, transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient, Visit
 from followup.models.outbox import Message, Purpose
 from followup.models.replies import Reply
-from followup.models.staff import Role
 from followup.plain_text import plain
 from followup.replies.conversations import (
     ANSWER_EXPIRES,
@@ -35,14 +34,19 @@ from followup.replies.conversations import (
     thread,
 )
 from followup.schedule import into_sending_window
+from followup.staff import audit
+from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Staff = Annotated[SignedIn, Depends(needs(Role.STAFF))]
+SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
+CaresForPatients = Annotated[SignedIn, Depends(Needs(Ability.CARE_FOR_PATIENTS))]
+# What staff may change: care and campaign consent (alerts and answers need none).
+ConsentPurpose = Literal[Purpose.CARE, Purpose.CAMPAIGN]
 FOUND_AT_MOST = 50
 
 
 @router.get("/patients", response_class=HTMLResponse)
-def find(request: Request, who: Staff, q: str = "") -> HTMLResponse:
+def find(request: Request, who: SeesPatients, q: str = Query("", max_length=100)) -> HTMLResponse:
     found: list[Patient] = []
     if q.strip():
         words = q.strip()
@@ -67,7 +71,7 @@ def find(request: Request, who: Staff, q: str = "") -> HTMLResponse:
 
 
 @router.get("/patients/{ref}", response_class=HTMLResponse)
-def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
+def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
     now = utcnow()
     with runtime_of(request).sessions() as session:
         patient = get_patient(session, ref)
@@ -86,14 +90,14 @@ def patient_page(ref: str, request: Request, who: Staff) -> HTMLResponse:
             .order_by(Message.due_at)
         ).all()
         pause = pause_in_force(session, patient.id, now)
-        scores = pain_scores(session, patient.id) if who.role.may(Role.CLINICIAN) else None
+        scores = pain_scores(session, patient.id) if who.can(Ability.READ_PAIN) else None
         chart = None
         if scores is not None:
             zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
             chart = pain_chart(
                 scores, [v.visited_at for v in visits if v.cancelled_at is None], zone
             )
-    audit_view(request, who, "read-patient", f"patient {ref}")
+    audit_view(request, who, "read-patient", f"patient {ref}", patient_id=patient.id)
     return page(
         request,
         "patient.html",
@@ -125,23 +129,33 @@ def pain_scores(session: Session, patient_id: int) -> list[Score]:
 def change_consent(
     ref: str,
     request: Request,
-    who: Staff,
-    channel: str = Form(...),
-    purpose: str = Form(...),
-    granted: str = Form(...),
+    who: CaresForPatients,
+    channel: Annotated[Channel, Form()],
+    purpose: Annotated[ConsentPurpose, Form()],
+    granted: Literal["yes", "no"] = Form(...),
     reason: str = Form("", max_length=300),
 ) -> HTMLResponse:
     if not reason.strip():
         raise InvalidInput("say how the patient asked (their documented request)")
     with transaction(runtime_of(request).sessions) as session:
+        patient = get_patient(session, ref)
+        source = f"staff: {plain(reason.strip(), 'the reason')}"[:40]
         record_consent(
             session,
-            get_patient(session, ref),
-            channel=Channel(channel),
+            patient,
+            channel=channel,
             purpose=Purpose(purpose),
             granted=granted == "yes",
-            source=f"staff: {plain(reason.strip(), 'the reason')}"[:40],
+            source=source,
             by=who.name,
+        )
+        audit.record(
+            session,
+            actor=who.name,
+            action="consent-change",
+            address=client_address(request),
+            detail=f"patient {ref}: {channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}",
+            patient_id=patient.id,
         )
     return see_other(f"/console/patients/{ref}")
 
@@ -150,8 +164,8 @@ def change_consent(
 def series(
     ref: str,
     request: Request,
-    who: Staff,
-    action: str = Form(...),
+    who: CaresForPatients,
+    action: Literal["pause", "resume"] = Form(...),
     reason: str = Form("", max_length=300),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
@@ -173,7 +187,12 @@ def series(
 
 
 @router.get("/patients/{ref}/conversation", response_class=HTMLResponse)
-def conversation(ref: str, request: Request, who: Staff, sent: int = 0) -> HTMLResponse:
+def conversation(
+    ref: str,
+    request: Request,
+    who: SeesPatients,
+    sent: int = Query(0, ge=0, le=2_147_483_647),
+) -> HTMLResponse:
     return _conversation(request, who, ref, sent=sent)
 
 
@@ -188,7 +207,7 @@ def _conversation(
         just_sent = session.get(Message, sent) if sent else None
         if just_sent is not None and just_sent.patient_id != patient.id:
             just_sent = None
-    audit_view(request, who, "read-conversation", f"patient {ref}")
+    audit_view(request, who, "read-conversation", f"patient {ref}", patient_id=patient.id)
     now = utcnow()
     return page(
         request,
@@ -218,11 +237,11 @@ def goes_out(entry: Entry, patient: Patient, settings: Settings, now: datetime) 
 def answer(
     ref: str,
     request: Request,
-    who: Staff,
-    channel: str = Form(...),
+    who: CaresForPatients,
+    channel: Annotated[Channel, Form()],
     text: str = Form("", max_length=2000),
-    call_back: str = Form(""),
-    again: str = Form(""),
+    call_back: Literal["", "yes"] = Form(""),
+    again: Literal["", "yes"] = Form(""),
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     now = utcnow()
@@ -231,7 +250,7 @@ def answer(
         earlier = same_answer_waiting(
             session,
             patient=patient,
-            channel=Channel(channel),
+            channel=channel,
             text=text,
             since=now - ANSWER_EXPIRES,
         )

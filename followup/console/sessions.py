@@ -2,7 +2,10 @@
 whose staff member it is, its CSRF token, and when it was last used.
 
 A session ends when its member signs out or is disabled, after `idle` without a
-request, or at most `LONGEST` after it began.
+request, or at most `LONGEST` after it began. Each change of privilege (the second
+factor given) ends the session and starts a new one, with a new token and CSRF token,
+so a cookie seen before the change is worth nothing after it. A session can carry one
+flash: a status line the server chose, shown once on the next page.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from followup.models.staff import Role, StaffMember, StaffSession
+from followup.staff.access import Ability, may, reads_reply_text
 
 LONGEST = timedelta(hours=12)
 # `seen_at` is written at most this often, not on every request.
@@ -32,9 +36,14 @@ class SignedIn:
     role: Role
     csrf_token: str
     verified: bool  # the second factor too, where one is needed
+    flash: str | None = None  # shown once, on this request's page
 
-    def may(self, needed: Role) -> bool:
-        return self.verified and self.role.may(needed)
+    def can(self, ability: Ability | str) -> bool:
+        return self.verified and may(self.role, Ability(ability))
+
+    def reads_reply(self, triage: str | None) -> bool:
+        """Whether this member reads the words of a reply of this triage."""
+        return self.verified and reads_reply_text(self.role, triage)
 
 
 def start_session(session: Session, member: StaffMember, *, verified: bool, now: datetime) -> str:
@@ -73,14 +82,32 @@ def find_session(
         return None
     if now - found.seen_at > TOUCH_EVERY:
         found.seen_at = now
+    flash, found.flash = found.flash, None
     return SignedIn(
-        found.id, member.id, member.name, Role(member.role), found.csrf_token, found.verified
+        found.id,
+        member.id,
+        member.name,
+        Role(member.role),
+        found.csrf_token,
+        found.verified,
+        flash,
     )
 
 
-def verify_session(session: Session, session_id: int) -> None:
-    """The second factor was given: the session may now do what its role allows."""
-    session.execute(update(StaffSession).where(StaffSession.id == session_id).values(verified=True))
+def verify_session(session: Session, session_id: int, *, now: datetime) -> str:
+    """The second factor was given: end the password-only session and start a new,
+    verified one; returns its token for the cookie."""
+    ended = session.get_one(StaffSession, session_id)
+    ended.ended_at = now
+    member = session.get_one(StaffMember, ended.staff_id)
+    return start_session(session, member, verified=True, now=now)
+
+
+def set_flash(session: Session, session_id: int, message: str) -> None:
+    """What the next page of this session says, once."""
+    session.execute(
+        update(StaffSession).where(StaffSession.id == session_id).values(flash=message[:300])
+    )
 
 
 def end_sessions(

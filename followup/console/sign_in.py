@@ -1,9 +1,13 @@
 """Signing in and out: name and password, then the second factor where one is set or
-the role requires it (set up on first sign-in), and one-time links to set a password.
+the role requires it, and one-time links to set a password.
 
-Failed attempts are counted per account and per client address (in Redis when there
-is one); past the limit the page says how long to wait. Even the sign-in form carries
-a CSRF token, bound to a cookie of its own.
+A second factor is set up only by a member who has none (never yet, or since an admin
+reset it), in the session their password just started, with a secret sealed to that
+session; a code is good once. Giving it replaces the session with a new one. Failed
+attempts are counted per account and per client address (in Redis when there is one);
+past the limit the page says how long to wait. Even the sign-in form carries a CSRF
+token, bound to a cookie of its own. Every sign-in, failure, lock-out, set-up and
+sign-out is audited.
 """
 
 from __future__ import annotations
@@ -13,29 +17,41 @@ import hmac
 import math
 import secrets
 import time
+from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from itsdangerous import BadData, URLSafeTimedSerializer
 from limits import parse
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from followup.console.sessions import SignedIn, end_sessions, start_session, verify_session
-from followup.console.web import COOKIE, current, page, runtime_of, see_other
+from followup.console.sessions import (
+    SignedIn,
+    end_sessions,
+    find_session,
+    start_session,
+)
+from followup.console.web import (
+    COOKIE,
+    client_address,
+    console_path,
+    current,
+    page,
+    runtime_of,
+    see_other,
+)
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.staff import StaffMember
+from followup.staff import audit
 from followup.staff.accounts import (
     SetPasswordLinks,
-    code_matches,
-    new_totp_secret,
     password_matches,
     second_factor_required,
     set_password,
-    totp_uri,
 )
 from followup.web.rate_limits import counters
 
@@ -56,7 +72,7 @@ class Throttle:
             limiter = FixedWindowRateLimiter(counters(runtime.settings))
             request.app.state.sign_in_limiter = limiter
         self.limiter: FixedWindowRateLimiter = limiter
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request) or "unknown"
         self.keys = [(PER_ADDRESS, f"sign-in:address:{client}")]
 
     def for_account(self, name: str) -> Throttle:
@@ -72,9 +88,26 @@ class Throttle:
                 return max(1, math.ceil((reset - time.time()) / 60))
         return 0
 
-    def failed(self) -> None:
+    def failed(self) -> bool:
+        """Count a failure; True when it is the one that locks sign-in."""
+        locked = False
         for limit, key in self.keys:
-            self.limiter.hit(limit, key)
+            locked |= not self.limiter.hit(limit, key) or not self.limiter.test(limit, key)
+        return locked
+
+
+def audit_event(request: Request, actor: str, action: str, detail: str = "") -> None:
+    """A security event, committed on its own (a failure changes nothing else)."""
+    with transaction(runtime_of(request).sessions) as session:
+        audit.record(
+            session, actor=actor, action=action, address=client_address(request), detail=detail
+        )
+
+
+def failed_attempt(request: Request, throttle: Throttle, actor: str, action: str) -> None:
+    audit_event(request, actor, action)
+    if throttle.failed():
+        audit_event(request, actor, "sign-in-locked", "too many failures: sign-in waits")
 
 
 def _form_token(request: Request, cookie: str) -> str:
@@ -88,7 +121,14 @@ def _login_page(
     cookie = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     token = _form_token(request, cookie)
     response = page(request, template, None, status=status, csrf=token, **context)
-    response.set_cookie(LOGIN_COOKIE, cookie, httponly=True, samesite="strict", path="/console")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=runtime_of(request).settings.environment == "production",
+        path="/console",
+    )
     return response
 
 
@@ -98,7 +138,7 @@ def _check_form_token(request: Request, sent: str) -> None:
         raise HTTPException(403, "the form has expired; reload the page and try again")
 
 
-def _signed_in_response(request: Request, token: str, location: str) -> HTMLResponse:
+def signed_in_response(request: Request, token: str, location: str) -> HTMLResponse:
     response = see_other(location)
     response.set_cookie(
         COOKIE,
@@ -111,7 +151,7 @@ def _signed_in_response(request: Request, token: str, location: str) -> HTMLResp
     return response
 
 
-def _posted_by(request: Request, csrf: str) -> SignedIn | None:
+def posted_by(request: Request, csrf: str) -> SignedIn | None:
     """The session a second-factor form comes from, its CSRF token checked (403 if
     wrong); None when there is no session any more."""
     who = current(request)
@@ -120,16 +160,15 @@ def _posted_by(request: Request, csrf: str) -> SignedIn | None:
     return who
 
 
-def _next(raw: str) -> str:
-    """Only somewhere in the console: never an open redirect."""
-    return raw if raw.startswith("/console/") and not raw.startswith("//") else "/console/"
-
-
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/console/", done: str = "") -> HTMLResponse:
+def login_form(
+    request: Request,
+    next: str = Query("/console/", max_length=500),
+    done: str = Query("", max_length=20),
+) -> HTMLResponse:
     # Only a message the server chose: `done` is a key, never text to show.
     note = PASSWORD_SET if done == "password" else ""
-    return _login_page(request, "login.html", next=_next(next), note=note)
+    return _login_page(request, "login.html", next=console_path(next), note=note)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -138,135 +177,72 @@ def login(
     name: str = Form("", max_length=100),
     password: str = Form("", max_length=200),
     csrf: str = Form(""),
-    next: str = Form("/console/"),
+    next: str = Form("/console/", max_length=500),
 ) -> HTMLResponse:
     _check_form_token(request, csrf)
+    landing = console_path(next)
     throttle = Throttle(request).for_account(name)
     if wait := throttle.wait_minutes():
         message = f"Too many failed sign-ins. Try again in {wait} minute(s), or ask an admin."
         return _login_page(
-            request, "login.html", status=429, error=message, next=_next(next), name=name.strip()
+            request, "login.html", status=429, error=message, next=landing, name=name.strip()
         )
     runtime = runtime_of(request)
+    now = utcnow()
     with transaction(runtime.sessions) as session:
         member = session.scalar(select(StaffMember).where(StaffMember.name == name.strip()))
         matched = password_matches(member, password)  # as slow for a name that is no one's
-        if member is None or not matched:
-            throttle.failed()
-            return _login_page(
-                request,
-                "login.html",
-                status=401,
-                error="Wrong name or password.",
-                next=_next(next),
-                name=name.strip(),
+        if member is not None and matched:
+            needs_code = second_factor_required(session, member)
+            _end_this_browsers_session(request, session)
+            token = start_session(session, member, verified=not needs_code, now=now)
+            enrolled = member.totp_secret is not None
+            audit.record(
+                session,
+                actor=member.name,
+                action="sign-in" if not needs_code else "sign-in-password",
+                address=client_address(request),
+                detail="" if not needs_code else "second factor still due",
             )
-        needs_code = second_factor_required(session, member)
-        token = start_session(session, member, verified=not needs_code, now=utcnow())
-        enrolled = member.totp_secret is not None
+    if member is None or not matched:
+        # A name that is no one's is recorded as such: a typed name may be a password.
+        failed_attempt(
+            request, throttle, member.name if member else "(unknown name)", "sign-in-failed"
+        )
+        return _login_page(
+            request,
+            "login.html",
+            status=401,
+            error="Wrong name or password.",
+            next=landing,
+            name=name.strip(),
+        )
     if not needs_code:
-        return _signed_in_response(request, token, _next(next))
-    return _signed_in_response(
+        return signed_in_response(request, token, landing)
+    return signed_in_response(
         request, token, "/console/login/code" if enrolled else "/console/login/setup"
     )
 
 
-@router.get("/login/code", response_class=HTMLResponse)
-def code_form(request: Request) -> HTMLResponse:
-    who = current(request)
-    if who is None:
-        return see_other("/console/login")
-    return page(request, "login-code.html", who)
-
-
-@router.post("/login/code", response_class=HTMLResponse)
-def code(
-    request: Request, code: str = Form("", max_length=20), csrf: str = Form("")
-) -> HTMLResponse:
-    who = _posted_by(request, csrf)
-    if who is None:
-        return see_other("/console/login")
-    throttle = Throttle(request).for_account(who.name)
-    if wait := throttle.wait_minutes():
-        error = f"Too many wrong codes. Try again in {wait} minute(s)."
-        return page(request, "login-code.html", who, status=429, error=error)
-    runtime = runtime_of(request)
-    with transaction(runtime.sessions) as session:
-        member = session.get_one(StaffMember, who.staff_id)
-        if not member.totp_secret or not code_matches(member.totp_secret, code):
-            throttle.failed()
-            return page(
-                request, "login-code.html", who, status=401, error="That code is not right."
-            )
-        verify_session(session, who.session_id)
-    return see_other("/console/")
-
-
-def _secrets(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(runtime_of(request).settings.secret_key, salt="followup-totp")
-
-
-@router.get("/login/setup", response_class=HTMLResponse)
-def setup_form(request: Request) -> HTMLResponse:
-    """First sign-in where the role needs a second factor: show a new secret to add."""
-    who = current(request)
-    if who is None:
-        return see_other("/console/login")
-    secret = new_totp_secret()
-    runtime = runtime_of(request)
-    with runtime.sessions() as session:
-        member = session.get_one(StaffMember, who.staff_id)
-        uri = totp_uri(secret, member, runtime.settings)
-    return page(
-        request,
-        "login-setup.html",
-        who,
-        secret=secret,
-        uri=uri,
-        sealed=_secrets(request).dumps(secret),
-    )
-
-
-@router.post("/login/setup", response_class=HTMLResponse)
-def setup(
-    request: Request,
-    sealed: str = Form(""),
-    code: str = Form("", max_length=20),
-    csrf: str = Form(""),
-) -> HTMLResponse:
-    who = _posted_by(request, csrf)
-    if who is None:
-        return see_other("/console/login")
-    try:
-        secret = str(_secrets(request).loads(sealed, max_age=900))
-    except BadData:
-        return see_other("/console/login/setup")
-    if not code_matches(secret, code):
-        runtime = runtime_of(request)
-        with runtime.sessions() as session:
-            uri = totp_uri(secret, session.get_one(StaffMember, who.staff_id), runtime.settings)
-        return page(
-            request,
-            "login-setup.html",
-            who,
-            status=401,
-            secret=secret,
-            uri=uri,
-            sealed=sealed,
-            error="That code is not right: check the app's clock and try the next code.",
-        )
-    with transaction(runtime_of(request).sessions) as session:
-        session.get_one(StaffMember, who.staff_id).totp_secret = secret
-        verify_session(session, who.session_id)
-    return see_other("/console/")
+def _end_this_browsers_session(request: Request, session: Session) -> None:
+    """Signing in again ends whatever session this browser had (a new id each time)."""
+    token = request.cookies.get(COOKIE)
+    idle = timedelta(minutes=runtime_of(request).settings.console_idle_minutes)
+    found = find_session(session, token, now=utcnow(), idle=idle) if token else None
+    if found is not None:
+        end_sessions(session, now=utcnow(), session_id=found.session_id)
 
 
 @router.post("/logout", response_class=HTMLResponse)
 def logout(request: Request, csrf: str = Form("")) -> HTMLResponse:
-    who = current(request)
-    if who is not None and hmac.compare_digest(csrf, who.csrf_token):
+    """Sign out; a form from elsewhere (no or a wrong CSRF token) changes nothing."""
+    who = posted_by(request, csrf)
+    if who is not None:
         with transaction(runtime_of(request).sessions) as session:
             end_sessions(session, now=utcnow(), session_id=who.session_id)
+            audit.record(
+                session, actor=who.name, action="sign-out", address=client_address(request)
+            )
     response = see_other("/console/login")
     response.delete_cookie(COOKIE, path="/console")
     return response

@@ -1,37 +1,46 @@
-"""The console's request plumbing: who is signed in, what their role allows, CSRF on
-every form, and rendering pages from `templates/console/`.
+"""The console's request plumbing: who is signed in, what the access policy allows
+them, CSRF on every form, and rendering pages from `templates/console/`.
 
 A request without a session is sent to sign in (and back afterwards); a session
-whose second factor is still due is sent to give it; a role that does not allow a
-page gets 403. Every POST must carry the session's CSRF token.
+whose second factor is still due is sent to give it; an ability the member's role
+lacks (`followup.staff.access`) gets 403. Every POST must carry the session's CSRF
+token.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+import re
 from datetime import timedelta
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
 from followup.console import display
 from followup.console.counts import counts
 from followup.console.sessions import SignedIn, find_session
 from followup.db import transaction
-from followup.models.base import utcnow
-from followup.models.staff import AuditEntry, Role
+from followup.models.base import LARGEST_ID, utcnow
 from followup.runtime import Runtime
+from followup.staff import audit
+from followup.staff.access import Ability
 
 COOKIE = "followup_session"
+# An id in a console address: a row's, so 1 to the largest an INTEGER column holds.
+RowId = Annotated[int, Path(ge=1, le=LARGEST_ID)]
 
 
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address: the peer's, or behind a trusted proxy the one it names."""
+    return request.client.host if request.client else None
 
 
 def current(request: Request) -> SignedIn | None:
@@ -44,24 +53,25 @@ def current(request: Request) -> SignedIn | None:
         return find_session(session, token, now=utcnow(), idle=idle)
 
 
-def needs(role: Role) -> Callable[[Request], Awaitable[SignedIn]]:
-    """A dependency: the signed-in staff member, if their role allows `role`'s pages.
-    POSTs must also carry the session's CSRF token."""
+class Needs:
+    """A dependency: the signed-in staff member, if the access policy gives their role
+    `ability`. POSTs must also carry the session's CSRF token."""
 
-    async def signed_in(request: Request) -> SignedIn:
+    def __init__(self, ability: Ability) -> None:
+        self.ability = ability
+
+    async def __call__(self, request: Request) -> SignedIn:
         who = current(request)
         if who is None:
             back = quote(request.url.path)
             raise HTTPException(303, headers={"Location": f"/console/login?next={back}"})
         if not who.verified:
             raise HTTPException(303, headers={"Location": "/console/login/code"})
-        if not who.role.may(role):
-            raise HTTPException(403, f"this page needs the {role} role")
+        if not who.can(self.ability):
+            raise HTTPException(403, f"your role may not {self.ability}")
         if request.method == "POST":
             await check_csrf(request, who)
         return who
-
-    return signed_in
 
 
 async def check_csrf(request: Request, who: SignedIn) -> None:
@@ -84,6 +94,7 @@ def page(
             shown = counts(session)
     html = runtime.renderer.environment.get_template(f"console/{template}").render(
         who=who,
+        ability=Ability,
         clinic={"name": runtime.settings.clinic_name},
         path=request.url.path,
         counts=shown,
@@ -96,12 +107,42 @@ def page(
     return HTMLResponse(html, status_code=status)
 
 
-def audit_view(request: Request, who: SignedIn, action: str, detail: str) -> None:
+def audit_view(
+    request: Request, who: SignedIn, action: str, detail: str, *, patient_id: int | None = None
+) -> None:
     """Who looked at which patient data, and when: committed before the page is sent."""
     with transaction(runtime_of(request).sessions) as session:
-        session.add(AuditEntry(at=utcnow(), actor=who.name, action=action, detail=detail))
+        audit.record(
+            session,
+            actor=who.name,
+            action=action,
+            address=client_address(request),
+            detail=detail,
+            patient_id=patient_id,
+        )
 
 
 def see_other(location: str) -> HTMLResponse:
     """After a POST: go and GET the page (so a reload does not post again)."""
     return HTMLResponse(status_code=303, headers={"Location": location})
+
+
+# What a redirect target may hold: a path's and a query's characters, nothing that
+# could end a header line, name another host or climb out of the console.
+_CONSOLE_PATH = re.compile(r"/console/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+_QUERY = re.compile(r"[A-Za-z0-9._~%+=&-]*")
+_ESCAPES = re.compile(r"[\x00-\x1f\x7f\\]|//|\.\.")
+
+
+def console_path(raw: str, default: str = "/console/") -> str:
+    """`raw` if it is a path inside the console, else `default` (what it says once
+    percent-decoded counts too: no control character, backslash, `//` or `..`)."""
+    decoded = unquote(raw)
+    if _CONSOLE_PATH.fullmatch(raw) and not _ESCAPES.search(decoded):
+        return raw
+    return default
+
+
+def with_query(path: str, query: str) -> str:
+    """`path` with a page's own query string (filters), if that is only a query."""
+    return path + (f"?{query}" if query and _QUERY.fullmatch(query) else "")

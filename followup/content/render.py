@@ -27,11 +27,13 @@ from jinja2 import (
     UndefinedError,
     select_autoescape,
 )
+from markupsafe import Markup
 
 from followup.config import Settings
 from followup.content.encoding import to_gsm7
 from followup.exceptions import TemplateProblem
 from followup.models.care import Office
+from followup.plain_text import without_bidi_controls
 
 # Answers to a patient's SMS, one template each under `sms/<lang>/answer-<name>.txt`.
 ANSWERS = (
@@ -56,6 +58,15 @@ class RenderedEmail:
     html: str
 
 
+def _shown(value: Any) -> Any:
+    """A value as a template writes it: bidi controls neutralised (followup.plain_text)."""
+    if isinstance(value, Markup):
+        return Markup(without_bidi_controls(str(value)))
+    if isinstance(value, str):
+        return without_bidi_controls(value)
+    return value
+
+
 class Renderer:
     def __init__(self, templates_dir: Path) -> None:
         self.environment = Environment(
@@ -66,6 +77,7 @@ class Renderer:
             lstrip_blocks=True,
             # Templates are read once per process; `followup check` builds its own.
             auto_reload=False,
+            finalize=_shown,
         )
         self._answers: dict[tuple[Hashable, ...], str] = {}
 

@@ -13,6 +13,7 @@ person decides, having asked the patient or checked the provider's console:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -23,7 +24,8 @@ from followup.exceptions import InvalidInput, NotFound
 from followup.models.outbox import Message, MessageStatus
 from followup.models.staff import AuditEntry
 
-ACTIONS = ("mark-sent", "resend", "cancel")
+Settlement = Literal["mark-sent", "resend", "cancel"]
+ACTIONS: tuple[str, ...] = get_args(Settlement)
 
 
 def settle_by_staff(

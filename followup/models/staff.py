@@ -18,28 +18,28 @@ from followup.models.base import Base, utcnow
 
 
 class AuditEntry(Base):
-    """Who did what to a campaign or a message, and when."""
+    """Who did what, when, from which address, to which patient, campaign or message."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
+    # The client address the request came from (behind a trusted proxy, the one it names).
+    address: Mapped[str | None] = mapped_column(String(45))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Role(StrEnum):
+    """What each may do is `followup.staff.access`'s table."""
+
     STAFF = "staff"  # front desk: inbox, patients, campaigns, answers
     CLINICIAN = "clinician"  # also acknowledges alerts, reads replies and pain history
     ADMIN = "admin"  # also manages staff, tokens and second-factor policy
-
-    def may(self, needed: Role) -> bool:
-        """Whether this role includes what `needed` may do."""
-        order = [Role.STAFF, Role.CLINICIAN, Role.ADMIN]
-        return order.index(self) >= order.index(needed)
 
 
 class StaffMember(Base):
@@ -53,6 +53,12 @@ class StaffMember(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # A base32 TOTP secret once the second factor is set up.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The last TOTP time step accepted: a code is good once, never replayed.
+    totp_last_step: Mapped[int | None]
+    # The member's own phone and email, set by an admin (who vouches for them): the only
+    # places a campaign's test-send goes.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(320))
     disabled_at: Mapped[datetime | None]
 
 
@@ -77,6 +83,8 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     # Password given; the second factor too when `verified`.
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A status line the server chose, shown once on the next page (never one from a URL).
+    flash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime]
     seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]

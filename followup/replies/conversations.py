@@ -24,6 +24,7 @@ from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Pur
 from followup.models.replies import Alert, Reply
 from followup.models.staff import AuditEntry, Role, StaffMember
 from followup.plain_text import plain
+from followup.staff.access import Ability, may
 
 ANSWER_LONGEST = 1000
 # An answer not sent within a day (no consent yet, a long quiet night) is stale.
@@ -229,7 +230,9 @@ def queue_answer(
 ) -> Message:
     """Put a staff answer in the outbox, due now; returns its row."""
     body = _answer_body(text, channel, patient)
-    if safety_call_back and (channel is not Channel.SMS or not role.may(Role.CLINICIAN)):
+    if safety_call_back and (
+        channel is not Channel.SMS or not may(role, Ability.CALL_BACK_AT_NIGHT)
+    ):
         raise InvalidInput("only a clinician may text outside quiet hours, for a call-back")
     if (channel is Channel.SMS and not patient.phone) or (
         channel is Channel.EMAIL and not patient.email
@@ -257,7 +260,12 @@ def queue_answer(
         detail += ": safety call-back, sent outside quiet hours if need be"
     session.add(
         AuditEntry(
-            at=now, actor=by, action=f"answer-{channel.value}", message_id=message.id, detail=detail
+            at=now,
+            actor=by,
+            action=f"answer-{channel.value}",
+            patient_id=patient.id,
+            message_id=message.id,
+            detail=detail,
         )
     )
     return message

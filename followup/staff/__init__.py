@@ -1,4 +1,5 @@
-"""Staff: members, roles, password and second-factor accounts, API tokens.
+"""Staff: members, roles, password and second-factor accounts, API tokens, the one
+access policy of the console and the API, and the audit log.
 
-May import: the shared core only.
+May import: `followup.care` (to read a member's phone and email) and the shared core.
 """

@@ -3,22 +3,26 @@ one-time links to set a password.
 
 Passwords are hashed with Argon2id (argon2-cffi's defaults, rehashed when those
 change). A second factor is a TOTP secret (pyotp), required for a role when an admin
-says so. A set-password link is signed and names the password it replaces, so it
+says so; each code is accepted once (the member's last accepted time step is kept, and
+only a later one passes), and a secret is set only where there is none. A set-password link is signed and names the password it replaces, so it
 works once: setting a password makes it stale.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import time
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
+from followup.db import rows_changed
 from followup.exceptions import InvalidInput
 from followup.models.staff import Role, RolePolicy, StaffMember
 
@@ -77,10 +81,62 @@ def totp_uri(secret: str, member: StaffMember, settings: Settings) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=member.name, issuer_name=settings.clinic_name)
 
 
-def code_matches(secret: str, code: str) -> bool:
-    """A 6-digit code from the authenticator, allowing one step of clock drift."""
+def matching_step(secret: str, code: str, *, now: float | None = None) -> int | None:
+    """The TOTP time step a 6-digit code is for, allowing one step of clock drift
+    either way; None when it is no code of `secret`'s."""
     digits = "".join(code.split())
-    return digits.isdigit() and pyotp.TOTP(secret).verify(digits, valid_window=1)
+    if len(digits) != 6 or not digits.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int((time.time() if now is None else now) // totp.interval)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), digits):
+            return step
+    return None
+
+
+def accept_code(session: Session, member: StaffMember, code: str) -> bool:
+    """Whether `code` is the member's, and of a later time step than any accepted
+    before: a code works once, and an older one never after it."""
+    step = matching_step(member.totp_secret, code) if member.totp_secret else None
+    if step is None:
+        return False
+    return (
+        rows_changed(
+            session,
+            update(StaffMember)
+            .where(
+                StaffMember.id == member.id,
+                StaffMember.totp_secret == member.totp_secret,
+                or_(StaffMember.totp_last_step.is_(None), StaffMember.totp_last_step < step),
+            )
+            .values(totp_last_step=step),
+        )
+        == 1
+    )
+
+
+def enrol_second_factor(session: Session, member: StaffMember, secret: str, code: str) -> bool:
+    """Set `secret` as the member's second factor if `code` is one of its codes and the
+    member has none (never replacing one: only an admin's reset clears it)."""
+    step = matching_step(secret, code)
+    if step is None:
+        return False
+    return (
+        rows_changed(
+            session,
+            update(StaffMember)
+            .where(StaffMember.id == member.id, StaffMember.totp_secret.is_(None))
+            .values(totp_secret=secret, totp_last_step=step),
+        )
+        == 1
+    )
+
+
+def reset_second_factor(member: StaffMember) -> None:
+    """An admin's reset: the member sets up a new factor at their next sign-in."""
+    member.totp_secret = None
+    member.totp_last_step = None
 
 
 class SetPasswordLinks:

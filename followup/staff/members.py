@@ -1,4 +1,5 @@
-"""Staff members and their API tokens (stored hashed); roles are in `models.Role`."""
+"""Staff members, their own phone and email, and their API tokens (stored hashed);
+roles are in `models.Role`, what they may do in `followup.staff.access`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from followup.care.patients import normalize_email, normalize_phone
 from followup.db import rows_changed
 from followup.exceptions import InvalidInput, NotFound
-from followup.models.base import utcnow
-from followup.models.staff import ApiToken, Role, StaffMember
+from followup.models.base import Channel, utcnow
+from followup.models.staff import ApiToken, Role, StaffMember, StaffSession
 
 TOKEN_PREFIX = "fu_"
 
@@ -38,6 +40,37 @@ def get_staff(session: Session, name: str) -> StaffMember:
     return member
 
 
+def set_contacts(member: StaffMember, *, phone: str, email: str) -> None:
+    """An admin records the member's own phone and email (blank clears one); they
+    vouch for them, and a campaign's test-send goes nowhere else."""
+    member.phone = normalize_phone(phone) if phone.strip() else None
+    member.email = normalize_email(email) if email.strip() else None
+
+
+def own_address(member: StaffMember, channel: Channel) -> str:
+    """Where a test-send to `member` by `channel` goes: their own recorded contact."""
+    address = member.phone if channel is Channel.SMS else member.email
+    if not address:
+        kind = "phone" if channel is Channel.SMS else "email"
+        raise InvalidInput(f"no {kind} of yours is on record: ask an admin to add it")
+    return address
+
+
+def disable(session: Session, member: StaffMember, *, now: datetime) -> None:
+    """Every credential stops at once: sign-in, console sessions and API tokens."""
+    member.disabled_at = now
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.staff_id == member.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(StaffSession)
+        .where(StaffSession.staff_id == member.id, StaffSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
 def issue_token(session: Session, member: StaffMember) -> tuple[int, str]:
     """A new token for `member`: (its id, the token). The token is shown only now."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -59,13 +92,18 @@ def revoke_token(session: Session, token_id: int, *, now: datetime | None = None
 
 
 def authenticate(session: Session, token: str) -> StaffMember | None:
-    """The staff member a presented token belongs to, if it is valid and not revoked."""
+    """The staff member a presented token belongs to, if it is valid, not revoked and
+    its member not disabled (checked on every request)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     return session.scalar(
         select(StaffMember)
         .join(ApiToken, ApiToken.staff_id == StaffMember.id)
-        .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
+        .where(
+            ApiToken.token_hash == _hash(token),
+            ApiToken.revoked_at.is_(None),
+            StaffMember.disabled_at.is_(None),
+        )
     )
 
 

@@ -1,21 +1,31 @@
 """The staff API under /api/: campaigns, and read access to patients and replies.
 
-Staff authenticate with a bearer token (`followup staff token NAME`). No token or a
-wrong one: 401. A staff member asking for an admin operation: 403. A body that does
-not validate (control characters included): 422 with the field errors. Every read
-of patient data is written to the audit log.
+Staff authenticate with a bearer token (`followup staff token NAME`). No token, a
+wrong or revoked one, or one of a disabled member: 401, checked on every request.
+What a token may do is its member's role's abilities (`followup.staff.access`, the
+console's policy too): otherwise 403. An id out of range or a body that does not
+validate (control characters included): 422 with the field errors. Every read of
+patient data, every token made or revoked, is written to the audit log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,128 +41,43 @@ from followup.campaigns.lifecycle import (
     resume,
     test_send,
 )
-from followup.campaigns.segments import MAX_DAYS, Segment
+from followup.campaigns.segments import Segment
+from followup.console.web import client_address
 from followup.content.encoding import sms_shape
 from followup.db import transaction
 from followup.exceptions import DeliveryError, InvalidInput, NotFound
-from followup.models.base import utcnow
+from followup.models.base import LARGEST_ID, Channel
 from followup.models.campaigns import Campaign
 from followup.models.care import Patient, Visit
 from followup.models.replies import Reply
-from followup.models.staff import AuditEntry, Role, StaffMember
-from followup.plain_text import CONTROL_CHARACTERS
+from followup.models.staff import StaffMember
 from followup.runtime import Runtime
-from followup.staff.members import add_staff, authenticate, get_staff, issue_token, revoke_token
+from followup.staff import audit
+from followup.staff.access import Ability, may, reads_reply_text
+from followup.staff.members import (
+    add_staff,
+    authenticate,
+    get_staff,
+    issue_token,
+    own_address,
+    revoke_token,
+)
 from followup.tasks import write_in_background
+from followup.web.api_models import (
+    CampaignIn,
+    CampaignOut,
+    LaunchOut,
+    PatientOut,
+    PreviewOut,
+    ReplyOut,
+    StaffIn,
+    TestSendIn,
+    TokenOut,
+    VisitOut,
+)
 
 router = APIRouter(prefix="/api", tags=["staff"])
 bearer = HTTPBearer(auto_error=False)
-
-
-def _without_control_characters(value: str) -> str:
-    if CONTROL_CHARACTERS.search(value):
-        raise ValueError("contains a control character")
-    return value
-
-
-# Text from staff: anything but NUL and the other control characters (followup.plain_text).
-Text = Annotated[str, AfterValidator(_without_control_characters)]
-
-
-class SegmentIn(BaseModel):
-    offices: list[Text] = []
-    visited_from: date | None = None
-    visited_to: date | None = None
-    not_seen_days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
-    tags: list[Text] = []
-    languages: list[Text] = []
-    min_pain: int | None = Field(default=None, ge=0, le=10)
-    replied_since: date | None = None
-    not_replied_since: date | None = None
-
-
-class CampaignIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=100)
-    channel: Literal["sms", "email", "preferred"]
-    segment: SegmentIn = Field(default_factory=SegmentIn)
-    template: Text | None = Field(default=None, max_length=100)
-    # Line breaks are text here; the other control characters are refused.
-    sms_text: Text | None = Field(default=None, max_length=1000)
-    email_subject: Text | None = Field(default=None, max_length=200)
-    email_text: Text | None = Field(default=None, max_length=20000)
-    start_at: datetime | None = None
-    rate: float = Field(default=1.0, gt=0)
-
-
-class LaunchOut(BaseModel):
-    state: Literal["none", "queued", "writing", "done"]
-    done: int  # reachable patients whose messages are written
-    total: int | None  # reachable patients, once writing started
-
-
-class CampaignOut(BaseModel):
-    name: str
-    channel: str
-    status: str
-    segment: str
-    rate: float
-    start_at: datetime
-    created_by: str
-    launch: LaunchOut
-    progress: dict[str, int]
-
-
-class PreviewOut(BaseModel):
-    recipients: dict[str, int]
-    excluded: dict[str, int]
-    samples: list[dict[str, str]]
-    duration_seconds: float
-
-
-class TestSendIn(BaseModel):
-    to: Text = Field(min_length=3, max_length=320)
-
-
-class StaffIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=100)
-    role: Literal["staff", "clinician", "admin"]
-
-
-class TokenOut(BaseModel):
-    id: int
-    token: str
-
-
-class PatientOut(BaseModel):
-    ref: str
-    first_name: str
-    last_name: str
-    phone: str | None
-    email: str | None
-    language: str
-    timezone: str
-
-
-class VisitOut(BaseModel):
-    ref: str
-    office: str
-    clinician: str
-    visited_at: datetime
-    tags: str
-    plan: str
-    cancelled_at: datetime | None
-
-
-class ReplyOut(BaseModel):
-    id: int
-    received_at: datetime
-    channel: str
-    from_address: str
-    patient_ref: str | None
-    body: str
-    pain: int | None
-    triage: str | None
-    keyword: str | None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -180,25 +105,35 @@ def _staff(
     return member
 
 
-def _admin(member: Annotated[StaffMember, Depends(_staff)]) -> StaffMember:
-    if member.role != Role.ADMIN:
-        raise HTTPException(403, "this needs the admin role")
-    return member
+class Allowed:
+    """A dependency: the token's staff member, if the access policy gives their role
+    `ability`."""
+
+    def __init__(self, ability: Ability) -> None:
+        self.ability = ability
+
+    def __call__(self, member: Annotated[StaffMember, Depends(_staff)]) -> StaffMember:
+        if not may(member.role, self.ability):
+            raise HTTPException(403, f"your role may not {self.ability}")
+        return member
 
 
 DB = Annotated[Session, Depends(_session)]
-Staff = Annotated[StaffMember, Depends(_staff)]
-Admin = Annotated[StaffMember, Depends(_admin)]
+Campaigner = Annotated[StaffMember, Depends(Allowed(Ability.RUN_CAMPAIGNS))]
+SeesPatients = Annotated[StaffMember, Depends(Allowed(Ability.SEE_PATIENTS))]
+WorksInbox = Annotated[StaffMember, Depends(Allowed(Ability.WORK_INBOX))]
+Admin = Annotated[StaffMember, Depends(Allowed(Ability.MANAGE_STAFF))]
 RT = Annotated[Runtime, Depends(_runtime)]
+TokenId = Annotated[int, Path(ge=1, le=LARGEST_ID)]
 
 
 @router.get("/campaigns", response_model=list[CampaignOut])
-def list_campaigns(db: DB, _: Staff) -> list[CampaignOut]:
+def list_campaigns(db: DB, _: Campaigner) -> list[CampaignOut]:
     return [_out(db, c) for c in db.scalars(select(Campaign).order_by(Campaign.created_at.desc()))]
 
 
 @router.post("/campaigns", status_code=201, response_model=CampaignOut)
-def create(body: CampaignIn, db: DB, member: Staff, rt: RT) -> CampaignOut:
+def create(body: CampaignIn, db: DB, member: Campaigner, rt: RT) -> CampaignOut:
     created = create_campaign(
         db,
         settings=rt.settings,
@@ -218,12 +153,12 @@ def create(body: CampaignIn, db: DB, member: Staff, rt: RT) -> CampaignOut:
 
 
 @router.get("/campaigns/{name}", response_model=CampaignOut)
-def show(name: str, db: DB, _: Staff) -> CampaignOut:
+def show(name: str, db: DB, _: Campaigner) -> CampaignOut:
     return _out(db, get_campaign(db, name))
 
 
 @router.post("/campaigns/{name}/preview", response_model=PreviewOut)
-def preview_campaign(name: str, db: DB, _: Staff, rt: RT) -> PreviewOut:
+def preview_campaign(name: str, db: DB, _: Campaigner, rt: RT) -> PreviewOut:
     shown = preview(db, get_campaign(db, name), settings=rt.settings, renderer=rt.renderer)
     return PreviewOut(
         recipients=dict(shown.recipients),
@@ -234,7 +169,10 @@ def preview_campaign(name: str, db: DB, _: Staff, rt: RT) -> PreviewOut:
 
 
 @router.post("/campaigns/{name}/test-send")
-def send_test(name: str, body: TestSendIn, db: DB, member: Staff, rt: RT) -> dict[str, str]:
+def send_test(name: str, body: TestSendIn, db: DB, member: Campaigner, rt: RT) -> dict[str, str]:
+    """Send the campaign's message to the member's own phone or email (on their staff
+    record, set by an admin), nowhere else."""
+    to = own_address(member, Channel(body.channel))
     try:
         provider_id = test_send(
             db,
@@ -242,18 +180,18 @@ def send_test(name: str, body: TestSendIn, db: DB, member: Staff, rt: RT) -> dic
             settings=rt.settings,
             renderer=rt.renderer,
             channels=rt.channels,
-            to=body.to,
+            to=to,
             by=member.name,
         )
     except DeliveryError as exc:
         raise HTTPException(502, f"the test message was not sent: {exc.reason}") from None
-    return {"sent_to": body.to, "provider_id": provider_id}
+    return {"sent_to": to, "provider_id": provider_id}
 
 
 def _action(
     run: Callable[[Session, Campaign, StaffMember, Runtime], Any],
 ) -> Callable[..., CampaignOut]:
-    def endpoint(name: str, db: DB, member: Staff, rt: RT) -> CampaignOut:
+    def endpoint(name: str, db: DB, member: Campaigner, rt: RT) -> CampaignOut:
         chosen = get_campaign(db, name)
         run(db, chosen, member, rt)
         return _out(db, chosen)
@@ -263,7 +201,7 @@ def _action(
 
 @router.post("/campaigns/{name}/launch", status_code=202, response_model=CampaignOut)
 def launch_campaign(
-    name: str, db: DB, member: Staff, rt: RT, response: Response, background: BackgroundTasks
+    name: str, db: DB, member: Campaigner, rt: RT, response: Response, background: BackgroundTasks
 ) -> CampaignOut:
     """Launch: the messages are written in the background; the campaign's URL (in
     `Location`) shows `launch.done` of `launch.total` until `launch.state` is done."""
@@ -292,16 +230,16 @@ for verb, run in {
 
 
 @router.get("/patients/{ref}", response_model=PatientOut)
-def patient(ref: str, db: DB, member: Staff, rt: RT) -> Patient:
+def patient(ref: str, db: DB, member: SeesPatients, rt: RT, request: Request) -> Patient:
     found = _patient(db, ref)
-    _audit_read(rt, member, "read-patient", f"patient {ref}")
+    _audit_read(rt, request, member, "read-patient", f"patient {ref}", found.id)
     return found
 
 
 @router.get("/patients/{ref}/visits", response_model=list[VisitOut])
-def visits(ref: str, db: DB, member: Staff, rt: RT) -> list[Visit]:
+def visits(ref: str, db: DB, member: SeesPatients, rt: RT, request: Request) -> list[Visit]:
     found = _patient(db, ref)
-    _audit_read(rt, member, "read-visits", f"patient {ref}")
+    _audit_read(rt, request, member, "read-visits", f"patient {ref}", found.id)
     return list(
         db.scalars(select(Visit).where(Visit.patient_id == found.id).order_by(Visit.visited_at))
     )
@@ -309,13 +247,21 @@ def visits(ref: str, db: DB, member: Staff, rt: RT) -> list[Visit]:
 
 @router.get("/replies", response_model=list[ReplyOut])
 def replies(
-    db: DB, member: Staff, rt: RT, since: datetime | None = None, limit: int = 100
+    db: DB,
+    member: WorksInbox,
+    rt: RT,
+    request: Request,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ReplyOut]:
+    """Replies, newest first; the words of an emergency or attention reply and pain
+    scores only for a role that reads them in the console."""
+    pain = may(member.role, Ability.READ_PAIN)
     query = (
         select(Reply, Patient.ref)
         .outerjoin(Patient, Reply.patient_id == Patient.id)
         .order_by(Reply.received_at.desc())
-        .limit(min(max(limit, 1), 1000))
+        .limit(limit)
     )
     if since is not None:
         query = query.where(Reply.received_at >= since)
@@ -326,15 +272,15 @@ def replies(
             channel=r.channel,
             from_address=r.from_address,
             patient_ref=ref,
-            body=r.body,
-            pain=r.pain,
+            body=r.body if reads_reply_text(member.role, r.triage) else None,
+            pain=r.pain if pain else None,
             triage=r.triage,
             keyword=r.keyword,
         )
         for r, ref in db.execute(query).all()
     ]
     shown = ", ".join(str(reply.id) for reply in found) or "none"
-    _audit_read(rt, member, "read-replies", f"replies {shown}")
+    _audit_read(rt, request, member, "read-replies", f"replies {shown}")
     return found
 
 
@@ -345,28 +291,64 @@ def _patient(db: Session, ref: str) -> Patient:
     return found
 
 
-def _audit_read(runtime: Runtime, member: StaffMember, action: str, detail: str) -> None:
+def _audit_read(
+    runtime: Runtime,
+    request: Request,
+    member: StaffMember,
+    action: str,
+    detail: str,
+    patient_id: int | None = None,
+) -> None:
     """Who read which patient data through the API, and when: committed on its own,
     before the data leaves."""
     with transaction(runtime.sessions) as session:
-        session.add(AuditEntry(at=utcnow(), actor=member.name, action=action, detail=detail))
+        audit.record(
+            session,
+            actor=member.name,
+            action=action,
+            address=client_address(request),
+            detail=detail,
+            patient_id=patient_id,
+        )
 
 
 @router.post("/staff", status_code=201)
-def new_staff(body: StaffIn, db: DB, _: Admin) -> dict[str, str]:
+def new_staff(body: StaffIn, db: DB, admin: Admin, request: Request) -> dict[str, str]:
     member = add_staff(db, name=body.name, role=body.role)
+    audit.record(
+        db,
+        actor=admin.name,
+        action="staff-add",
+        address=client_address(request),
+        detail=f"{member.name} as {member.role}",
+    )
     return {"name": member.name, "role": member.role}
 
 
 @router.post("/staff/{name}/tokens", status_code=201, response_model=TokenOut)
-def new_token(name: str, db: DB, _: Admin) -> TokenOut:
-    token_id, token = issue_token(db, get_staff(db, name))
+def new_token(name: str, db: DB, admin: Admin, request: Request) -> TokenOut:
+    member = get_staff(db, name)
+    token_id, token = issue_token(db, member)
+    audit.record(
+        db,
+        actor=admin.name,
+        action="staff-token",
+        address=client_address(request),
+        detail=f"token #{token_id} for {member.name}",
+    )
     return TokenOut(id=token_id, token=token)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, db: DB, _: Admin) -> None:
+def delete_token(token_id: TokenId, db: DB, admin: Admin, request: Request) -> None:
     revoke_token(db, token_id)
+    audit.record(
+        db,
+        actor=admin.name,
+        action="token-revoke",
+        address=client_address(request),
+        detail=f"token #{token_id}",
+    )
 
 
 def _sample(first_name: str, channel: str, text: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -42,6 +43,8 @@ def create_app(
     site.state.runtime = runtime
     site.state.links = Links(settings)
     site.include_router(pages.router)
+    assets = settings.templates_dir / "web" / "assets"
+    site.mount("/assets", StaticFiles(directory=assets), name="page-assets")
     site.include_router(api.router)
     install_console(site)
 

@@ -1,18 +1,21 @@
-"""Headers on every response: no cache keeps what we answer, and our pages run no
-inline script, load nothing from elsewhere, post only to us and cannot be framed."""
+"""Headers on every response: no cache keeps what we answer, and nothing we answer
+runs inline script or style, loads anything from elsewhere, posts anywhere but to us,
+or can be framed (a refusal or a JSON answer included: no response goes without)."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Pages are server-rendered: scripts only from our own files (the console's), never
-# inline; patients' pages have one inline style sheet and no script at all.
+# Pages are server-rendered: scripts and style sheets only from our own files (the
+# console's script, the console's and patients' pages' style sheets), never inline.
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
 )
+# Everything else (JSON, plain-text refusals, files) may load and frame nothing.
+OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
 class SecurityHeaders:
@@ -33,8 +36,8 @@ class SecurityHeaders:
                 headers["Referrer-Policy"] = "no-referrer"
                 html = headers.get("content-type", "").startswith("text/html")
                 # Swagger's page (development, or FOLLOWUP_API_DOCS) loads its own script.
-                if html and scope["path"] != "/docs":
-                    headers["Content-Security-Policy"] = PAGE_POLICY
+                if scope["path"] != "/docs":
+                    headers["Content-Security-Policy"] = PAGE_POLICY if html else OTHER_POLICY
                     headers["X-Frame-Options"] = "DENY"
             await send(message)
 

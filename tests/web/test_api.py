@@ -12,7 +12,7 @@ from followup.cli.main import main
 from followup.db import transaction
 from followup.models.staff import ApiToken
 from followup.runtime import Runtime
-from followup.staff.members import add_staff, issue_token
+from followup.staff.members import add_staff, issue_token, set_contacts
 from followup.web.app import create_app
 from tests.campaigns.test_lifecycle import patient
 
@@ -36,7 +36,9 @@ def tokens(runtime: Runtime) -> dict[str, str]:
     issued = {}
     with transaction(runtime.sessions) as session:
         for name, role in (("maria", "staff"), ("ana", "admin")):
-            issued[role] = issue_token(session, add_staff(session, name=name, role=role))[1]
+            member = add_staff(session, name=name, role=role)
+            set_contacts(member, phone="+12015550999", email=f"{name}@clinic.example")
+            issued[role] = issue_token(session, member)[1]
     return issued
 
 
@@ -49,7 +51,7 @@ ENDPOINTS = [
     ("post", "/api/campaigns", CAMPAIGN, "staff"),
     ("get", "/api/campaigns/saturday", None, "staff"),
     ("post", "/api/campaigns/saturday/preview", None, "staff"),
-    ("post", "/api/campaigns/saturday/test-send", {"to": "+12015550999"}, "staff"),
+    ("post", "/api/campaigns/saturday/test-send", {"channel": "sms"}, "staff"),
     ("post", "/api/campaigns/saturday/launch", None, "staff"),
     ("post", "/api/campaigns/saturday/pause", None, "staff"),
     ("post", "/api/campaigns/saturday/resume", None, "staff"),
@@ -88,8 +90,9 @@ def test_staff_run_a_campaign_through_the_api(
     shown = api.post("/api/campaigns/saturday/preview", headers=staff).json()
     assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {"no consent": 1}
     assert shown["samples"][0]["encoding"] == "GSM-7" and shown["samples"][0]["segments"] == "1"
-    sent = api.post("/api/campaigns/saturday/test-send", json={"to": "+12015550999"}, headers=staff)
+    sent = api.post("/api/campaigns/saturday/test-send", json={"channel": "sms"}, headers=staff)
     assert sent.status_code == 200 and sent.json()["provider_id"].startswith("console-sms-")
+    assert sent.json()["sent_to"] == "+12015550999"  # maria's own, on her staff record
     launched = api.post("/api/campaigns/saturday/launch", headers=staff)
     assert launched.status_code == 202 and launched.headers["Location"] == "/api/campaigns/saturday"
     assert launched.json()["status"] == "running"
