@@ -32,7 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.care.patients import lock_patients
+from followup.care.programs import current_programs
 from followup.config import Settings
+from followup.content.program_text import PROGRAM_TEMPLATES
 from followup.content.render import Renderer
 from followup.db import dialect_name, per_dialect, transaction
 from followup.delivery.caps import FrequencyCaps
@@ -159,6 +161,11 @@ class Dispatcher:
             )
             rows = [QueuedRow._make(row) for row in held]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
+            programs = current_programs(
+                session,
+                {r.episode_id for r in rows if r.episode_id and r.template in PROGRAM_TEMPLATES},
+                self.settings.exercises_dir,
+            )
             ready: dict[int, Outgoing] = {}
             for row in rows:
                 channel = Channel(row.channel)
@@ -195,7 +202,10 @@ class Dispatcher:
                     self._settle(session, row.id, decision, now, counts)
                 elif isinstance(decision, SendTo):
                     try:
-                        ready[row.id] = self.composer.compose(row, channel, decision.to, campaign)
+                        program = programs.get(row.episode_id or 0)
+                        ready[row.id] = self.composer.compose(
+                            row, channel, decision.to, campaign, program
+                        )
                     except TemplateProblem as exc:
                         self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
                         counts["failed"] += 1

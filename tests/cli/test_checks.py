@@ -36,10 +36,12 @@ def test_shipped_templates_pass_every_rule() -> None:
 def test_missing_variable_names_the_template_and_the_variable(templates: Path) -> None:
     sms = templates / "sms/en/keep-moving.txt"
     sms.write_text(sms.read_text() + "{{ patient.diagnosis }}")
-    rendering, languages = problems_with(templates)
-    assert "sms/en/keep-moving.txt" in rendering and "'diagnosis'" in rendering
+    programme, rendering, languages = problems_with(templates)
+    for problem in (programme, rendering):
+        assert "sms/en/keep-moving.txt" in problem and "'diagnosis'" in problem
+    assert programme.startswith("keep-moving+exercises (en)")
     assert languages.startswith("sms/*/keep-moving.txt: variables differ between languages")
-    assert "en: clinic, clinic.name, patient, patient.diagnosis, patient.first_name" in languages
+    assert "exercises_url, patient, patient.diagnosis, patient.first_name; es:" in languages
 
 
 def test_a_missing_spanish_template_fails(templates: Path) -> None:
