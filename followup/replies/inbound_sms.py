@@ -22,6 +22,7 @@ from followup.models.care import Consent, Patient
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply, Triage
 from followup.replies.alerts import raise_alerts
+from followup.replies.program_answers import Answered, record_program_answers
 from followup.replies.reading import Reading, is_yes, read_reply
 from followup.replies.recording import alerted_before, reply_row, store_replies, with_trends
 
@@ -124,6 +125,7 @@ def receive_sms(
     stored = store_replies(session, rows)
     to_alert: list[tuple[_StoredReply, int | None]] = []
     changes: dict[str, str | None] = {}
+    programme: list[Answered] = []
     for sms in firsts.values():
         sender, reading = senders.get(sms.from_number), readings[sms.sid]
         if sms.sid not in stored:
@@ -140,6 +142,9 @@ def receive_sms(
                 stored[sms.sid], sms.body, reading.pain, reading.triage, reasons, now
             )
             to_alert.append((reply, sender.id if sender else None))
+        if sender is not None and reading.keyword is None:
+            programme.append(Answered(stored[sms.sid], sender.id, sender.last_message_id, sms.body))
+    record_program_answers(session, programme, now=now)
     alerted = raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
     earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
     alerted |= alerted_before(session, list(earlier.values()))

@@ -79,7 +79,9 @@ def upgrade() -> None:
             f"ix_measure_responses_{column}", "measure_responses", [column], unique=False
         )
     with op.batch_alter_table("visits", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("next_appointment_confirmed_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("next_appointment_confirmed_at", sa.DateTime(), nullable=True)
+        )
         batch_op.add_column(
             sa.Column("next_appointment_reschedule_at", sa.DateTime(), nullable=True)
         )
