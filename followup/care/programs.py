@@ -23,6 +23,8 @@ from followup.models.programs import ExerciseAssignment
 
 # A text message names every exercise with its dose and stays within two segments.
 MAX_EXERCISES = 3
+# The plan's reminders that name the exercises when the episode has a programme.
+PROGRAM_TEMPLATES = frozenset({"keep-moving", "stay-active"})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from followup.care.appointments import cancel_appointment_reminders, plan_appointment_reminder
 from followup.care.episodes import close_episode, episode_for_visit, live_visits, plan_series
+from followup.care.measures import plan_discharge_measures
 from followup.care.patients import lock_patients
 from followup.care.plans import load_plan
 from followup.care.programs import Assigned, assign_program
@@ -165,18 +166,30 @@ def cancel_visit(
     return Cancellation(_cancel_pending(session, which, f"visit cancelled: {reason}"), 0)
 
 
-def discharge_patient(session: Session, *, patient: Patient, reason: str) -> int:
+def discharge_patient(
+    session: Session, *, patient: Patient, reason: str, settings: Settings | None = None
+) -> int:
     """Discharge the patient: the episode of care ends and every pending message of
-    theirs is cancelled. A later visit opens a new episode."""
+    theirs is cancelled. A later visit opens a new episode. With `settings`, an episode
+    with home exercises gets its discharge outcome form (`followup.care.measures`)."""
     if not reason.strip():
         raise InvalidInput("a discharge needs a reason")
     now = utcnow()
     patient.discharged_at = now
-    for episode in session.scalars(
-        select(Episode).where(Episode.patient_id == patient.id, Episode.closed_at.is_(None))
-    ):
+    open_episodes = list(
+        session.scalars(
+            select(Episode).where(Episode.patient_id == patient.id, Episode.closed_at.is_(None))
+        )
+    )
+    for episode in open_episodes:
         close_episode(episode, at=now, reason=f"discharged: {reason.strip()}")
-    return _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
+    cancelled = _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
+    if settings is not None:
+        for episode in open_episodes:
+            plan_discharge_measures(
+                session, patient=patient, episode=episode, settings=settings, now=now
+            )
+    return cancelled
 
 
 def _cancel_pending(session: Session, which: ColumnElement[bool], reason: str) -> int:

@@ -145,10 +145,12 @@ def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None
 @click.option("--reason", required=True)
 @pass_runtime
 def discharge(lazy: LazyRuntime, patient_ref: str, reason: str) -> None:
-    """Discharge a patient: nothing more is sent to them."""
-    with transaction(lazy.get().sessions) as session:
+    """Discharge a patient: nothing more is sent to them but, after a course of home
+    exercises, the discharge outcome form."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
         cancelled = discharge_patient(
-            session, patient=get_patient(session, patient_ref), reason=reason
+            session, patient=get_patient(session, patient_ref), reason=reason, settings=rt.settings
         )
     click.echo(f"patient {patient_ref} discharged: {cancelled} messages cancelled")
 

@@ -1,7 +1,7 @@
 """What `followup check` reads beyond the plan steps: the exercise library (every file
 valid, both languages, every step and caution at reading grade 6 or less) and the
-messages that depend on a visit's programme or appointment, rendered with the
-longest programme a text may name and an appointment.
+messages that depend on a visit's programme, appointment or outcome form, rendered
+with the longest programme a text may name, an appointment and a form's link.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def dependent_renders(
             variants += [(f"{t}+exercises", base | program) for t in sorted(PROGRAM_TEMPLATES)]
         when = appointment_words(appointment, settings.default_timezone, language)
         variants.append(("appointment", base | {"appointment": when}))
+        form = links.measures_url(2**31 - 1)
+        variants.append(("measures+link", base | {"measures_url": form}))
         for name, context in variants:
             template = name.split("+")[0]
             try:

@@ -14,7 +14,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from followup.console import admin, alerts, campaigns, health, inbox, live, patients, sign_in
+from followup.console import (
+    admin,
+    alerts,
+    campaigns,
+    health,
+    inbox,
+    live,
+    patients,
+    programmes,
+    sign_in,
+)
 from followup.console.web import current, page
 from followup.exceptions import FollowupError, InvalidInput, NotFound
 
@@ -23,6 +33,7 @@ ROUTERS = (
     alerts.router,
     inbox.router,
     patients.router,
+    programmes.router,
     campaigns.router,
     health.router,
     admin.router,

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from followup.care.programs import Assigned
+from followup.care.programs import PROGRAM_TEMPLATES, Assigned
 
-# Reminders that name the exercises when the episode has a programme.
-PROGRAM_TEMPLATES = frozenset({"keep-moving", "stay-active"})
+__all__ = ["PROGRAM_TEMPLATES", "exercise_items", "program_context"]
 NO_PROGRAM: dict[str, Any] = {"exercises": [], "exercises_url": "", "done_url": ""}
 
 

@@ -164,6 +164,8 @@ def message_context(
         "exercises": [],
         "exercises_url": "",
         "done_url": "",
+        # The outcome form of a measures step (`followup.care.measures`).
+        "measures_url": "",
     }
     if visit is not None:
         local = visit.visited_at.astimezone(ZoneInfo(patient.timezone))

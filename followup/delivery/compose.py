@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, select
 
+from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.care.programs import Assigned
 from followup.care.series import held_back
 from followup.config import Settings
@@ -159,6 +160,9 @@ class Composer:
                 done_url=self.links.done_url(row.id),
             )
             own_links += [context["exercises_url"], context["done_url"]]
+        if row.template == MEASURES_TEMPLATE:
+            context["measures_url"] = self.links.measures_url(row.id)
+            own_links.append(context["measures_url"])
         if row.next_appointment_at is not None:
             context["appointment"] = appointment_words(
                 row.next_appointment_at, row.timezone, row.language

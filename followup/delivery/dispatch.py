@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.care.patients import lock_patients
 from followup.care.programs import current_programs
 from followup.config import Settings
@@ -189,9 +190,11 @@ class Dispatcher:
                     purpose=row.purpose,
                     expires_at=row.expires_at,
                     address=row.recipient if staff else patient_address,
-                    # A patient who writes in after discharge is still answered.
+                    # A patient who writes in after discharge is still answered; the
+                    # discharge's own outcome form goes (the others were cancelled).
                     discharged=row.discharged_at is not None
-                    and row.purpose in (Purpose.CARE, Purpose.CAMPAIGN),
+                    and row.purpose in (Purpose.CARE, Purpose.CAMPAIGN)
+                    and row.template != MEASURES_TEMPLATE,
                     consented=staff or bool(row.consented),
                     zone=ZoneInfo(row.timezone),
                     now=now,

@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from followup.console import install as install_console
 from followup.content.links import Links
 from followup.runtime import Runtime
-from followup.web import api, operations, pages, programme_pages, twilio
+from followup.web import api, measure_pages, operations, pages, programme_pages, programmes_api, twilio
 from followup.web.edge import EdgeGuard
 from followup.web.headers import SecurityHeaders
 from followup.web.inbox import SmsInbox
@@ -43,7 +43,9 @@ def create_app(
     site.state.links = Links(settings)
     site.include_router(pages.router)
     site.include_router(programme_pages.router)
+    site.include_router(measure_pages.router)
     site.include_router(api.router)
+    site.include_router(programmes_api.router)
     install_console(site)
 
     def body_limit(path: str) -> int:
