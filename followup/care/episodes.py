@@ -18,7 +18,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.care.plans import care_consents, load_plan, resolve_channel, step_times
-from followup.care.programs import current_programs
 from followup.config import Settings
 from followup.db import insert, rows_changed
 from followup.models.base import Channel
@@ -90,11 +89,10 @@ def plan_series(
         )
     ).all()
     had = {row.step for row in existing}
-    has_programme = bool(current_programs(session, {episode.id}, settings.exercises_dir))
     consents = care_consents(session, patient.id)
     rows = []
     for step in plan.steps:
-        if step.key in had or not step.applies(tags, has_programme=has_programme):
+        if step.key in had or not step.applies(tags):
             continue
         channel, fallback = resolve_channel(step.channel, patient, consents)
         due_at, expires_at = step_times(step, anchor, patient, channel, settings)

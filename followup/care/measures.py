@@ -3,9 +3,11 @@ global rating of change (GRC), filled on a web form from a link.
 
 PSFS (Stratford et al., Physiotherapy Canada 1995): the patient names up to three
 activities they find hard because of their back and rates each 0 (unable to do it) to
-10 (able to do it as before); the score is the mean. It is asked at intake (the day
-after the first visit), at 2 and 4 weeks and at discharge; from the second time on,
-the form shows the activities named first, so the same ones are rated again. The GRC
+10 (able to do it as before); the score is the mean. It is asked, for an episode with home exercises, at intake
+(the first exercise reminder links to it), with the 2- and 4-week check-ins and at
+discharge (a message of its own, the discharge having cancelled the rest); from the
+second time on, the form shows the activities named first, so the same ones are rated
+again. Each time point is recorded once. The GRC
 is one answer from -7 (a very great deal worse) to +7 (a very great deal better).
 
 The minimal clinically important differences that outcomes are judged against: 2
@@ -34,15 +36,14 @@ from followup.models.programs import MeasureResponse
 from followup.plain_text import plain
 from followup.schedule import into_sending_window
 
+# The discharge form's own message; the other time points ride on existing messages.
 TEMPLATE = "measures"
-# The plan step of each time point (see plans/lower-back.toml), and discharge's own.
-TIMEPOINTS = {
-    "measures-intake": "intake",
-    "measures-2w": "2w",
-    "measures-4w": "4w",
-    "measures-discharge": "discharge",
-}
 DISCHARGE_STEP = "measures-discharge"
+# The time point whose form a plan message links to, for an episode with exercises:
+# intake with the first exercise reminder (its email, and its instructions page), then
+# the 2- and 4-week check-ins.
+TIMEPOINT_OF_STEP = {"keep-moving": "intake", "progress-2w": "2w", "progress-4w": "4w"}
+TIMEPOINTS = ("intake", "2w", "4w", "discharge")
 MAX_ACTIVITIES = 3
 ACTIVITY_LENGTH = 80
 PAIN_MCID = 2.0
@@ -64,11 +65,14 @@ class MeasureForm:
 
 
 def measure_form(session: Session, message_id: int) -> MeasureForm | None:
-    """The form behind a measures link, or None if the message is no measures message."""
+    """The form a message links to (by its step), or None if it links to none."""
     message = session.get(Message, message_id)
-    if message is None or message.episode_id is None or message.step not in TIMEPOINTS:
+    if message is None or message.episode_id is None:
         return None
-    timepoint = TIMEPOINTS[message.step]
+    step = message.step or ""
+    timepoint = "discharge" if step == DISCHARGE_STEP else TIMEPOINT_OF_STEP.get(step)
+    if timepoint is None:
+        return None
     responses = session.scalars(
         select(MeasureResponse)
         .where(MeasureResponse.episode_id == message.episode_id)
@@ -119,20 +123,25 @@ def record_measures(
             raise InvalidInput("the rating of change is from -7 to +7")
     if form.answered:
         return None
-    response = MeasureResponse(
-        patient_id=form.patient_id,
-        episode_id=form.episode_id,
-        message_id=form.message_id,
-        timepoint=form.timepoint,
-        activities="\n".join(a for a, _ in named),
-        scores=",".join(str(s) for _, s in named),
-        psfs_mean=round(sum(s for _, s in named) / len(named), 2),
-        global_change=change,
-        submitted_at=now,
+    statement = (
+        insert(session, MeasureResponse)
+        .values(
+            patient_id=form.patient_id,
+            episode_id=form.episode_id,
+            message_id=form.message_id,
+            timepoint=form.timepoint,
+            activities="\n".join(a for a, _ in named),
+            scores=",".join(str(s) for _, s in named),
+            psfs_mean=round(sum(s for _, s in named) / len(named), 2),
+            global_change=change,
+            submitted_at=now,
+        )
+        # Two taps at once: the first is the answer.
+        .on_conflict_do_nothing(index_elements=["episode_id", "timepoint"])
+        .returning(MeasureResponse.id)
     )
-    session.add(response)
-    session.flush()
-    return response
+    stored = session.execute(statement).scalar()
+    return None if stored is None else session.get(MeasureResponse, stored)
 
 
 def plan_discharge_measures(

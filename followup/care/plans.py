@@ -3,8 +3,7 @@
 A step says when (days after the visit, local time), how (sms, email, or the
 patient's preferred channel with email as fallback), what (a template), how late it
 may still go out (expiry), for whom (optional: only visits with one of its `tags`) and
-whether it waits for a booked next appointment (`not_while_booked`) and whether it is
-only for an episode with a home programme (`with_exercises`). The series of an
+whether it waits for a booked next appointment (`not_while_booked`). The series of an
 episode of care is written from these by `followup.care.episodes`.
 """
 
@@ -41,12 +40,8 @@ class Step:
     tags: frozenset[str] = frozenset()
     # Held until the day after a booked next appointment (a rebook nudge).
     not_while_booked: bool = False
-    # Only for episodes with a home programme (the outcome forms of a course of therapy).
-    with_exercises: bool = False
 
-    def applies(self, tags: set[str], *, has_programme: bool = False) -> bool:
-        if self.with_exercises and not has_programme:
-            return False
+    def applies(self, tags: set[str]) -> bool:
         return not self.tags or bool(self.tags & tags)
 
 
@@ -99,7 +94,6 @@ def _parse_step(raw: dict[str, object]) -> Step:
         expires_after=timedelta(hours=float(str(raw["expires_after_hours"]))),
         tags=frozenset(str(tag).lower() for tag in _list(raw.get("tags", []))),
         not_while_booked=raw.get("not_while_booked", False) is True,
-        with_exercises=raw.get("with_exercises", False) is True,
     )
 
 

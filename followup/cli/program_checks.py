@@ -95,10 +95,12 @@ def dependent_renders(
                 done_url=links.done_url(2**31 - 1),
             )
             variants += [(f"{t}+exercises", base | program) for t in sorted(PROGRAM_TEMPLATES)]
+            intake = {"measures_url": links.measures_url(2**31 - 1)}
+            variants.append(("keep-moving+exercises+form", base | program | intake))
         when = appointment_words(appointment, settings.default_timezone, language)
         variants.append(("appointment", base | {"appointment": when}))
-        form = links.measures_url(2**31 - 1)
-        variants.append(("measures+link", base | {"measures_url": form}))
+        form = {"measures_url": links.measures_url(2**31 - 1)}
+        variants += [("measures+form", base | form), ("progress+form", base | form)]
         for name, context in variants:
             template = name.split("+")[0]
             try:

@@ -45,6 +45,7 @@ class Links:
         return f"{self.base}/d/{self._done.dumps(message_id)}"
 
     def measures_url(self, message_id: int) -> str:
+        """The outcome form of the time point message `message_id` stands for."""
         return f"{self.base}/m/{self._measures.dumps(message_id)}"
 
     def read_exercises(self, token: str) -> int:

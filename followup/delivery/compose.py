@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, select
 
-from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
+from followup.care.measures import DISCHARGE_STEP, TIMEPOINT_OF_STEP
 from followup.care.programs import Assigned
 from followup.care.series import held_back
 from followup.config import Settings
@@ -57,6 +57,7 @@ QUEUED_ROWS = (
         held_back(bindparam("now", type_=UTCDateTime())).label("paused"),
         Message.episode_id,
         Visit.next_appointment_at,
+        Message.step,
     )
     # Outer: a staff notification about an unknown number has no patient.
     .outerjoin(Patient, Message.patient_id == Patient.id)
@@ -103,6 +104,7 @@ class QueuedRow(NamedTuple):
     paused: bool  # the patient's series is paused (see followup.care.series)
     episode_id: int | None
     next_appointment_at: datetime | None
+    step: str | None
 
     def visit(self) -> VisitRow | None:
         if self.visited_at is None or self.office is None or self.clinician is None:
@@ -131,7 +133,8 @@ class Composer:
         program: list[Assigned] | None = None,
     ) -> Outgoing:
         """The message exactly as it will be sent to `to`; `program` is the episode's
-        home programme, named by the reminders of `PROGRAM_TEMPLATES`."""
+        home programme, named by the reminders of `PROGRAM_TEMPLATES`; with one, the
+        check-ins of `TIMEPOINT_OF_STEP` link to the outcome form."""
         if row.purpose in (Purpose.ALERT, Purpose.ANSWER):
             # Written when queued: an alert from the patient's reply, an answer by staff.
             return Outgoing(row.id, to, row.body or "", subject=row.subject)
@@ -160,7 +163,10 @@ class Composer:
                 done_url=self.links.done_url(row.id),
             )
             own_links += [context["exercises_url"], context["done_url"]]
-        if row.template == MEASURES_TEMPLATE:
+        timepoint = TIMEPOINT_OF_STEP.get(row.step or "") if program else None
+        if row.step == DISCHARGE_STEP:
+            timepoint = "discharge"
+        if timepoint is not None and row.episode_id is not None:
             context["measures_url"] = self.links.measures_url(row.id)
             own_links.append(context["measures_url"])
         if row.next_appointment_at is not None:

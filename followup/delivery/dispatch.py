@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
+from followup.care.measures import TIMEPOINT_OF_STEP
 from followup.care.patients import lock_patients
 from followup.care.programs import current_programs
 from followup.config import Settings
@@ -164,7 +165,12 @@ class Dispatcher:
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
             programs = current_programs(
                 session,
-                {r.episode_id for r in rows if r.episode_id and r.template in PROGRAM_TEMPLATES},
+                {
+                    r.episode_id
+                    for r in rows
+                    if r.episode_id
+                    and (r.template in PROGRAM_TEMPLATES or (r.step or "") in TIMEPOINT_OF_STEP)
+                },
                 self.settings.exercises_dir,
             )
             ready: dict[int, Outgoing] = {}

@@ -1,44 +1,62 @@
 """The outcome form behind a measures link (`/m/`): the Patient-Specific Functional
 Scale, and at discharge the global rating of change, in the patient's language.
 
-The signed link is the key (no sign-in); a GET only shows the form; a time point is
-recorded once, and a form that is not whole is shown again with what to fix.
+The signed link (to the message whose time point it is) is the key, no sign-in; a GET only shows the
+form; a time point is recorded once, and a form that is not whole is shown again,
+asking for what is missing.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from followup.care.measures import GRC_RANGE, MAX_ACTIVITIES, measure_form, record_measures
+from followup.care.measures import (
+    GRC_RANGE,
+    MAX_ACTIVITIES,
+    MeasureForm,
+    measure_form,
+    record_measures,
+)
 from followup.content.links import InvalidLink
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
+from followup.models.care import Patient
 from followup.runtime import Runtime
-from followup.web.pages import _invalid, _language, _links, _page
+from followup.web.pages import _invalid, _links, _page
 
 router = APIRouter(include_in_schema=False)
 ACTIVITY = Form("", max_length=200)
 SCORE = Form("", max_length=3)
 
 
-@router.get("/m/{token}", response_class=HTMLResponse)
-def show_form(token: str, request: Request) -> HTMLResponse:
+def _open(request: Request, token: str) -> tuple[MeasureForm, str] | None:
+    """The form a link names, and its patient's language; None for a link not ours."""
     try:
         message_id = _links(request).read_measures(token)
     except InvalidLink:
-        return _invalid(request)
+        return None
     runtime: Runtime = request.app.state.runtime
     with runtime.sessions() as session:
         form = measure_form(session, message_id)
-    if form is None:
+        if form is None:
+            return None
+        language = session.scalar(select(Patient.language).where(Patient.id == form.patient_id))
+    return form, language or "en"
+
+
+@router.get("/m/{token}", response_class=HTMLResponse)
+def show_form(token: str, request: Request) -> HTMLResponse:
+    found = _open(request, token)
+    if found is None:
         return _invalid(request)
-    language = _language(request, message_id)
+    form, language = found
     if form.answered:
         return _page(request, "measures-thanks.html", language)
-    return _form(request, language, form.timepoint, list(form.earlier_activities))
+    return _form(request, language, form, list(form.earlier_activities))
 
 
 @router.post("/m/{token}", response_class=HTMLResponse)
@@ -53,18 +71,15 @@ async def submit_form(
     score3: str = SCORE,
     change: str | None = Form(None, max_length=3),
 ) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_measures(token)
-    except InvalidLink:
+    found = _open(request, token)
+    if found is None:
         return _invalid(request)
+    form, language = found
     runtime: Runtime = request.app.state.runtime
     activities = [activity1, activity2, activity3]
 
-    def store() -> str | None:
+    def store() -> None:
         with transaction(runtime.sessions) as session:
-            form = measure_form(session, message_id)
-            if form is None:
-                return None
             record_measures(
                 session,
                 form,
@@ -73,26 +88,18 @@ async def submit_form(
                 global_change=change,
                 now=utcnow(),
             )
-            return form.timepoint
 
-    language = _language(request, message_id)
     try:
-        timepoint = await run_in_threadpool(store)
+        await run_in_threadpool(store)
     except InvalidInput:
-        with runtime.sessions() as session:
-            form = measure_form(session, message_id)
-        if form is None:
-            return _invalid(request)
-        return _form(request, language, form.timepoint, activities, incomplete=True, status=400)
-    if timepoint is None:
-        return _invalid(request)
+        return _form(request, language, form, activities, incomplete=True, status=400)
     return _page(request, "measures-thanks.html", language)
 
 
 def _form(
     request: Request,
     language: str,
-    timepoint: str,
+    form: MeasureForm,
     activities: list[str],
     *,
     incomplete: bool = False,
@@ -105,7 +112,7 @@ def _form(
         language,
         status=status,
         activities=filled,
-        discharge=timepoint == "discharge",
+        discharge=form.timepoint == "discharge",
         changes=list(GRC_RANGE),
         incomplete=incomplete,
     )

@@ -1,5 +1,6 @@
 """Pages behind a programme reminder's links: the exercises with their instructions,
-cautions and the emergency signs (`/x/`), and the one-tap "I did them today" (`/d/`).
+cautions and the emergency signs (`/x/`, with the intake outcome form's link until it
+is filled), and the one-tap "I did them today" (`/d/`).
 
 A signed link is the key: no sign-in, nothing about the patient but their first name
 and their exercises. As with every emailed link, a GET changes nothing; "done" is
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from followup.care.measures import measure_form
 from followup.care.programs import current_programs
 from followup.content.links import InvalidLink
 from followup.content.program_text import exercise_items
@@ -42,12 +44,13 @@ def exercises_page(token: str, request: Request) -> HTMLResponse:
         ).first()
         if found is None:
             return _invalid(request)
-        programs = current_programs(
-            session,
-            {found.episode_id} if found.episode_id else set(),
-            runtime.settings.exercises_dir,
-        )
+        episodes = {found.episode_id} if found.episode_id else set()
+        programs = current_programs(session, episodes, runtime.settings.exercises_dir)
+        # The first exercise reminder's page carries the intake form until it is filled.
+        intake = measure_form(session, message_id)
     program = programs.get(found.episode_id or 0, [])
+    wanted = bool(program) and intake is not None and not intake.answered
+    form_url = _links(request).measures_url(message_id) if wanted else ""
     return _page(
         request,
         "exercises.html",
@@ -55,6 +58,7 @@ def exercises_page(token: str, request: Request) -> HTMLResponse:
         first_name=found.first_name,
         exercises=exercise_items(program, found.language),
         done_url=_links(request).done_url(message_id),
+        measures_url=form_url,
     )
 
 
