@@ -8,6 +8,8 @@ asking for what is missing.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
@@ -29,8 +31,9 @@ from followup.runtime import Runtime
 from followup.web.pages import _invalid, _links, _page
 
 router = APIRouter(include_in_schema=False)
-ACTIVITY = Form("", max_length=200)
-SCORE = Form("", max_length=3)
+# One Form() per field: FastAPI binds a shared one to the first field only.
+Activity = Annotated[str, Form(max_length=200)]
+Score = Annotated[str, Form(max_length=3)]
 
 
 def _open(request: Request, token: str) -> tuple[MeasureForm, str] | None:
@@ -63,12 +66,12 @@ def show_form(token: str, request: Request) -> HTMLResponse:
 async def submit_form(
     token: str,
     request: Request,
-    activity1: str = ACTIVITY,
-    activity2: str = ACTIVITY,
-    activity3: str = ACTIVITY,
-    score1: str = SCORE,
-    score2: str = SCORE,
-    score3: str = SCORE,
+    activity1: Activity = "",
+    activity2: Activity = "",
+    activity3: Activity = "",
+    score1: Score = "",
+    score2: Score = "",
+    score3: Score = "",
     change: str | None = Form(None, max_length=3),
 ) -> HTMLResponse:
     found = _open(request, token)

@@ -132,7 +132,8 @@ def test_a_whole_episode_with_exercises_done_measured_and_appointments_answered(
     assert words["appointment"] in last_text(twilio_server)
     with web_runtime.sessions() as session:
         second_reminder = session.scalars(
-            select(Message.sent_at).where(Message.step.startswith("appointment-"))
+            select(Message.sent_at)
+            .where(Message.step.startswith("appointment-"))
             .order_by(Message.sent_at.desc())
         ).first()
     assert second_reminder is not None
