@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,7 +29,7 @@ from tests.delivery.test_caps import walk
 from tests.peers.twilio_server import TwilioPeer
 from tests.web.test_programmes import ANA, assign
 
-WORDS = {
+WORDS: dict[str, dict[str, Any]] = {
     "en": {
         "named": "Bridge 2x10, Walk 15 min.",
         "done": "DONE",
