@@ -8,6 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from followup.care.programs import (
     assign_program,
@@ -16,9 +17,11 @@ from followup.care.programs import (
     program_code,
     program_history,
 )
+from followup.config import Settings
 from followup.exceptions import NotFound
 from followup.models.base import utcnow
-from followup.models.care import Episode, Visit
+from followup.models.care import Episode, Patient, Visit
+from followup.models.staff import AuditEntry
 from followup.web.api import DB, RT, Staff, _audit_read, _patient
 
 router = APIRouter(prefix="/api", tags=["programmes"])
@@ -44,14 +47,18 @@ class ProgrammeOut(BaseModel):
 @router.get("/patients/{ref}/exercises", response_model=ProgrammeOut)
 def patient_programme(ref: str, db: DB, member: Staff, rt: RT) -> ProgrammeOut:
     found = _patient(db, ref)
+    _audit_read(rt, member, "read-exercises", f"patient {ref}")
+    return _programme(db, found, rt.settings)
+
+
+def _programme(db: Session, found: Patient, settings: Settings) -> ProgrammeOut:
     episode = db.scalar(
         select(Episode.id)
         .where(Episode.patient_id == found.id, Episode.closed_at.is_(None))
         .order_by(Episode.opened_at.desc())
         .limit(1)
     )
-    programs = current_programs(db, {episode} if episode else set(), rt.settings.exercises_dir)
-    _audit_read(rt, member, "read-exercises", f"patient {ref}")
+    programs = current_programs(db, {episode} if episode else set(), settings.exercises_dir)
     return ProgrammeOut(
         current=program_code(programs.get(episode or 0, [])),
         history=[
@@ -75,5 +82,8 @@ def assign_visit_programme(
     if visit is None:
         raise NotFound(f"no visit with ref {ref!r}")
     assigned = parse_program(body.exercises, rt.settings.exercises_dir)
-    assign_program(db, visit=visit, assigned=assigned, by=member.name, now=utcnow())
-    return patient_programme(visit.patient.ref, db, member, rt)
+    now = utcnow()
+    assign_program(db, visit=visit, assigned=assigned, by=member.name, now=now)
+    detail = f"visit {ref}: {program_code(assigned) or 'none'}"
+    db.add(AuditEntry(at=now, actor=member.name, action="assign-exercises", detail=detail))
+    return _programme(db, visit.patient, rt.settings)

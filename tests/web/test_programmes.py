@@ -25,11 +25,14 @@ from followup.models.care import Office, Patient, Visit
 from followup.models.outbox import Message, MessageStatus
 from followup.models.programs import ExerciseReport
 from followup.models.replies import Alert, Reply
+from followup.models.staff import AuditEntry
 from followup.runtime import Runtime
+from followup.staff.members import add_staff, issue_token
 from followup.web.app import create_app
 from tests.conftest import PUBLIC, VISIT, SmtpRecorder, add_patient, tick
 from tests.delivery.test_caps import walk
 from tests.peers.twilio_server import TwilioPeer
+from tests.web.test_api import auth
 from tests.web.test_web import sms
 
 LIBRARY = PROJECT_ROOT / "plans" / "exercises"
@@ -280,3 +283,35 @@ def test_c_that_answers_no_appointment_reminder_is_only_a_reply(
     with web_runtime.sessions() as session:
         reply = session.scalars(select(Reply)).one()
     assert reply.keyword is None and reply.handled_at is None
+
+
+def test_the_api_assigns_a_visits_exercises_and_shows_the_history(runtime: Runtime) -> None:
+    with transaction(runtime.sessions) as session:
+        token = issue_token(session, add_staff(session, name="maria", role="staff"))[1]
+    patient = add_patient(runtime)
+    assign(runtime, patient, "bridge:2x10")
+    assign(runtime, patient, None, ref="V2", at=VISIT + timedelta(days=7))
+    with TestClient(create_app(runtime)) as api:
+        assert api.get("/api/patients/P1/exercises").status_code == 401
+        bad = api.put(
+            "/api/visits/V2/exercises", json={"exercises": "walk:2x3"}, headers=auth(token)
+        )
+        assert bad.status_code == 422 and "dosed in minutes" in bad.json()["detail"]
+        missing = api.put(
+            "/api/visits/V9/exercises", json={"exercises": "walk"}, headers=auth(token)
+        )
+        assert missing.status_code == 404
+        changed = api.put(
+            "/api/visits/V2/exercises", json={"exercises": "walk:20min"}, headers=auth(token)
+        )
+        assert changed.status_code == 200
+        shown = api.get("/api/patients/P1/exercises", headers=auth(token)).json()
+    assert shown["current"] == "walk:20min"
+    assert [(h["visit_ref"], h["exercises"]) for h in shown["history"]] == [
+        ("V2", "walk:20min"),
+        ("V1", "bridge:2x10"),
+    ]
+    with runtime.sessions() as session:
+        assert {"read-exercises", "assign-exercises"} <= set(
+            session.scalars(select(AuditEntry.action))
+        )
