@@ -162,6 +162,7 @@ def test_a_whole_episode_with_exercises_done_measured_and_appointments_answered(
     # The outcomes page shows the change for the clinician, and the export says the same.
     make_staff(web_runtime, "lee", Role.CLINICIAN)
     sign_in(console, "lee")
+    assert "reschedule the next appointment" in console.get("/console/inbox").text
     shown = console.get("/console/outcomes?start=2026-11-01&end=2026-11-30&by=clinician")
     assert shown.status_code == 200 and "<svg" in shown.text
     row = re.search(r"<tr><td>Dr\. Rivera</td>(.*?)</tr>", shown.text)
