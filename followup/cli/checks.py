@@ -25,7 +25,7 @@ from jinja2 import TemplateSyntaxError
 from followup.care.appointments import TEMPLATE as APPOINTMENT_TEMPLATE
 from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED, Step, list_plans
-from followup.cli.program_checks import dependent_renders, library_problems
+from followup.cli.program_checks import dependent_renders, library_problems, page_problems
 from followup.config import Settings
 from followup.content.encoding import sms_shape
 from followup.content.links import Links
@@ -130,6 +130,7 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
     library, _, found = library_problems(settings)
     problems += found
     renders, found = dependent_renders(renderer, settings, library, contexts)
+    problems += page_problems(renderer, settings, library)[1]
     problems += found + _source_problems(settings.templates_dir, APPOINTMENT_TEMPLATE)
     for rendered in renders:
         where = f"{rendered.name}, {rendered.channel.value} ({rendered.language})"
@@ -336,7 +337,10 @@ def check(lazy: LazyRuntime) -> None:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
         click.echo(f"ok  {item.name}{shape}")
     click.echo("\n" + "\n".join(reading_table(checked)) + "\n")
-    click.echo("\n".join(library_problems(lazy.get().settings)[1]) + "\n")
+    settings = lazy.get().settings
+    library, library_table, _ = library_problems(settings)
+    pages = page_problems(Renderer(settings.templates_dir), settings, library)[0]
+    click.echo("\n".join(library_table + [""] + pages) + "\n")
     for warning in route_warnings(lazy.get().settings):
         click.echo(f"WARN {warning}", err=True)
     for item in checked:

@@ -1,26 +1,39 @@
 """What `followup check` reads beyond the plan steps: the exercise library (every file
-valid, both languages, every step and caution at reading grade 6 or less) and the
+valid, both languages, every step and caution at reading grade 6 or less), the
 messages that depend on a visit's programme, appointment or outcome form, rendered
-with the longest programme a text may name, an appointment and a form's link.
+with the longest programme a text may name, an appointment and a form's link, and the
+patient pages behind those links (reading grade 6 or less).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from markupsafe import Markup
 
 from followup.care.exercises import LANGUAGES, Dose, Exercise, parse_exercise
 from followup.care.programs import MAX_EXERCISES, Assigned
 from followup.config import Settings
 from followup.content.links import Links
-from followup.content.program_text import PROGRAM_TEMPLATES, program_context
+from followup.content.program_text import PROGRAM_TEMPLATES, exercise_items, program_context
 from followup.content.readability import reading_level
 from followup.content.render import Renderer, appointment_words
 from followup.exceptions import FollowupError
 from followup.models.base import Channel
 
 LIBRARY_GRADE_GOAL = 6.0
+# The patient pages behind a programme's links, read at the library's goal.
+PAGES = (
+    "exercises.html",
+    "done-confirm.html",
+    "done-thanks.html",
+    "measures.html",
+    "measures-thanks.html",
+)
+STYLE = re.compile(r"<style.*?</style>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -112,3 +125,37 @@ def dependent_renders(
             renders.append(Rendered(name, Channel.SMS, language, sms))
             renders.append(Rendered(name, Channel.EMAIL, language, email.text, email.subject))
     return renders, problems
+
+
+def page_problems(
+    renderer: Renderer, settings: Settings, library: dict[str, Exercise]
+) -> tuple[list[str], list[str]]:
+    """(a reading table of the patient pages, the problems found): each page rendered
+    in every language with the longest programme, a discharge form and its notice."""
+    table = [f"Patient pages reading level (goal <= {LIBRARY_GRADE_GOAL:g})"]
+    problems = []
+    clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
+    for language in LANGUAGES:
+        context = {
+            "clinic": clinic,
+            "first_name": "Ana",
+            "exercises": exercise_items(longest_program(library, language), language),
+            "done_url": "https://example.org/d/1",
+            "measures_url": "https://example.org/m/1",
+            "activities": ["", "", ""],
+            "discharge": True,
+            "changes": list(range(-7, 8)),
+            "incomplete": True,
+        }
+        for name in PAGES:
+            try:
+                html = renderer.page(name, language, context)
+            except FollowupError as exc:
+                problems.append(f"page {name} ({language}): {exc}")
+                continue
+            grade = reading_level(Markup(STYLE.sub(" ", html)).striptags(), language).grade
+            mark = "ok" if grade <= LIBRARY_GRADE_GOAL else "OVER"
+            table.append(f"  {name:<32} {language:<4} {grade:>5.1f}  {mark}")
+            if grade > LIBRARY_GRADE_GOAL:
+                problems.append(f"page {name} ({language}): reading grade {grade:.1f}")
+    return table, problems

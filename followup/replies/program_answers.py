@@ -28,7 +28,7 @@ from followup.models.replies import Reply
 from followup.replies.reading import normalize
 
 # A reply that opens with one of these says the exercises were done.
-DONE_WORDS = frozenset({"done", "did", "hecho", "hechos", "listo", "lista", "termine"})
+DONE_WORDS = frozenset({"done", "hecho", "hechos", "listo", "lista", "termine"})
 # Whole replies that say the same without opening with a done word.
 DONE_PHRASES = frozenset(
     {"i did them", "i did it", "all done", "lo hice", "los hice", "ya los hice", "ya lo hice"}
