@@ -211,3 +211,18 @@ def test_the_visit_command_assigns_exercises(database_url: str) -> None:
     assert "exercises assigned: bridge:2x10,walk:15min" in done.output
     assert programme(runtime) == ["bridge:2x10", "walk:15min"]
     runtime.close()
+
+
+def test_followup_check_reads_the_patient_pages_at_grade_six(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    page = templates / "web" / "en" / "done-thanks.html"
+    page.write_text(
+        page.read_text().replace(
+            "Keep it up!",
+            "Consistent adherence to prescribed therapeutic exercise regimens substantially "
+            "facilitates functional rehabilitation and diminishes recurrence probability.",
+        )
+    )
+    problems = check_templates(Settings(templates_dir=templates))[1]
+    assert any(p.startswith("page done-thanks.html (en): reading grade") for p in problems)

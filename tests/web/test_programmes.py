@@ -176,7 +176,7 @@ def test_done_by_text_is_recorded_once_a_day_and_never_hides_a_red_flag(
     assert len(reports(web_runtime)) == 1  # the same day: still one
 
 
-@pytest.mark.parametrize("body", ["not done", "no lo hice", "7", "C"])
+@pytest.mark.parametrize("body", ["not done", "no lo hice", "did not do them", "7", "C"])
 def test_what_is_not_a_done_records_nothing(
     web_runtime: Runtime, client: TestClient, body: str
 ) -> None:
