@@ -15,10 +15,10 @@ from typing import Any
 from markupsafe import Markup
 
 from followup.care.exercises import LANGUAGES, Dose, Exercise, parse_exercise
-from followup.care.programs import MAX_EXERCISES, Assigned
+from followup.care.programs import MAX_EXERCISES, PROGRAM_TEMPLATES, Assigned
 from followup.config import Settings
 from followup.content.links import Links
-from followup.content.program_text import PROGRAM_TEMPLATES, exercise_items, program_context
+from followup.content.program_text import exercise_items, program_context
 from followup.content.readability import reading_level
 from followup.content.render import Renderer, appointment_words
 from followup.exceptions import FollowupError

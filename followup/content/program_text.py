@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from followup.care.programs import PROGRAM_TEMPLATES, Assigned
-
-__all__ = ["PROGRAM_TEMPLATES", "exercise_items", "program_context"]
-NO_PROGRAM: dict[str, Any] = {"exercises": [], "exercises_url": "", "done_url": ""}
+from followup.care.programs import Assigned
 
 
 def exercise_items(assigned: list[Assigned], language: str) -> list[dict[str, Any]]:
@@ -30,8 +27,6 @@ def exercise_items(assigned: list[Assigned], language: str) -> list[dict[str, An
 def program_context(
     assigned: list[Assigned], language: str, *, exercises_url: str, done_url: str
 ) -> dict[str, Any]:
-    if not assigned:
-        return dict(NO_PROGRAM)
     return {
         "exercises": exercise_items(assigned, language),
         "exercises_url": exercises_url,

@@ -14,12 +14,12 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, case, func, select
 
 from followup.care.measures import DISCHARGE_STEP, TIMEPOINT_OF_STEP
-from followup.care.programs import Assigned
+from followup.care.programs import PROGRAM_TEMPLATES, Assigned
 from followup.care.series import held_back
 from followup.config import Settings
 from followup.content.campaign_text import CampaignText
 from followup.content.links import Links
-from followup.content.program_text import PROGRAM_TEMPLATES, program_context
+from followup.content.program_text import program_context
 from followup.content.render import Renderer, appointment_words, message_context
 from followup.delivery.channels import Outgoing
 from followup.models.base import Channel, UTCDateTime

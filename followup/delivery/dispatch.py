@@ -34,9 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.care.measures import TIMEPOINT_OF_STEP
 from followup.care.patients import lock_patients
-from followup.care.programs import current_programs
+from followup.care.programs import PROGRAM_TEMPLATES, current_programs
 from followup.config import Settings
-from followup.content.program_text import PROGRAM_TEMPLATES
 from followup.content.render import Renderer
 from followup.db import dialect_name, per_dialect, transaction
 from followup.delivery.caps import FrequencyCaps
