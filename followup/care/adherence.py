@@ -59,7 +59,7 @@ def adherence(session: Session, episode_ids: set[int]) -> dict[int, EpisodeAdher
             done[episode_id].append(recorded_at)
     by_episode: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
     for episode_id, patient_id, sent_at in sent:
-        if episode_id is not None and sent_at is not None:
+        if episode_id is not None and patient_id is not None and sent_at is not None:
             by_episode[episode_id].append((patient_id, sent_at))
     found = {}
     for episode_id, reminders in by_episode.items():

@@ -67,7 +67,7 @@ class MeasureForm:
 def measure_form(session: Session, message_id: int) -> MeasureForm | None:
     """The form a message links to (by its step), or None if it links to none."""
     message = session.get(Message, message_id)
-    if message is None or message.episode_id is None:
+    if message is None or message.episode_id is None or message.patient_id is None:
         return None
     step = message.step or ""
     timepoint = "discharge" if step == DISCHARGE_STEP else TIMEPOINT_OF_STEP.get(step)

@@ -82,7 +82,7 @@ async def record_done_today(token: str, request: Request) -> HTMLResponse:
     def store() -> str | None:
         with transaction(runtime.sessions) as session:
             message = session.get(Message, message_id)
-            if message is None:
+            if message is None or message.patient_id is None:
                 return None
             record_done(
                 session,
