@@ -22,8 +22,8 @@ from followup.models.care import Consent, Patient
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply, Triage
 from followup.replies.alerts import raise_alerts
-from followup.replies.program_answers import Answered, record_program_answers
-from followup.replies.reading import Reading, is_yes, read_reply
+from followup.replies.program_answers import Answered, is_bare_answer, record_program_answers
+from followup.replies.reading import Reading, is_yes, read_by_rules, read_reply
 from followup.replies.recording import alerted_before, reply_row, store_replies, with_trends
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def receive_sms(
     firsts: dict[str, InboundSms] = {}
     for sms in messages:
         firsts.setdefault(sms.sid, sms)
-    readings = {sid: read_reply(sms.body) for sid, sms in firsts.items()}
+    readings = {sid: _read(sms.body) for sid, sms in firsts.items()}
     patients = {
         sid: senders[sms.from_number].id
         for sid, sms in firsts.items()
@@ -162,6 +162,12 @@ def receive_sms(
             )
         )
     return results
+
+
+def _read(body: str) -> Reading:
+    """Both readers, but for a bare DONE, HECHO, C or R the rules alone (nothing else
+    to read in it; anything more, "done but my leg is numb", is read by both)."""
+    return read_by_rules(body) if is_bare_answer(body) else read_reply(body)
 
 
 def _keyword_consent(

@@ -39,6 +39,14 @@ WORD = re.compile(r"[a-z]+")
 RESCHEDULE_KEYWORD = "reschedule"
 
 
+def is_bare_answer(text: str) -> bool:
+    """A reply that is only DONE (HECHO...), C or R: like a bare STOP it has nothing
+    else to read, so the rules read it alone (the second reader, trained on replies
+    about the body, would read an unknown short word as doubt)."""
+    whole = " ".join(WORD.findall(normalize(text)))
+    return whole in DONE_WORDS | DONE_PHRASES | CONFIRM | RESCHEDULE
+
+
 def says_done(text: str) -> bool:
     words = WORD.findall(normalize(text))
     # "not done", "no lo hice": a negation first is not a done.

@@ -167,11 +167,13 @@ def test_done_by_text_is_recorded_once_a_day_and_never_hides_a_red_flag(
     assert sms(client, "DONE", sid="SM1").status_code == 200
     assert len(reports(web_runtime)) == 1
     answer = sms(client, "done but my legs went numb", sid="SM2")
+    sms(client, "HECHO pero me dolió mucho la pierna", sid="SM3")
     with web_runtime.sessions() as session:
-        alerts = session.scalars(select(Alert)).all()
+        alerts = session.scalars(select(Alert).order_by(Alert.id)).all()
         replies = session.scalars(select(Reply).order_by(Reply.id)).all()
-    assert [r.triage for r in replies] == ["routine", "attention"]
-    assert len(alerts) == 1 and alerts[0].reply_id == replies[1].id
+    assert replies[0].triage == "routine"
+    assert all(r.triage in ("attention", "emergency") for r in replies[1:])
+    assert [a.reply_id for a in alerts] == [replies[1].id, replies[2].id]
     assert "Thank you, we got your message" not in answer.text  # answered as a warning sign
     assert len(reports(web_runtime)) == 1  # the same day: still one
 
@@ -315,3 +317,18 @@ def test_the_api_assigns_a_visits_exercises_and_shows_the_history(runtime: Runti
         assert {"read-exercises", "assign-exercises"} <= set(
             session.scalars(select(AuditEntry.action))
         )
+
+
+@pytest.mark.parametrize("body", ["HECHO", "hecho!", "Listo", "C", "R"])
+def test_a_bare_programme_answer_is_no_alarm(
+    web_runtime: Runtime, client: TestClient, body: str
+) -> None:
+    """The second reader, trained on replies about the body, reads a short word it does
+    not know as doubt; a bare answer we asked for has nothing else to read."""
+    assign(web_runtime, add_patient(web_runtime, phone=ANA, language="es"), "bridge:2x10")
+    sms(client, body)
+    with web_runtime.sessions() as session:
+        assert session.scalars(select(Alert)).all() == []
+        [reply] = session.scalars(select(Reply)).all()
+    assert reply.triage == "routine"
+    assert len(reports(web_runtime)) == (1 if body not in ("C", "R") else 0)
