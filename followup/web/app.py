@@ -14,7 +14,15 @@ from starlette.routing import Mount
 from followup.console import install as install_console
 from followup.content.links import Links
 from followup.runtime import Runtime
-from followup.web import api, measure_pages, operations, pages, programme_pages, programmes_api, twilio
+from followup.web import (
+    api,
+    measure_pages,
+    operations,
+    pages,
+    programme_pages,
+    programmes_api,
+    twilio,
+)
 from followup.web.edge import EdgeGuard
 from followup.web.headers import SecurityHeaders
 from followup.web.inbox import SmsInbox
