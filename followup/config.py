@@ -42,6 +42,8 @@ class Settings:
     redis_url: str = ""
     templates_dir: Path = PROJECT_ROOT / "templates"
     plans_dir: Path = PROJECT_ROOT / "plans"
+    # The exercise library: one TOML file per exercise a therapist may assign.
+    exercises_dir: Path = PROJECT_ROOT / "plans" / "exercises"
     default_plan: str = "lower-back"
     default_timezone: str = "America/New_York"
     quiet_hours_start: time = time(8, 0)
@@ -74,6 +76,11 @@ class Settings:
     # A new episode of care starts after this many days without a visit (or after a
     # discharge); the visits of one episode share one series of plan messages.
     episode_gap_days: int = 90
+    # A patient with exercises who answered none of their last this-many exercise
+    # reminders with DONE appears on the console's "needs a nudge" list.
+    nudge_after_reminders: int = 2
+    # The next-appointment reminder goes the day before, at this local hour.
+    appointment_reminder_at: time = time(17, 0)
     # Frequency caps per patient, in the patient's local calendar, for plan and
     # campaign messages (not alerts to staff, not answers): per day, and in any seven
     # consecutive days. 0 is no cap.
@@ -227,6 +234,7 @@ class Settings:
             "smtp_connections",
             "max_hook_body_bytes",
             "max_body_bytes",
+            "nudge_after_reminders",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{env_name(name)} must be at least 1")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from followup.care.patients import PatientDetails, record_consents, save_patient
 from followup.care.plans import load_plan
+from followup.care.programs import Assigned, parse_program
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
@@ -55,6 +56,8 @@ class _VisitRow:
     tags: str
     plan: str | None
     next_appointment_at: datetime | None
+    # The home programme assigned at the visit; None (an empty cell) keeps the current one.
+    exercises: list[Assigned] | None
 
 
 def import_csv(session: Session, path: Path, *, settings: Settings) -> ImportResult:
@@ -136,6 +139,7 @@ def _import_visits(
             tags=visit.tags,
             plan_name=visit.plan,
             next_appointment_at=visit.next_appointment_at,
+            exercises=visit.exercises,
         )
         added += record.messages_added
     return ImportResult("visits", len(parsed), f"{len(parsed)} visits, {added} messages planned")
@@ -159,6 +163,7 @@ def _visit_row(session: Session, row: dict[str, str], settings: Settings) -> _Vi
     if patient.discharged_at is not None and visited_at <= patient.discharged_at:
         raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
     booked = _cell(row, "next_appointment")
+    program = _cell(row, "exercises")
     return _VisitRow(
         ref=ref,
         patient=patient,
@@ -168,6 +173,7 @@ def _visit_row(session: Session, row: dict[str, str], settings: Settings) -> _Vi
         tags=_cell(row, "tags"),
         plan=plan,
         next_appointment_at=parse_local_time(booked, zone) if booked else None,
+        exercises=parse_program(program, settings.exercises_dir) if program else None,
     )
 
 

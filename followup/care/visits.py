@@ -9,9 +9,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from followup.care.appointments import cancel_appointment_reminders, plan_appointment_reminder
 from followup.care.episodes import close_episode, episode_for_visit, live_visits, plan_series
+from followup.care.measures import plan_discharge_measures
 from followup.care.patients import lock_patients
 from followup.care.plans import load_plan
+from followup.care.programs import Assigned, assign_program
 from followup.config import Settings
 from followup.db import rows_changed
 from followup.exceptions import InvalidInput, NotFound
@@ -60,12 +63,15 @@ def record_visit(
     tags: str = "",
     plan_name: str | None = None,
     next_appointment_at: datetime | None = None,
+    exercises: list[Assigned] | None = None,
     now: datetime | None = None,
 ) -> VisitRecord:
     """Record a visit and plan its episode's series. Recording the same ref again is
     safe: a changed time or next appointment moves the pending steps, anything else
     changes nothing and sends nothing twice. A visit after the patient's discharge
-    takes them back into care, in a new episode."""
+    takes them back into care, in a new episode. `exercises` (when given) are the home
+    programme assigned at this visit (`followup.care.programs`); the next appointment
+    gets its reminder (`followup.care.appointments`)."""
     if visited_at.tzinfo is None or (next_appointment_at and next_appointment_at.tzinfo is None):
         raise InvalidInput("visit and appointment times need a time zone")
     if next_appointment_at is not None and next_appointment_at <= visited_at:
@@ -99,15 +105,20 @@ def record_visit(
     visit.clinician = clinician.strip()
     visit.tags = parse_tags(tags)
     visit.visited_at = visited_at
+    if visit.next_appointment_at != next_appointment_at:
+        # A new or moved appointment has not been answered yet.
+        visit.next_appointment_confirmed_at = None
+        visit.next_appointment_reschedule_at = None
     visit.next_appointment_at = next_appointment_at
     session.flush()
+    now = now or utcnow()
+    if exercises is not None:
+        assign_program(session, visit=visit, assigned=exercises, by=visit.clinician, now=now)
     change = plan_series(
-        session,
-        episode=session.get_one(Episode, visit.episode_id),
-        settings=settings,
-        now=now or utcnow(),
+        session, episode=session.get_one(Episode, visit.episode_id), settings=settings, now=now
     )
-    return VisitRecord(visit, created, change.added, change.moved)
+    added = plan_appointment_reminder(session, visit=visit, settings=settings, now=now)
+    return VisitRecord(visit, created, change.added + added, change.moved)
 
 
 def get_visit(session: Session, ref: str) -> Visit:
@@ -145,6 +156,7 @@ def cancel_visit(
     visit.cancelled_at = now
     visit.cancel_reason = reason.strip()
     session.flush()
+    cancel_appointment_reminders(session, visit=visit, reason="visit cancelled", now=now)
     episode = session.get_one(Episode, visit.episode_id)
     if live_visits(session, episode.id):
         moved = plan_series(session, episode=episode, settings=settings, now=now).moved
@@ -154,18 +166,30 @@ def cancel_visit(
     return Cancellation(_cancel_pending(session, which, f"visit cancelled: {reason}"), 0)
 
 
-def discharge_patient(session: Session, *, patient: Patient, reason: str) -> int:
+def discharge_patient(
+    session: Session, *, patient: Patient, reason: str, settings: Settings | None = None
+) -> int:
     """Discharge the patient: the episode of care ends and every pending message of
-    theirs is cancelled. A later visit opens a new episode."""
+    theirs is cancelled. A later visit opens a new episode. With `settings`, an episode
+    with home exercises gets its discharge outcome form (`followup.care.measures`)."""
     if not reason.strip():
         raise InvalidInput("a discharge needs a reason")
     now = utcnow()
     patient.discharged_at = now
-    for episode in session.scalars(
-        select(Episode).where(Episode.patient_id == patient.id, Episode.closed_at.is_(None))
-    ):
+    open_episodes = list(
+        session.scalars(
+            select(Episode).where(Episode.patient_id == patient.id, Episode.closed_at.is_(None))
+        )
+    )
+    for episode in open_episodes:
         close_episode(episode, at=now, reason=f"discharged: {reason.strip()}")
-    return _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
+    cancelled = _cancel_pending(session, Message.patient_id == patient.id, f"discharged: {reason}")
+    if settings is not None:
+        for episode in open_episodes:
+            plan_discharge_measures(
+                session, patient=patient, episode=episode, settings=settings, now=now
+            )
+    return cancelled
 
 
 def _cancel_pending(session: Session, which: ColumnElement[bool], reason: str) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from followup.care.imports import import_csv, parse_local_time
 from followup.care.patients import get_patient
+from followup.care.programs import parse_program, program_code
 from followup.care.series import pause_in_force
 from followup.care.visits import (
     cancel_visit,
@@ -38,7 +39,8 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
     timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
-    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment.
+    Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
+    exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
     A file with any bad row imports nothing; each bad row is reported with its line.
     """
     rt = lazy.get()
@@ -62,6 +64,11 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
     default=None,
     help="The next appointment booked, ISO 8601: rebook nudges wait for it.",
 )
+@click.option(
+    "--exercises",
+    default=None,
+    help="The home programme assigned, e.g. bridge:2x10,walk:15min (see plans/exercises/).",
+)
 @pass_runtime
 def visit(
     lazy: LazyRuntime,
@@ -73,9 +80,11 @@ def visit(
     tags: str,
     plan: str | None,
     next_appointment: str | None,
+    exercises: str | None,
 ) -> None:
     """Record one visit; its episode of care's series is planned or moved to it."""
     rt = lazy.get()
+    program = parse_program(exercises, rt.settings.exercises_dir) if exercises else None
     with transaction(rt.sessions) as session:
         patient = get_patient(session, patient_ref)
         zone = ZoneInfo(patient.timezone)
@@ -92,11 +101,14 @@ def visit(
             tags=tags,
             plan_name=plan,
             next_appointment_at=booked,
+            exercises=program,
         )
         ref = record.visit.ref
     verb = "recorded" if record.created else "already recorded"
     moved = f", {record.messages_moved} moved to it" if record.messages_moved else ""
     click.echo(f"visit {ref} {verb}: {record.messages_added} messages planned{moved}")
+    if program:
+        click.echo(f"exercises assigned: {program_code(program)}")
 
 
 @click.command()
@@ -133,10 +145,12 @@ def cancel_visit_command(lazy: LazyRuntime, visit_ref: str, reason: str) -> None
 @click.option("--reason", required=True)
 @pass_runtime
 def discharge(lazy: LazyRuntime, patient_ref: str, reason: str) -> None:
-    """Discharge a patient: nothing more is sent to them."""
-    with transaction(lazy.get().sessions) as session:
+    """Discharge a patient: nothing more is sent to them but, after a course of home
+    exercises, the discharge outcome form."""
+    rt = lazy.get()
+    with transaction(rt.sessions) as session:
         cancelled = discharge_patient(
-            session, patient=get_patient(session, patient_ref), reason=reason
+            session, patient=get_patient(session, patient_ref), reason=reason, settings=rt.settings
         )
     click.echo(f"patient {patient_ref} discharged: {cancelled} messages cancelled")
 

@@ -6,6 +6,8 @@ free of diagnosis words; each email subject free of health detail (in English an
 Spanish); each plan template names, in a comment at its top, the article passage its
 advice comes from. Every rendered message is also read for its reading level
 (`followup.content.readability`), against a goal of grade 6 for SMS and 8 for email.
+The exercise library and the messages naming a programme or an appointment are
+checked too (`followup.cli.program_checks`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from zoneinfo import ZoneInfo
 import click
 from jinja2 import TemplateSyntaxError
 
+from followup.care.appointments import TEMPLATE as APPOINTMENT_TEMPLATE
 from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED, Step, list_plans
+from followup.cli.program_checks import dependent_renders, library_problems, page_problems
 from followup.config import Settings
 from followup.content.encoding import sms_shape
 from followup.content.links import Links
@@ -103,11 +107,13 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
     problems = _syntax_problems(renderer, settings.templates_dir)
     problems += language_problems(renderer.environment, settings.templates_dir)
     checked: list[CheckedTemplate] = []
+    contexts = {}
     for language in LANGUAGES:
         context = message_context(
             patient=sample_patient(settings, language), visit=sample_visit(), settings=settings
         )
         context["answers"] = Links(settings).answer_urls(0)
+        contexts[language] = context
         for plan in list_plans(settings.plans_dir):
             for step in plan.steps:
                 channels = list(Channel) if step.channel == PREFERRED else [Channel(step.channel)]
@@ -121,6 +127,26 @@ def check_templates(settings: Settings) -> tuple[list[CheckedTemplate], list[str
                     checked.append(item)
                     problems += _message_problems(where, item, settings)
                 problems += _source_problems(settings.templates_dir, step.template)
+    library, _, found = library_problems(settings)
+    problems += found
+    renders, found = dependent_renders(renderer, settings, library, contexts)
+    problems += page_problems(renderer, settings, library)[1]
+    problems += found + _source_problems(settings.templates_dir, APPOINTMENT_TEMPLATE)
+    for rendered in renders:
+        where = f"{rendered.name}, {rendered.channel.value} ({rendered.language})"
+        shape = sms_shape(rendered.text) if rendered.channel is Channel.SMS else None
+        item = CheckedTemplate(
+            "visit",
+            rendered.name,
+            rendered.channel,
+            rendered.language,
+            rendered.subject or rendered.text,
+            _grade(rendered.text, rendered.language),
+            shape.encoding if shape else "",
+            shape.segments if shape else 0,
+        )
+        checked.append(item)
+        problems += _message_problems(where, item, settings)
     problems += _answer_problems(renderer, settings, checked)
     problems += _staff_problems(renderer, settings)
     return checked, sorted(set(problems))
@@ -311,6 +337,10 @@ def check(lazy: LazyRuntime) -> None:
         shape = f"  {item.encoding}, {item.segments} segment(s)" if item.encoding else ""
         click.echo(f"ok  {item.name}{shape}")
     click.echo("\n" + "\n".join(reading_table(checked)) + "\n")
+    settings = lazy.get().settings
+    library, library_table, _ = library_problems(settings)
+    pages = page_problems(Renderer(settings.templates_dir), settings, library)[0]
+    click.echo("\n".join(library_table + [""] + pages) + "\n")
     for warning in route_warnings(lazy.get().settings):
         click.echo(f"WARN {warning}", err=True)
     for item in checked:

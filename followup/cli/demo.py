@@ -5,7 +5,8 @@ from one due message to the next; each tick goes through the Celery dispatch tas
 (in-process), the eligibility rules, the frequency cap and the console channel, as in
 production. On the way Ana comes back for a second visit (the same episode of care:
 her series moves to it, nothing is sent twice) and Chloe replies STOP; Lucía reads
-everything in Spanish.
+everything in Spanish; Sam, given home exercises, answers DONE and fills the activity
+form at intake and four weeks (`followup.cli.demo_programme`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from followup.care.patients import (
     save_patient,
 )
 from followup.care.visits import record_visit
+from followup.cli.demo_programme import enrol_sam, sam_done_and_intake, sam_four_weeks
 from followup.config import Settings
 from followup.db import transaction, upgrade_to_head
 from followup.models.base import Channel
@@ -114,6 +116,9 @@ VISIT_TIME = datetime(2026, 10, 28, 19, 30, tzinfo=UTC)
 SECOND_VISIT_AFTER = timedelta(days=3)  # Ana, Saturday morning
 STOP_AFTER = timedelta(days=10)
 DEMO_PORT = 8000
+# Sam answers the exercise reminder (day 2) and the four-week check-in (day 28).
+SAM_DONE_AFTER = timedelta(days=2)
+SAM_FOUR_WEEKS_AFTER = timedelta(days=28, hours=2)
 
 
 def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> None:
@@ -128,8 +133,10 @@ def run_demo(database: Path | None, *, out: Callable[[str], object] = print) -> 
     _enrol(runtime, out)
     now = VISIT_TIME
     events = [
+        (VISIT_TIME + SAM_DONE_AFTER, lambda at: sam_done_and_intake(runtime, at, out)),
         (VISIT_TIME + SECOND_VISIT_AFTER, lambda at: _second_visit(runtime, "P-1001", at, out)),
         (VISIT_TIME + STOP_AFTER, lambda at: _revoke_sms(runtime, "P-1003", at, out)),
+        (VISIT_TIME + SAM_FOUR_WEEKS_AFTER, lambda at: sam_four_weeks(runtime, at, out)),
     ]
     while (due := _next_due(runtime)) is not None:
         now = max(now, due)
@@ -218,6 +225,7 @@ def _enrol(runtime: Runtime, out: Callable[[str], object]) -> None:
                 f"planned; prefers {patient.preferred_channel} -> "
                 f"{channels[patient.preferred_channel]}"
             )
+    enrol_sam(runtime, VISIT_TIME, out)
     out("")
 
 

@@ -21,7 +21,9 @@ from followup.console import (
     health,
     inbox,
     live,
+    outcomes,
     patients,
+    programmes,
     second_factor,
     sign_in,
 )
@@ -34,6 +36,8 @@ ROUTERS = (
     alerts.router,
     inbox.router,
     patients.router,
+    programmes.router,
+    outcomes.router,
     campaigns.router,
     health.router,
     admin.router,

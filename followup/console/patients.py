@@ -17,6 +17,7 @@ from followup.care.patients import get_patient, record_consent
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
 from followup.console.chart import Score, pain_chart
+from followup.console.programmes import programme_view
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
 from followup.db import escape_like, transaction
@@ -91,6 +92,7 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
         ).all()
         pause = pause_in_force(session, patient.id, now)
         scores = pain_scores(session, patient.id) if who.can(Ability.READ_PAIN) else None
+        programme = programme_view(session, patient, runtime_of(request).settings)
         chart = None
         if scores is not None:
             zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
@@ -108,6 +110,7 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
         visits=visits,
         messages=messages,
         pause=pause,
+        programme=programme,
         chart=chart,
         scores=scores,
         channels=list(Channel),

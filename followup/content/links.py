@@ -1,6 +1,7 @@
 """Signed, expiring links: one-tap 0-10 answers and one-click unsubscribe in patients'
-emails. Staff notifications link to the alert's page in the console, which needs
-signing in: that link is no key."""
+emails; the page of a reminder's exercises and its one-tap "done"; an outcome form.
+Staff notifications link to the alert's page in the console, which needs signing in:
+that link is no key."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ class Links:
         self._unsubscribes = URLSafeTimedSerializer(
             settings.secret_key, salt="followup-unsubscribe"
         )
+        # An exercise reminder's page of instructions, and its one-tap "done today".
+        self._exercises = URLSafeTimedSerializer(settings.secret_key, salt="followup-exercises")
+        self._done = URLSafeTimedSerializer(settings.secret_key, salt="followup-done")
+        # An outcome form (PSFS) for one time point of an episode.
+        self._measures = URLSafeTimedSerializer(settings.secret_key, salt="followup-measures")
 
     def answer_urls(self, message_id: int) -> list[str]:
         """One URL per score 0-10 for the check-in email `message_id`."""
@@ -31,6 +37,25 @@ class Links:
 
     def unsubscribe_url(self, message_id: int) -> str:
         return f"{self.base}/u/{self._unsubscribes.dumps(message_id)}"
+
+    def exercises_url(self, message_id: int) -> str:
+        return f"{self.base}/x/{self._exercises.dumps(message_id)}"
+
+    def done_url(self, message_id: int) -> str:
+        return f"{self.base}/d/{self._done.dumps(message_id)}"
+
+    def measures_url(self, message_id: int) -> str:
+        """The outcome form of the time point message `message_id` stands for."""
+        return f"{self.base}/m/{self._measures.dumps(message_id)}"
+
+    def read_exercises(self, token: str) -> int:
+        return self._message_id(self._exercises, token)
+
+    def read_done(self, token: str) -> int:
+        return self._message_id(self._done, token)
+
+    def read_measures(self, token: str) -> int:
+        return self._message_id(self._measures, token)
 
     def alert_url(self, alert_id: int) -> str:
         """The alert's console page; whoever opens it signs in first."""
@@ -49,8 +74,11 @@ class Links:
         return data[0], data[1]
 
     def read_unsubscribe(self, token: str) -> int:
-        data = self._load(self._unsubscribes, token)
-        if not isinstance(data, int):
+        return self._message_id(self._unsubscribes, token)
+
+    def _message_id(self, serializer: URLSafeTimedSerializer, token: str) -> int:
+        data = self._load(serializer, token)
+        if not isinstance(data, int) or isinstance(data, bool):
             raise InvalidLink("this link is not one of ours")
         return data
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_date, format_skeleton, format_time
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -172,6 +172,12 @@ def message_context(
     context: dict[str, Any] = {
         "patient": {"first_name": patient.first_name},
         "clinic": {"name": settings.clinic_name, "phone": settings.clinic_phone},
+        # The home programme, when the episode has one (`followup.content.program_text`).
+        "exercises": [],
+        "exercises_url": "",
+        "done_url": "",
+        # The outcome form of a measures step (`followup.care.measures`).
+        "measures_url": "",
     }
     if visit is not None:
         local = visit.visited_at.astimezone(ZoneInfo(patient.timezone))
@@ -181,6 +187,15 @@ def message_context(
             "date": long_date(local, patient.language),
         }
     return context
+
+
+def appointment_words(moment: datetime, timezone: str, language: str) -> dict[str, str]:
+    """An appointment's day and time as the patient reads them ('3:30 PM' / '15:30')."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return {
+        "date": long_date(local, language),
+        "time": format_time(local, "short", locale="en_US" if language == "en" else language),
+    }
 
 
 def long_date(moment: datetime, language: str) -> str:

@@ -13,11 +13,14 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, select
 
+from followup.care.measures import DISCHARGE_STEP, TIMEPOINT_OF_STEP
+from followup.care.programs import PROGRAM_TEMPLATES, Assigned
 from followup.care.series import held_back
 from followup.config import Settings
 from followup.content.campaign_text import CampaignText
 from followup.content.links import Links
-from followup.content.render import Renderer, message_context
+from followup.content.program_text import program_context
+from followup.content.render import Renderer, appointment_words, message_context
 from followup.delivery.channels import Outgoing
 from followup.models.base import Channel, UTCDateTime
 from followup.models.campaigns import Campaign
@@ -52,6 +55,9 @@ QUEUED_ROWS = (
         Consent.granted,
         # Bound at execution: {"now": ...}.
         held_back(bindparam("now", type_=UTCDateTime())).label("paused"),
+        Message.episode_id,
+        Visit.next_appointment_at,
+        Message.step,
     )
     # Outer: a staff notification about an unknown number has no patient.
     .outerjoin(Patient, Message.patient_id == Patient.id)
@@ -96,6 +102,9 @@ class QueuedRow(NamedTuple):
     clinician: str | None
     consented: bool | None
     paused: bool  # the patient's series is paused (see followup.care.series)
+    episode_id: int | None
+    next_appointment_at: datetime | None
+    step: str | None
 
     def visit(self) -> VisitRow | None:
         if self.visited_at is None or self.office is None or self.clinician is None:
@@ -116,9 +125,16 @@ class Composer:
         self.links = Links(settings)
 
     def compose(
-        self, row: QueuedRow, channel: Channel, to: str, campaign: Campaign | None
+        self,
+        row: QueuedRow,
+        channel: Channel,
+        to: str,
+        campaign: Campaign | None,
+        program: list[Assigned] | None = None,
     ) -> Outgoing:
-        """The message exactly as it will be sent to `to`."""
+        """The message exactly as it will be sent to `to`; `program` is the episode's
+        home programme, named by the reminders of `PROGRAM_TEMPLATES`; with one, the
+        check-ins of `TIMEPOINT_OF_STEP` link to the outcome form."""
         if row.purpose in (Purpose.ALERT, Purpose.ANSWER):
             # Written when queued: an alert from the patient's reply, an answer by staff.
             return Outgoing(row.id, to, row.body or "", subject=row.subject)
@@ -138,9 +154,28 @@ class Composer:
             )
         visit = row.visit()
         context = message_context(patient=row, visit=visit, settings=self.settings)
+        own_links: list[str] = []
+        if program and row.template in PROGRAM_TEMPLATES:
+            context |= program_context(
+                program,
+                row.language,
+                exercises_url=self.links.exercises_url(row.id),
+                done_url=self.links.done_url(row.id),
+            )
+            own_links += [context["exercises_url"], context["done_url"]]
+        timepoint = TIMEPOINT_OF_STEP.get(row.step or "") if program else None
+        if row.step == DISCHARGE_STEP:
+            timepoint = "discharge"
+        if timepoint is not None and row.episode_id is not None:
+            context["measures_url"] = self.links.measures_url(row.id)
+            own_links.append(context["measures_url"])
+        if row.next_appointment_at is not None:
+            context["appointment"] = appointment_words(
+                row.next_appointment_at, row.timezone, row.language
+            )
         if channel is Channel.SMS:
             text = self.renderer.sms(row.template, row.language, context)
-            return Outgoing(row.id, to, text, fingerprint=fingerprint(text, None))
+            return Outgoing(row.id, to, text, fingerprint=fingerprint(text, None, own_links))
         answers = self.links.answer_urls(row.id)
         unsubscribe = self.links.unsubscribe_url(row.id)
         context["answers"] = answers
@@ -152,7 +187,7 @@ class Composer:
             subject=email.subject,
             html=email.html,
             unsubscribe_url=unsubscribe,
-            fingerprint=fingerprint(email.text, email.subject, [*answers, unsubscribe]),
+            fingerprint=fingerprint(email.text, email.subject, [*answers, unsubscribe, *own_links]),
         )
 
 

@@ -31,7 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
+from followup.care.measures import TIMEPOINT_OF_STEP
 from followup.care.patients import lock_patients
+from followup.care.programs import PROGRAM_TEMPLATES, current_programs
 from followup.config import Settings
 from followup.content.render import Renderer
 from followup.db import dialect_name, per_dialect, transaction
@@ -159,6 +162,16 @@ class Dispatcher:
             )
             rows = [QueuedRow._make(row) for row in held]
             campaigns = _campaigns(session, {row.campaign_id for row in rows if row.campaign_id})
+            programs = current_programs(
+                session,
+                {
+                    r.episode_id
+                    for r in rows
+                    if r.episode_id
+                    and (r.template in PROGRAM_TEMPLATES or (r.step or "") in TIMEPOINT_OF_STEP)
+                },
+                self.settings.exercises_dir,
+            )
             ready: dict[int, Outgoing] = {}
             for row in rows:
                 channel = Channel(row.channel)
@@ -182,9 +195,11 @@ class Dispatcher:
                     purpose=row.purpose,
                     expires_at=row.expires_at,
                     address=row.recipient if staff else patient_address,
-                    # A patient who writes in after discharge is still answered.
+                    # A patient who writes in after discharge is still answered; the
+                    # discharge's own outcome form goes (the others were cancelled).
                     discharged=row.discharged_at is not None
-                    and row.purpose in (Purpose.CARE, Purpose.CAMPAIGN),
+                    and row.purpose in (Purpose.CARE, Purpose.CAMPAIGN)
+                    and row.template != MEASURES_TEMPLATE,
                     consented=staff or bool(row.consented),
                     zone=ZoneInfo(row.timezone),
                     now=now,
@@ -195,7 +210,10 @@ class Dispatcher:
                     self._settle(session, row.id, decision, now, counts)
                 elif isinstance(decision, SendTo):
                     try:
-                        ready[row.id] = self.composer.compose(row, channel, decision.to, campaign)
+                        program = programs.get(row.episode_id or 0)
+                        ready[row.id] = self.composer.compose(
+                            row, channel, decision.to, campaign, program
+                        )
                     except TemplateProblem as exc:
                         self._leave_queue(session, row.id, MessageStatus.FAILED, str(exc), now)
                         counts["failed"] += 1

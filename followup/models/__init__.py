@@ -7,4 +7,12 @@ them all, so `Base.metadata` always holds the whole schema.
 May import: nothing of followup but `followup.models` itself.
 """
 
-from followup.models import campaigns, care, operations, outbox, replies, staff  # noqa: F401
+from followup.models import (  # noqa: F401
+    campaigns,
+    care,
+    operations,
+    outbox,
+    programs,
+    replies,
+    staff,
+)

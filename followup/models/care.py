@@ -102,6 +102,10 @@ class Visit(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
     # The next appointment booked at this visit, if any: rebook nudges wait for it.
     next_appointment_at: Mapped[datetime | None]
+    # The patient's answer to the reminder of that appointment: C confirms it, R asks
+    # the front desk to move it (an inbox item). Cleared when the appointment changes.
+    next_appointment_confirmed_at: Mapped[datetime | None]
+    next_appointment_reschedule_at: Mapped[datetime | None]
 
     patient: Mapped[Patient] = relationship(back_populates="visits")
 

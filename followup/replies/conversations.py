@@ -136,6 +136,8 @@ class InboxItem(NamedTuple):
     handled_by: str | None
     assigned_to: str | None
     alert_id: int | None  # a reply that raised an alert is handled through it
+    # "reschedule": an R to an appointment reminder, for the front desk.
+    keyword: str | None
 
 
 def inbox(
@@ -164,6 +166,7 @@ def inbox(
             Reply.handled_by,
             assignee.c.name,
             Alert.id,
+            Reply.keyword,
         )
         .outerjoin(Patient, Reply.patient_id == Patient.id)
         .outerjoin(Alert, Alert.reply_id == Reply.id)

@@ -22,7 +22,8 @@ from followup.models.care import Consent, Patient
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply, Triage
 from followup.replies.alerts import raise_alerts
-from followup.replies.reading import Reading, is_yes, read_reply
+from followup.replies.program_answers import Answered, is_bare_answer, record_program_answers
+from followup.replies.reading import Reading, is_yes, read_by_rules, read_reply
 from followup.replies.recording import alerted_before, reply_row, store_replies, with_trends
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def receive_sms(
     firsts: dict[str, InboundSms] = {}
     for sms in messages:
         firsts.setdefault(sms.sid, sms)
-    readings = {sid: read_reply(sms.body) for sid, sms in firsts.items()}
+    readings = {sid: _read(sms.body) for sid, sms in firsts.items()}
     patients = {
         sid: senders[sms.from_number].id
         for sid, sms in firsts.items()
@@ -124,6 +125,7 @@ def receive_sms(
     stored = store_replies(session, rows)
     to_alert: list[tuple[_StoredReply, int | None]] = []
     changes: dict[str, str | None] = {}
+    programme: list[Answered] = []
     for sms in firsts.values():
         sender, reading = senders.get(sms.from_number), readings[sms.sid]
         if sms.sid not in stored:
@@ -140,6 +142,9 @@ def receive_sms(
                 stored[sms.sid], sms.body, reading.pain, reading.triage, reasons, now
             )
             to_alert.append((reply, sender.id if sender else None))
+        if sender is not None and reading.keyword is None:
+            programme.append(Answered(stored[sms.sid], sender.id, sender.last_message_id, sms.body))
+    record_program_answers(session, programme, now=now)
     alerted = raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
     earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
     alerted |= alerted_before(session, list(earlier.values()))
@@ -157,6 +162,12 @@ def receive_sms(
             )
         )
     return results
+
+
+def _read(body: str) -> Reading:
+    """Both readers, but for a bare DONE, HECHO, C or R the rules alone (nothing else
+    to read in it; anything more, "done but my leg is numb", is read by both)."""
+    return read_by_rules(body) if is_bare_answer(body) else read_reply(body)
 
 
 def _keyword_consent(

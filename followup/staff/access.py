@@ -25,6 +25,8 @@ class Ability(StrEnum):
     CALL_BACK_AT_NIGHT = "text a safety call-back outside quiet hours"
     RUN_CAMPAIGNS = "build, test-send, launch, pause, resume and cancel campaigns"
     SEE_DELIVERY = "see delivery health and settle unconfirmed messages"
+    ASSIGN_EXERCISES = "assign a patient's home exercises"
+    READ_OUTCOMES = "read and export outcome measures"
     MANAGE_STAFF = "manage staff, their second factors and API tokens"
     READ_AUDIT = "read the audit log"
 
@@ -44,6 +46,8 @@ _CLINICIAN = _STAFF | {
     Ability.READ_URGENT_REPLIES,
     Ability.READ_PAIN,
     Ability.CALL_BACK_AT_NIGHT,
+    Ability.ASSIGN_EXERCISES,
+    Ability.READ_OUTCOMES,
 }
 GRANTS: dict[Role, frozenset[Ability]] = {
     Role.STAFF: _STAFF,

@@ -36,10 +36,16 @@ def test_shipped_templates_pass_every_rule() -> None:
 def test_missing_variable_names_the_template_and_the_variable(templates: Path) -> None:
     sms = templates / "sms/en/keep-moving.txt"
     sms.write_text(sms.read_text() + "{{ patient.diagnosis }}")
-    rendering, languages = problems_with(templates)
-    assert "sms/en/keep-moving.txt" in rendering and "'diagnosis'" in rendering
+    *renders, languages = problems_with(templates)
+    # The plan step, and the same template naming a programme (with and without a form).
+    assert [p.split(":")[0] for p in renders] == [
+        "keep-moving+exercises (en)",
+        "keep-moving+exercises+form (en)",
+        "plan lower-back, step keep-moving, sms (en)",
+    ]
+    assert all("sms/en/keep-moving.txt" in p and "'diagnosis'" in p for p in renders)
     assert languages.startswith("sms/*/keep-moving.txt: variables differ between languages")
-    assert "en: clinic, clinic.name, patient, patient.diagnosis, patient.first_name" in languages
+    assert "exercises_url, patient, patient.diagnosis, patient.first_name; es:" in languages
 
 
 def test_a_missing_spanish_template_fails(templates: Path) -> None:

@@ -122,7 +122,11 @@ def test_check_passes_on_the_shipped_templates() -> None:
     assert "ok  lower-back/welcome/sms/es  GSM-7, 2 segment(s)" in result.output
     assert "  lower-back/welcome               sms     es     4.6  <= 6 ok\n" in result.output
     assert "OVER" not in result.output
-    assert result.output.endswith("80 renders checked, all templates fine\n")
+    # The messages naming a programme, an appointment or a form: 6 in 2 languages by SMS
+    # and email; and the exercise library's reading levels.
+    assert "ok  visit/keep-moving+exercises/sms/es  GSM-7, 2 segment(s)" in result.output
+    assert "  bridge                           es " in result.output
+    assert result.output.endswith("104 renders checked, all templates fine\n")
     assert "WARN alerts: no on-call route" in result.output
 
 
@@ -151,7 +155,11 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     summary = result.output.split("Final state of every message:")[1]
     assert summary.count("  Ana    welcome ") == 1 and summary.count("  Ana    ") == 7
     assert "Chloe replies STOP" in result.output
-    assert "Totals: cancelled 3, sent 33" in result.output
+    # Sam, with home exercises: named in the reminder, DONE recorded, the PSFS change.
+    assert "Your exercises today: Bridge 2x10, Walk 15 min. How to: http://" in result.output
+    assert "--- Sam replies DONE: recorded for Fri Oct 30" in result.output
+    assert "PSFS 4.0 -> 7.0 (+3.0, reaches the 2-point minimal important change)" in (result.output)
+    assert "Totals: cancelled 3, sent 40" in result.output
     # The console command works from any folder: absolute paths, the address serve binds.
     invite = result.output.split("See it all in the staff console")[1]
     command = invite.splitlines()[1].split()

@@ -1,0 +1,103 @@
+"""Reminders of a visit's next appointment, and the patient's C or R to them.
+
+A visit with `next_appointment_at` gets one reminder the day before, at the clinic's
+hour (`FOLLOWUP_APPOINTMENT_REMINDER_AT`, inside the sending window), on the patient's
+preferred channel; it expires an hour before the appointment, so it never goes late.
+The step key names the appointment's time: when the appointment moves, the pending
+reminder of the old time is cancelled and one for the new time planned; when it is
+cancelled (recorded again without one, or its visit cancelled), nothing is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from followup.care.plans import PREFERRED, care_consents, resolve_channel
+from followup.config import Settings
+from followup.db import insert, rows_changed
+from followup.models.care import Visit
+from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+from followup.schedule import into_sending_window, local_datetime
+
+TEMPLATE = "appointment"
+STEP_PREFIX = "appointment-"
+# The reminder is no use this close to the appointment.
+LAST_USEFUL = timedelta(hours=1)
+
+
+def reminder_step(visit: Visit) -> str | None:
+    """The outbox step of the visit's appointment reminder, or None with no appointment."""
+    if visit.next_appointment_at is None:
+        return None
+    return f"{STEP_PREFIX}{visit.id}-{visit.next_appointment_at:%Y%m%d%H%M}"
+
+
+def plan_appointment_reminder(
+    session: Session, *, visit: Visit, settings: Settings, now: datetime
+) -> int:
+    """Plan the reminder of the visit's next appointment (cancelling any for an
+    appointment it no longer has); returns how many messages were added."""
+    step = reminder_step(visit)
+    cancel_appointment_reminders(
+        session, visit=visit, reason="appointment moved or cancelled", now=now, keep=step
+    )
+    if step is None or visit.next_appointment_at is None or visit.cancelled_at is not None:
+        return 0
+    patient = visit.patient
+    zone = ZoneInfo(patient.timezone)
+    booked = visit.next_appointment_at
+    due = local_datetime(
+        booked.astimezone(zone).date() - timedelta(days=1), settings.appointment_reminder_at, zone
+    )
+    channel, fallback = resolve_channel(PREFERRED, patient, care_consents(session, patient.id))
+    due = into_sending_window(
+        max(due, now), zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
+    )
+    expires = booked - LAST_USEFUL
+    if due >= expires:
+        return 0  # booked too close to remind in the sending window
+    statement = (
+        insert(session, Message)
+        .values(
+            patient_id=patient.id,
+            visit_id=visit.id,
+            episode_id=visit.episode_id,
+            step=step,
+            channel=channel.value,
+            purpose=Purpose.CARE.value,
+            template=TEMPLATE,
+            email_fallback=fallback,
+            status=MessageStatus.SCHEDULED.value,
+            due_at=due,
+            expires_at=expires,
+            attempts=0,
+            updated_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
+        .returning(Message.id)
+    )
+    return len(session.execute(statement).all())
+
+
+def cancel_appointment_reminders(
+    session: Session, *, visit: Visit, reason: str, now: datetime, keep: str | None = None
+) -> int:
+    """Cancel the visit's pending appointment reminders, but the one for step `keep`."""
+    which = [
+        Message.visit_id == visit.id,
+        Message.step.startswith(STEP_PREFIX),
+        Message.status.in_(PENDING_STATUSES),
+    ]
+    if keep is not None:
+        which.append(Message.step != keep)
+    return rows_changed(
+        session,
+        update(Message)
+        .where(*which)
+        .values(status=MessageStatus.CANCELLED, last_error=reason, updated_at=now),
+    )

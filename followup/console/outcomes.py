@@ -1,0 +1,114 @@
+"""The outcomes page and its CSV export: per clinician or office, for a chosen period
+(`followup.care.outcomes`), with a server-drawn chart. Clinicians and admins only;
+both the page and every export are in the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from followup.care.measures import PAIN_MCID, PSFS_MCID
+from followup.care.outcomes import GROUPINGS, OutcomeSummary, episode_outcomes, summarize
+from followup.console.outcome_chart import outcomes_chart
+from followup.console.sessions import SignedIn
+from followup.console.web import Needs, audit_view, page, runtime_of
+from followup.exceptions import InvalidInput
+from followup.staff.access import Ability
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+ReadsOutcomes = Annotated[SignedIn, Depends(Needs(Ability.READ_OUTCOMES))]
+DEFAULT_DAYS = 90
+FORMULA_STARTS = ("=", "+", "-", "@")
+COLUMNS = (
+    "group",
+    "patients",
+    "response_rate",
+    "pain_change_mean",
+    "pain_measured",
+    "pain_mcid_share",
+    "psfs_change_mean",
+    "psfs_measured",
+    "psfs_mcid_share",
+    "adherence",
+)
+
+
+def _period(start: str, end: str) -> tuple[date, date]:
+    try:
+        last = date.fromisoformat(end) if end else datetime.now(UTC).date()
+        first = date.fromisoformat(start) if start else last - timedelta(days=DEFAULT_DAYS)
+    except ValueError:
+        raise InvalidInput("dates are YYYY-MM-DD") from None
+    if first > last:
+        raise InvalidInput("the period must start before it ends")
+    return first, last
+
+
+def _rows(request: Request, first: date, last: date, by: str) -> list[OutcomeSummary]:
+    if by not in GROUPINGS:
+        raise InvalidInput(f"group by {' or '.join(GROUPINGS)}")
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    with runtime_of(request).sessions() as session:
+        return summarize(episode_outcomes(session, start=start, end=end), by)
+
+
+@router.get("/outcomes", response_class=HTMLResponse)
+def outcomes_page(
+    request: Request, who: ReadsOutcomes, start: str = "", end: str = "", by: str = "clinician"
+) -> HTMLResponse:
+    first, last = _period(start, end)
+    rows = _rows(request, first, last, by)
+    audit_view(request, who, "read-outcomes", f"{first} to {last} by {by}")
+    return page(
+        request,
+        "outcomes.html",
+        who,
+        rows=rows,
+        chart=outcomes_chart(rows),
+        start=first.isoformat(),
+        end=last.isoformat(),
+        by=by,
+        groupings=GROUPINGS,
+        pain_mcid=PAIN_MCID,
+        psfs_mcid=PSFS_MCID,
+    )
+
+
+@router.get("/outcomes.csv")
+def outcomes_csv(
+    request: Request, who: ReadsOutcomes, start: str = "", end: str = "", by: str = "clinician"
+) -> Response:
+    first, last = _period(start, end)
+    rows = _rows(request, first, last, by)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                # A spreadsheet must not read a name as a formula.
+                f"'{row.group}" if row.group[:1] in FORMULA_STARTS else row.group,
+                row.patients,
+                row.response_rate,
+                row.pain_change,
+                row.pain_measured,
+                row.pain_mcid_share,
+                row.psfs_change,
+                row.psfs_measured,
+                row.psfs_mcid_share,
+                row.adherence,
+            ]
+        )
+    audit_view(request, who, "export-outcomes", f"{first} to {last} by {by}, {len(rows)} rows")
+    name = f"outcomes-{by}-{first}-{last}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
