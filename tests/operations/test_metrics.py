@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from followup.runtime import Runtime
 from followup.web.app import create_app
-from tests.conftest import PUBLIC, add_patient, enrol_visit, free_port, tick
+from tests.conftest import PUBLIC, REDIS_URL, add_patient, enrol_visit, free_port, tick
 from tests.peers.twilio_server import TwilioPeer
 
 # Every label any followup metric may carry.
@@ -140,6 +140,8 @@ def served(tmp_path: Path, runtime: Runtime) -> Iterator[str]:
         "FOLLOWUP_DATABASE_URL": runtime.settings.database_url,
         "FOLLOWUP_METRICS_ENABLED": "true",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(tmp_path)),
+        # With no broker, serve does the periodic work itself and so runs one process.
+        "FOLLOWUP_REDIS_URL": REDIS_URL,
     }
     followup = Path(sys.executable).parent / "followup"
     log = tmp_path.parent / "serve.log"
