@@ -10,8 +10,9 @@ patient, an address or a message.
 
 from __future__ import annotations
 
+import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import redis
@@ -87,6 +88,29 @@ def child_exited(pid: int) -> None:
     """Tell multiprocess mode that a process is gone (Celery calls this per child)."""
     if multiprocess_dir():
         multiprocess.mark_process_dead(pid)
+
+
+class ProcessFilesCollector(multiprocess.MultiProcessCollector):
+    """The processes' counts from their files, passing over files that hold nothing yet.
+
+    A process creates its file empty and only then sizes it: a file caught in between,
+    or left so by a process killed in between, would otherwise fail every scrape.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        return self.merge(begun_files(self._path), accumulate=True)
+
+
+def begun_files(directory: str) -> list[str]:
+    """The files in `directory` long enough to hold their header."""
+    files = []
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        try:
+            if os.path.getsize(path) >= 8:
+                files.append(path)
+        except FileNotFoundError:
+            continue
+    return files
 
 
 class OutboxCollector(Collector):
@@ -201,7 +225,7 @@ def scrape(*, settings: Settings, sessions: sessionmaker[Session], now: datetime
     """The text a scrape of /metrics gets."""
     if multiprocess_dir():
         counted = CollectorRegistry()
-        multiprocess.MultiProcessCollector(counted)
+        ProcessFilesCollector(counted)
     else:
         counted = REGISTRY
     read = CollectorRegistry()

@@ -34,7 +34,6 @@ from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 from celery import Celery
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import ColumnElement, func, select
 
@@ -44,6 +43,7 @@ from followup.db import transaction
 from followup.models.base import Channel
 from followup.models.care import Consent, Episode, Patient, Visit
 from followup.models.outbox import Message, MessageStatus, Purpose
+from followup.operations.metrics import ProcessFilesCollector
 from followup.runtime import Runtime
 from tests.conftest import POSTGRES_SERVER, free_port
 from tests.live_server import LiveServer
@@ -379,7 +379,7 @@ class FaultRun:
     def scrape(self) -> None:
         """What /metrics would say now about the workers' counts."""
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self.metrics_dir))
+        ProcessFilesCollector(registry, path=str(self.metrics_dir))
         self.scraped = generate_latest(registry).decode()
         self.scrapes += 1
 

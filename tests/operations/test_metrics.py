@@ -183,6 +183,16 @@ def test_the_web_workers_counts_add_up_in_one_scrape(served: str, tmp_path: Path
     assert len(list(metrics_dir(tmp_path).glob("histogram_*.db"))) >= 1
 
 
+def test_a_file_left_empty_by_a_killed_process_does_not_break_the_scrape(
+    served: str, tmp_path: Path
+) -> None:
+    """A process killed between creating its file and sizing it leaves it empty."""
+    (metrics_dir(tmp_path) / "counter_999999.db").touch()
+    before = value(get(f"{served}/metrics"), *LIVEZ)  # an error status would raise here
+    get(f"{served}/livez")
+    assert value(get(f"{served}/metrics"), *LIVEZ) - before == 1
+
+
 def test_replies_and_escalations_are_counted_by_triage_and_level(web_runtime: Runtime) -> None:
     from datetime import timedelta
 
