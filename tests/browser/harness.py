@@ -31,9 +31,9 @@ from followup.runtime import Runtime, use
 from followup.staff.accounts import set_password
 from followup.staff.members import add_staff
 from tests.conftest import free_port, live_settings
-from tests.faults.harness import daytime_zone
 from tests.live_server import LiveServer
 from tests.peers.twilio_server import AUTH_TOKEN, TwilioPeer
+from tests.zones import daytime_zone
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = PROJECT_ROOT / "docs" / "screenshots"

@@ -21,9 +21,9 @@ from followup.models.replies import Reply
 from followup.runtime import Runtime
 from tests.browser.harness import ONCALL, WIDTHS, photograph, sign_in, text_in
 from tests.conftest import tick
-from tests.faults.harness import zone_where_it_is
 from tests.live_server import LiveServer
 from tests.peers.twilio_server import TwilioPeer
+from tests.zones import zone_where_it_is
 
 pytestmark = pytest.mark.browser
 Clinic = tuple[Runtime, LiveServer]

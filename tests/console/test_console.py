@@ -28,9 +28,9 @@ from followup.staff.accounts import (
 )
 from followup.staff.members import add_staff
 from tests.conftest import PUBLIC, add_patient, tick
-from tests.faults.harness import zone_where_it_is
 from tests.peers.twilio_server import TwilioPeer
 from tests.web.test_web import sent_welcome, sms
+from tests.zones import zone_where_it_is
 
 PASSWORD = "correct horse battery"
 

@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import shlex
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import redis
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
-from aiosmtpd.smtp import Session as SmtpSession
 from celery import Celery
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import ColumnElement, func, select
 
 from bench.seeding import fresh_schema
-from followup.config import PROJECT_ROOT, Settings
+from followup.config import Settings
 from followup.db import transaction
 from followup.models.base import Channel
 from followup.models.care import Consent, Episode, Patient, Visit
@@ -46,125 +37,16 @@ from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.operations.metrics import ProcessFilesCollector
 from followup.runtime import Runtime
 from tests.conftest import POSTGRES_SERVER, free_port
+from tests.faults.outcome import Outcome, counted_sends
+from tests.faults.services import FlakySmtp, RedisServer, kill_group, worker_command
 from tests.live_server import LiveServer
 from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer
+from tests.zones import daytime_zone
 
 SCHEMA = "followup_faults"
 DRAIN_LIMIT = 120.0  # seconds a run may take to settle before it counts as stuck
 TICK = 0.5
-CELERY = Path(sys.executable).parent / "celery"  # this venv's, in place of /opt/followup's
-MESSAGE_ID = re.compile(r"\.m(\d+)@")
-REACHED = {MessageStatus.SENT, MessageStatus.DELIVERED}
 IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING)
-
-
-@dataclass
-class Outcome:
-    """What a run left behind, per due message."""
-
-    scenario: str
-    due: int = 0
-    delivered_once: int = 0
-    duplicates: int = 0
-    lost: int = 0
-    left_unknown: int = 0
-    failed_with_reason: int = 0
-    shared_provider_ids: int = 0
-    # How the maybe-sent were settled (from the notes reconciliation leaves).
-    settled_by_look_up: int = 0
-    settled_by_callback: int = 0
-    # Evidence the fault happened: programmed faults left unused, rows in flight
-    # when the disruption hit.
-    faults_unused: int = 0
-    in_flight_when_disrupted: int | None = None
-    worker_restarts: int = 0
-    # Unsupervised runs: the worker exited and nothing started it again.
-    worker_exited: bool = False
-    # From the workers' metrics: sends counted as sent, scrapes taken during the run.
-    sends_counted: int = 0
-    scrapes: int = 0
-    drain_seconds: float | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-class RedisServer:
-    """A redis-server of the run's own, on its own port, keeping nothing on disk."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
-class FlakySmtp:
-    """Accepts mail, after answering 451 to the first `refuse` messages."""
-
-    def __init__(self, refuse: int = 0) -> None:
-        self.refuse = refuse
-        self.received: Counter[int] = Counter()
-        self.lock = threading.Lock()
-
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: SmtpSession, envelope: Envelope
-    ) -> str:
-        with self.lock:
-            if self.refuse > 0:
-                self.refuse -= 1
-                return "451 4.3.0 Temporary local problem, try again later"
-            content = envelope.content
-            found = MESSAGE_ID.search(
-                content.decode(errors="replace") if isinstance(content, bytes) else str(content)
-            )
-            if found:
-                self.received[int(found.group(1))] += 1
-        return "250 Message accepted for delivery"
-
-
-def zone_where_it_is(hour: int, now: datetime) -> str:
-    """An IANA zone where the local time is now `hour` o'clock (give or take an hour)."""
-    offset = (hour - now.hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    # Etc/GMT zones carry the sign the other way round (Etc/GMT+5 is UTC-5).
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-def daytime_zone(now: datetime) -> str:
-    """A zone where it is early afternoon now, so no text meets quiet hours."""
-    return zone_where_it_is(13, now)
 
 
 @dataclass
@@ -224,7 +106,7 @@ class FaultRun:
 
     def __exit__(self, *_: object) -> None:
         for worker in self.workers:
-            _kill_group(worker)
+            kill_group(worker)
         self.stack.close()
         self.runtime.close()
         self.smtp_controller.stop()
@@ -470,34 +352,7 @@ class FaultRun:
         )
         for row in rows:
             reached = texts[row.id] if row.channel == Channel.SMS else self.smtp.received[row.id]
-            if reached > 1:
-                outcome.duplicates += 1
-                outcome.problems.append(f"#{row.id} reached the provider {reached} times")
-            if row.status in REACHED:
-                outcome.settled_by_look_up += "by look-up" in (row.last_error or "")
-                outcome.settled_by_callback += "by Twilio's status callback" in (
-                    row.last_error or ""
-                )
-                if reached == 0:
-                    outcome.lost += 1
-                    outcome.problems.append(f"#{row.id} is {row.status} but never reached it")
-                elif reached == 1:
-                    outcome.delivered_once += 1
-                if row.channel == Channel.SMS and row.provider_id not in sids.get(row.id, set()):
-                    outcome.problems.append(f"#{row.id} holds a provider id not its own")
-            elif row.status == MessageStatus.UNKNOWN:
-                outcome.left_unknown += 1
-                if row.settle_at is not None or not row.last_error:
-                    outcome.problems.append(f"#{row.id} is unknown without a reason for staff")
-            elif row.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
-                outcome.failed_with_reason += 1
-                if not row.last_error:
-                    outcome.problems.append(f"#{row.id} is {row.status} with no reason")
-                if reached:
-                    outcome.problems.append(f"#{row.id} is {row.status} but reached the provider")
-            else:
-                outcome.lost += 1
-                outcome.problems.append(f"#{row.id} was left {row.status}")
+            outcome.count(row, reached=reached, own_provider_ids=sids.get(row.id, set()))
         if drained_at is None:
             outcome.problems.append(f"not drained within {DRAIN_LIMIT:g} s")
         if outcome.shared_provider_ids:
@@ -516,32 +371,3 @@ class FaultRun:
                 f"the metrics count {outcome.sends_counted} sends, the providers got {reached}"
             )
         return outcome
-
-
-def counted_sends(scraped: str) -> int:
-    """`followup_sends_total{outcome="sent"}`, all channels, from a scrape's text."""
-    return int(
-        sum(
-            sample.value
-            for family in text_string_to_metric_families(scraped)
-            for sample in family.samples
-            if sample.name == "followup_sends_total" and sample.labels.get("outcome") == "sent"
-        )
-    )
-
-
-def worker_command() -> list[str]:
-    """The production worker's command line, from its systemd unit, run from our venv."""
-    unit = (PROJECT_ROOT / "deploy" / "systemd" / "followup-worker.service").read_text()
-    [line] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
-    program, *arguments = shlex.split(line.removeprefix("ExecStart="))
-    if Path(program).name != "celery":
-        raise ValueError(f"the worker unit runs {program}, not celery")
-    return [str(CELERY), *arguments]
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a worker and everything it started (its children share its session)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.faults.harness import FaultRun, Mix, Outcome
+from tests.faults.harness import FaultRun, Mix
+from tests.faults.outcome import Outcome
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from followup.operations.logs import (
 )
 from followup.runtime import Runtime
 from followup.web.app import create_app
-from tests.faults.harness import CELERY, RedisServer
+from tests.faults.services import CELERY, RedisServer
 
 
 def record(message: str, *args: object) -> logging.LogRecord:

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 from bench.seeding import fresh_schema
 from followup.operations.standby import ScheduleLock
 from tests.conftest import POSTGRES_SERVER
-from tests.faults.harness import CELERY, RedisServer
+from tests.faults.services import CELERY, RedisServer
 
 SCHEMA = "followup_standby"
 SENDING = re.compile(r"Scheduler: Sending due task dispatch-due")
