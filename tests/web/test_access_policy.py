@@ -93,6 +93,12 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/console/tokens/{token_id}/revoke"): A,
     ("POST", "/console/policies"): A,
     ("GET", "/console/audit"): A,
+    # Exports: the list's own ability and EXPORT.
+    ("GET", "/console/patients.csv"): S,
+    ("GET", "/console/inbox.csv"): S,
+    ("GET", "/console/alerts.csv"): S,
+    ("GET", "/console/campaigns/{name}/results.csv"): S,
+    ("GET", "/console/audit.csv"): A,
     # The API.
     ("GET", "/api/campaigns"): S,
     ("POST", "/api/campaigns"): S,
