@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.console.confirm import Confirmation, confirm_page
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
@@ -25,7 +26,14 @@ from followup.models.staff import ApiToken, Role, RolePolicy, StaffMember
 from followup.staff import audit
 from followup.staff.access import Ability
 from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
-from followup.staff.members import add_staff, disable, issue_token, revoke_token, set_contacts
+from followup.staff.members import (
+    add_staff,
+    check_disable,
+    disable,
+    issue_token,
+    revoke_token,
+    set_contacts,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
@@ -103,6 +111,34 @@ def contacts(
     return see_other("/console/staff")
 
 
+@router.get("/staff/{staff_id}/disable", response_class=HTMLResponse)
+def confirm_disable(staff_id: RowId, request: Request, who: Admin) -> HTMLResponse:
+    """What disabling the member ends, and the button that does it (refused here
+    already for oneself and the last active admin)."""
+    with runtime_of(request).sessions() as session:
+        member = _member(session, staff_id)
+        ends = check_disable(session, member, by_id=who.staff_id)
+    name = member.name
+    consequences = [
+        f"{name} is signed out of the console at once ({ends.sessions} open sessions end).",
+        f"Their API tokens stop working ({ends.tokens} revoked).",
+        f"{name} cannot sign in until an admin enables them again.",
+    ]
+    if ends.assigned:
+        consequences.append(
+            f"Replies assigned to {name} and not yet handled ({ends.assigned}) stay "
+            "assigned to them: reassign them in the Inbox."
+        )
+    confirmation = Confirmation(
+        title=f"Disable {name}?",
+        consequences=consequences,
+        action=f"/console/staff/{member.id}/disable",
+        button=f"Disable {name}",
+        back="/console/staff",
+    )
+    return confirm_page(request, who, confirmation)
+
+
 @router.post("/staff/{staff_id}/{action}", response_class=HTMLResponse)
 def change(staff_id: RowId, action: StaffAction, request: Request, who: Admin) -> HTMLResponse:
     runtime = runtime_of(request)
@@ -112,9 +148,7 @@ def change(staff_id: RowId, action: StaffAction, request: Request, who: Admin) -
         member = _member(session, staff_id)
         detail = member.name
         if action == "disable":
-            if member.id == who.staff_id:
-                return _staff_page(request, who, error="You cannot disable yourself.")
-            disable(session, member, now=now)
+            disable(session, member, now=now, by_id=who.staff_id)
         elif action == "enable":
             member.disabled_at = None
         elif action == "password":

@@ -89,6 +89,7 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/console/staff"): A,
     ("POST", "/console/staff"): A,
     ("POST", "/console/staff/{staff_id}/contacts"): A,
+    ("GET", "/console/staff/{staff_id}/disable"): A,  # the confirmation step
     ("POST", "/console/staff/{staff_id}/{action}"): A,
     ("POST", "/console/tokens/{token_id}/revoke"): A,
     ("POST", "/console/policies"): A,
