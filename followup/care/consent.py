@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, case, exists, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from followup.exceptions import NotFound
@@ -45,9 +45,22 @@ def is_revocation() -> ColumnElement[bool]:
 
 def standing_column(channel: Channel, purpose: Purpose) -> ColumnElement[str]:
     """For a query over `Patient`: the patient's `ConsentStanding` value on this
-    channel and purpose (to list or count many patients in one statement)."""
-    current = (
-        select(Consent.granted)
+    channel and purpose (to list or count many patients in one statement). One look-up
+    of the current decision by its key; the history is read only for a "no"."""
+    ever_granted = exists().where(
+        ConsentEvent.patient_id == Consent.patient_id,
+        ConsentEvent.channel == Consent.channel,
+        ConsentEvent.purpose == Consent.purpose,
+        ConsentEvent.granted.is_(True),
+    )
+    decided = (
+        select(
+            case(
+                (Consent.granted.is_(True), ConsentStanding.GRANTED.value),
+                (ever_granted, ConsentStanding.REVOKED.value),
+                else_=ConsentStanding.NEVER_CONSENTED.value,
+            )
+        )
         .where(
             Consent.patient_id == Patient.id,
             Consent.channel == channel.value,
@@ -56,22 +69,7 @@ def standing_column(channel: Channel, purpose: Purpose) -> ColumnElement[str]:
         .correlate(Patient)
         .scalar_subquery()
     )
-    ever_granted = (
-        exists()
-        .where(
-            ConsentEvent.patient_id == Patient.id,
-            ConsentEvent.channel == channel.value,
-            ConsentEvent.purpose == purpose.value,
-            ConsentEvent.granted.is_(True),
-        )
-        .correlate(Patient)
-    )
-    return case(
-        (current.is_(None), ConsentStanding.NEVER_ASKED.value),
-        (current.is_(True), ConsentStanding.GRANTED.value),
-        (ever_granted, ConsentStanding.REVOKED.value),
-        else_=ConsentStanding.NEVER_CONSENTED.value,
-    )
+    return func.coalesce(decided, ConsentStanding.NEVER_ASKED.value)
 
 
 def consent_standing(

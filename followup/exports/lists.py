@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.orm import Session
 
 from followup.campaigns.lifecycle import get_campaign
@@ -60,6 +60,10 @@ class Listing:
 
     def rows(self, session: Session) -> Iterator[Sequence[object]]:
         """Every row, fetched a batch at a time (a server-side cursor on PostgreSQL)."""
+        if session.get_bind().dialect.name == "postgresql":
+            # The per-row look-ups make the plan look costly enough for PostgreSQL to
+            # JIT-compile it: seconds of compiling for a query that runs in a fraction.
+            session.execute(text("SET LOCAL jit = off"))
         for found in session.execute(self.statement.execution_options(yield_per=500)):
             yield self.row(found)
 

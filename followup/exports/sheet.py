@@ -30,8 +30,10 @@ def safe_cell(value: object) -> str | int | float:
     if isinstance(value, int | float):
         return value
     text = str(value)
-    # Invisible characters (a byte-order mark, zero-width space) do not hide one.
-    first = next((c for c in text if unicodedata.category(c) != "Cf"), "")
+    first = text[:1]
+    if first and unicodedata.category(first) == "Cf":
+        # Invisible characters (a byte-order mark, zero-width space) do not hide one.
+        first = next((c for c in text if unicodedata.category(c) != "Cf"), "")
     return "'" + text if first in FORMULA_STARTS else text
 
 
