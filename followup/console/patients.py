@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.care.consent import consent_standing
 from followup.care.patients import get_patient, record_consent, search_statement
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
@@ -63,6 +64,12 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
     with runtime_of(request).sessions() as session:
         patient = get_patient(session, ref)
         consents = session.scalars(select(Consent).where(Consent.patient_id == patient.id)).all()
+        standings = {
+            (c.channel, c.purpose): consent_standing(
+                session, patient.id, Channel(c.channel), Purpose(c.purpose)
+            )
+            for c in consents
+        }
         history = session.scalars(
             select(ConsentEvent)
             .where(ConsentEvent.patient_id == patient.id)
@@ -92,6 +99,7 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
         who,
         patient=patient,
         consents=consents,
+        standings=standings,
         history=history,
         visits=visits,
         messages=messages,

@@ -107,3 +107,7 @@ def test_only_withdrawn_consent_counts_as_an_opt_out(
     assert "csv import" not in shown
     never = page.split('data-testid="never-consented"')[1].split("</ul>")[0]
     assert "email from csv import patients.csv: 2 patients" in never
+    # The patient's page says which "no" it is.
+    assert "no: never consented" in console.get("/console/patients/I1").text
+    p1 = console.get("/console/patients/P1").text
+    assert "no: withdrawn (opted out)" in p1 and "no: never consented" in p1  # care; campaign
