@@ -23,7 +23,6 @@ from followup.models.replies import Triage
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-Choice = Literal["", "yes", "no"]
 Patients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS, Ability.EXPORT))]
 Inbox = Annotated[SignedIn, Depends(Needs(Ability.WORK_INBOX, Ability.EXPORT))]
 Alerts = Annotated[SignedIn, Depends(Needs(Ability.SEE_ALERTS, Ability.EXPORT))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -162,8 +163,8 @@ def alerts(
     zone: ZoneInfo,
     state: str = "",
     level: str | None = None,
-    since: Any = None,
-    until: Any = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     by: str | None = None,
     filters: Mapping[str, str] | None = None,
 ) -> Listing:
