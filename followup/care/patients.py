@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from followup.db import escape_like
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient
@@ -125,6 +126,23 @@ def lock_patients(session: Session, patient_ids: list[int]) -> None:
         return
     session.execute(
         select(Patient.id).where(Patient.id.in_(ids)).order_by(Patient.id).with_for_update()
+    )
+
+
+def search_statement(words: str) -> Select[Patient]:
+    """Patients whose ref or phone is `words`, or whose last or first name starts with
+    it, by name; every patient when `words` is blank (an export of them all)."""
+    found = select(Patient).order_by(Patient.last_name, Patient.first_name, Patient.id)
+    words = words.strip()
+    if not words:
+        return found
+    return found.where(
+        or_(
+            Patient.ref == words,
+            Patient.last_name.ilike(escape_like(words) + "%", escape="\\"),
+            Patient.first_name.ilike(escape_like(words) + "%", escape="\\"),
+            Patient.phone == words,
+        )
     )
 
 

@@ -21,6 +21,7 @@ from followup.cli.care import (
 from followup.cli.checks import check
 from followup.cli.delivery import dispatch, message, status
 from followup.cli.demo import demo
+from followup.cli.export import export
 from followup.cli.staff import staff
 from followup.cli.triage import triage
 from followup.db import upgrade_to_head
@@ -108,6 +109,7 @@ for command in (
     discharge,
     dispatch,
     demo,
+    export,
     import_,
     message,
     reschedule,

@@ -18,6 +18,7 @@ from followup.console import (
     admin,
     alerts,
     campaigns,
+    exports,
     health,
     inbox,
     live,
@@ -41,6 +42,7 @@ ROUTERS = (
     campaigns.router,
     health.router,
     admin.router,
+    exports.router,
     live.router,
 )
 

@@ -4,6 +4,7 @@ log, filtered by member, patient, action and date, a page at a time."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.console.confirm import Confirmation, confirm_page
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
@@ -24,11 +26,20 @@ from followup.models.staff import ApiToken, Role, RolePolicy, StaffMember
 from followup.staff import audit
 from followup.staff.access import Ability
 from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
-from followup.staff.members import add_staff, disable, issue_token, revoke_token, set_contacts
+from followup.staff.members import (
+    add_staff,
+    check_disable,
+    disable,
+    issue_token,
+    revoke_token,
+    set_contacts,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
 Auditor = Annotated[SignedIn, Depends(Needs(Ability.READ_AUDIT))]
+# No entry names patient #0: what a ref that matches nobody filters by.
+NO_PATIENT = 0
 StaffAction = Literal["disable", "enable", "password", "second-factor", "token"]
 
 
@@ -100,6 +111,34 @@ def contacts(
     return see_other("/console/staff")
 
 
+@router.get("/staff/{staff_id}/disable", response_class=HTMLResponse)
+def confirm_disable(staff_id: RowId, request: Request, who: Admin) -> HTMLResponse:
+    """What disabling the member ends, and the button that does it (refused here
+    already for oneself and the last active admin)."""
+    with runtime_of(request).sessions() as session:
+        member = _member(session, staff_id)
+        ends = check_disable(session, member, by_id=who.staff_id)
+    name = member.name
+    consequences = [
+        f"{name} is signed out of the console at once ({ends.sessions} open sessions end).",
+        f"Their API tokens stop working ({ends.tokens} revoked).",
+        f"{name} cannot sign in until an admin enables them again.",
+    ]
+    if ends.assigned:
+        consequences.append(
+            f"Replies assigned to {name} and not yet handled ({ends.assigned}) stay "
+            "assigned to them: reassign them in the Inbox."
+        )
+    confirmation = Confirmation(
+        title=f"Disable {name}?",
+        consequences=consequences,
+        action=f"/console/staff/{member.id}/disable",
+        button=f"Disable {name}",
+        back="/console/staff",
+    )
+    return confirm_page(request, who, confirmation)
+
+
 @router.post("/staff/{staff_id}/{action}", response_class=HTMLResponse)
 def change(staff_id: RowId, action: StaffAction, request: Request, who: Admin) -> HTMLResponse:
     runtime = runtime_of(request)
@@ -109,9 +148,7 @@ def change(staff_id: RowId, action: StaffAction, request: Request, who: Admin) -
         member = _member(session, staff_id)
         detail = member.name
         if action == "disable":
-            if member.id == who.staff_id:
-                return _staff_page(request, who, error="You cannot disable yourself.")
-            disable(session, member, now=now)
+            disable(session, member, now=now, by_id=who.staff_id)
         elif action == "enable":
             member.disabled_at = None
         elif action == "password":
@@ -146,34 +183,64 @@ async def policies(request: Request, who: Admin) -> HTMLResponse:
     return see_other("/console/staff")
 
 
-@router.get("/audit", response_class=HTMLResponse)
-def audit_log(
-    request: Request,
-    who: Auditor,
+@dataclass(frozen=True)
+class AuditAsked:
+    """The audit log's filters as the page (and its export) was asked; dates are
+    days in the clinic's time zone, both included."""
+
+    actor: str
+    patient: str
+    action: str
+    since: date | None
+    until: date | None
+
+    def shown(self) -> dict[str, str]:
+        days = {
+            k: d.isoformat() if d else "" for k, d in (("since", self.since), ("until", self.until))
+        }
+        return {"actor": self.actor, "patient": self.patient, "action": self.action} | days
+
+    def query(self, session: Session, zone: ZoneInfo) -> audit.AuditQuery:
+        """As a query of the log; a patient ref that matches nobody matches no entry."""
+        patient_id = None
+        if self.patient.strip():
+            found = session.scalar(select(Patient.id).where(Patient.ref == self.patient.strip()))
+            patient_id = NO_PATIENT if found is None else found
+        return audit.AuditQuery(
+            actor=self.actor.strip() or None,
+            patient_id=patient_id,
+            action=self.action or None,
+            since=_start_of(self.since, zone),
+            until=_start_of(self.until + timedelta(days=1), zone) if self.until else None,
+        )
+
+
+def audit_filters(
     actor: str = Query("", max_length=100),
     patient: str = Query("", max_length=100),
     action: str = Query("", max_length=40),
     since: date | None = None,
     until: date | None = None,
+) -> AuditAsked:
+    """A dependency: the audit log's query parameters."""
+    return AuditAsked(actor, patient, action, since, until)
+
+
+AuditFilters = Annotated[AuditAsked, Depends(audit_filters)]
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(
+    request: Request,
+    who: Auditor,
+    asked: AuditFilters,
     before: int | None = Query(None, ge=1, le=LARGEST_ID),
 ) -> HTMLResponse:
-    """The log, newest first; dates are days in the clinic's time zone, both included."""
+    """The log, newest first, a page at a time."""
     zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
     with runtime_of(request).sessions() as session:
-        patient_id = (
-            session.scalar(select(Patient.id).where(Patient.ref == patient.strip()))
-            if patient.strip()
-            else None
-        )
-        query = audit.AuditQuery(
-            actor=actor.strip() or None,
-            patient_id=patient_id,
-            action=action or None,
-            since=_start_of(since, zone),
-            until=_start_of(until + timedelta(days=1), zone) if until else None,
-            before_id=before,
-        )
-        found = [] if patient.strip() and patient_id is None else audit.entries(session, query)
+        query = asked.query(session, zone)
+        found = audit.entries(session, replace(query, before_id=before))
         named = {e.patient_id for e in found if e.patient_id}
         refs = {
             patient_id: ref
@@ -183,13 +250,7 @@ def audit_log(
         }
         actions = audit.actions(session)
     shown = found[: audit.PAGE]
-    filters = {
-        "actor": actor,
-        "patient": patient,
-        "action": action,
-        "since": since.isoformat() if since else "",
-        "until": until.isoformat() if until else "",
-    }
+    filters = asked.shown()
     more = None
     if len(found) > audit.PAGE:
         more = "?" + urlencode({k: v for k, v in filters.items() if v} | {"before": shown[-1].id})
@@ -202,7 +263,7 @@ def audit_log(
         filters=filters,
         actions=actions,
         more=more,
-        unknown_patient=bool(patient.strip()) and patient_id is None,
+        unknown_patient=query.patient_id == NO_PATIENT,
     )
 
 

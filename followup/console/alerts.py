@@ -72,8 +72,8 @@ def closed(
         found = closed_alerts(
             session,
             level=level or None,
-            since=_day(since, zone),
-            until=_day(until, zone, after=True),
+            since=clinic_day(since, zone),
+            until=clinic_day(until, zone, after=True),
             by=by or None,
         )
         people = acknowledgers(session)
@@ -156,7 +156,7 @@ def _open(request: Request) -> tuple[list[OpenAlert], dict[int, str]]:
     return found, {a.id: told(sent.get(a.id, [])) for a in found}
 
 
-def _day(raw: str, zone: ZoneInfo, *, after: bool = False) -> datetime | None:
+def clinic_day(raw: str, zone: ZoneInfo, *, after: bool = False) -> datetime | None:
     """The start of a day given as YYYY-MM-DD on the clinic's clock (of the next day
     for an `until` bound, so the day itself is included)."""
     if not raw:

@@ -1,6 +1,6 @@
 """Delivery health: messages per state today and this week, those nobody can confirm
 (settled here: mark sent, resend or cancel, each recorded), failures by provider
-error code, and opt-outs."""
+error code, and opt-outs (consent withdrawn) apart from patients who never consented."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from fastapi.responses import HTMLResponse
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, RowId, page, runtime_of, see_other
 from followup.db import transaction
-from followup.delivery.report import failures_by_code, needs_attention, opt_outs, states_since
+from followup.delivery.report import (
+    failures_by_code,
+    needs_attention,
+    never_consented,
+    opt_outs,
+    states_since,
+)
 from followup.delivery.settlement import ACTIONS, Settlement, settle_by_staff
 from followup.models.base import utcnow
 from followup.staff.access import Ability
@@ -41,6 +47,7 @@ def health(request: Request, who: SeesDelivery) -> HTMLResponse:
             unknown=needs_attention(session),
             failures=failures_by_code(session, week),
             opt_outs=opt_outs(session, week),
+            never_consented=never_consented(session, week),
         )
 
 

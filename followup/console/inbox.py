@@ -3,6 +3,7 @@ language or unknown number; staff mark replies handled and assign them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -27,7 +28,7 @@ from followup.models.base import utcnow
 from followup.models.care import Office
 from followup.models.replies import Reply, Triage
 from followup.models.staff import StaffMember
-from followup.replies.conversations import assign, inbox, mark_handled
+from followup.replies.conversations import InboxFilter, assign, inbox, mark_handled
 from followup.staff import audit
 from followup.staff.access import Ability
 
@@ -36,26 +37,48 @@ WorksInbox = Annotated[SignedIn, Depends(Needs(Ability.WORK_INBOX))]
 Choice = Literal["", "yes", "no"]
 
 
-@router.get("/inbox", response_class=HTMLResponse)
-def inbox_page(
-    request: Request,
-    who: WorksInbox,
+@dataclass(frozen=True)
+class InboxAsked:
+    """The inbox's filters as the page (and its export) was asked: what they choose,
+    and the query parameters as given (blank: any)."""
+
+    chosen: InboxFilter
+    shown: dict[str, str]
+
+
+def inbox_filters(
     triage: Triage | Literal[""] = "",
     handled: Choice = "",
     office: Office | Literal[""] = "",
     language: str = Query("", max_length=10),
     unknown: Choice = "",
-) -> HTMLResponse:
+) -> InboxAsked:
+    """A dependency: the inbox's query parameters."""
     language = language if language in LANGUAGES else ""
+    chosen = InboxFilter(
+        triage=triage or None,
+        handled={"yes": True, "no": False}.get(handled),
+        office=office or None,
+        language=language or None,
+        unknown_senders=unknown == "yes",
+    )
+    shown = {
+        "triage": triage,
+        "handled": handled,
+        "office": office,
+        "language": language,
+        "unknown": unknown,
+    }
+    return InboxAsked(chosen, shown)
+
+
+Filters = Annotated[InboxAsked, Depends(inbox_filters)]
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, who: WorksInbox, asked: Filters) -> HTMLResponse:
     with runtime_of(request).sessions() as session:
-        items = inbox(
-            session,
-            triage=triage or None,
-            handled={"yes": True, "no": False}.get(handled),
-            office=office or None,
-            language=language or None,
-            unknown_senders=unknown == "yes",
-        )
+        items = inbox(session, asked.chosen)
         staff = list(
             session.scalars(select(StaffMember.name).where(StaffMember.disabled_at.is_(None)))
         )
@@ -68,13 +91,7 @@ def inbox_page(
         who,
         items=items,
         staff=staff,
-        filters={
-            "triage": triage,
-            "handled": handled,
-            "office": office,
-            "language": language,
-            "unknown": unknown,
-        },
+        filters=asked.shown,
         triages=[t.value for t in Triage],
         offices=list(Office),
         query=request.url.query,

@@ -18,12 +18,12 @@ from followup.console.outcome_chart import outcomes_chart
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, page, runtime_of
 from followup.exceptions import InvalidInput
+from followup.exports.sheet import safe_cell
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ReadsOutcomes = Annotated[SignedIn, Depends(Needs(Ability.READ_OUTCOMES))]
 DEFAULT_DAYS = 90
-FORMULA_STARTS = ("=", "+", "-", "@")
 COLUMNS = (
     "group",
     "patients",
@@ -92,8 +92,7 @@ def outcomes_csv(
     for row in rows:
         writer.writerow(
             [
-                # A spreadsheet must not read a name as a formula.
-                f"'{row.group}" if row.group[:1] in FORMULA_STARTS else row.group,
+                safe_cell(row.group),
                 row.patients,
                 row.response_rate,
                 row.pain_change,

@@ -10,17 +10,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.care.patients import get_patient, record_consent
+from followup.care.consent import consent_standing
+from followup.care.patients import get_patient, record_consent, search_statement
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.programmes import programme_view
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
-from followup.db import escape_like, transaction
+from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient, Visit
@@ -52,21 +53,7 @@ def find(request: Request, who: SeesPatients, q: str = Query("", max_length=100)
     if q.strip():
         words = q.strip()
         with runtime_of(request).sessions() as session:
-            found = list(
-                session.scalars(
-                    select(Patient)
-                    .where(
-                        or_(
-                            Patient.ref == words,
-                            Patient.last_name.ilike(escape_like(words) + "%", escape="\\"),
-                            Patient.first_name.ilike(escape_like(words) + "%", escape="\\"),
-                            Patient.phone == words,
-                        )
-                    )
-                    .order_by(Patient.last_name, Patient.first_name)
-                    .limit(FOUND_AT_MOST)
-                )
-            )
+            found = list(session.scalars(search_statement(words).limit(FOUND_AT_MOST)))
         audit_view(request, who, "search-patients", f"{len(found)} found")
     return page(request, "patients.html", who, q=q, found=found)
 
@@ -77,6 +64,12 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
     with runtime_of(request).sessions() as session:
         patient = get_patient(session, ref)
         consents = session.scalars(select(Consent).where(Consent.patient_id == patient.id)).all()
+        standings = {
+            (c.channel, c.purpose): consent_standing(
+                session, patient.id, Channel(c.channel), Purpose(c.purpose)
+            )
+            for c in consents
+        }
         history = session.scalars(
             select(ConsentEvent)
             .where(ConsentEvent.patient_id == patient.id)
@@ -106,6 +99,7 @@ def patient_page(ref: str, request: Request, who: SeesPatients) -> HTMLResponse:
         who,
         patient=patient,
         consents=consents,
+        standings=standings,
         history=history,
         visits=visits,
         messages=messages,

@@ -55,10 +55,10 @@ def current(request: Request) -> SignedIn | None:
 
 class Needs:
     """A dependency: the signed-in staff member, if the access policy gives their role
-    `ability`. POSTs must also carry the session's CSRF token."""
+    every ability named. POSTs must also carry the session's CSRF token."""
 
-    def __init__(self, ability: Ability) -> None:
-        self.ability = ability
+    def __init__(self, ability: Ability, *more: Ability) -> None:
+        self.abilities = (ability, *more)
 
     async def __call__(self, request: Request) -> SignedIn:
         who = current(request)
@@ -67,8 +67,9 @@ class Needs:
             raise HTTPException(303, headers={"Location": f"/console/login?next={back}"})
         if not who.verified:
             raise HTTPException(303, headers={"Location": "/console/login/code"})
-        if not who.can(self.ability):
-            raise HTTPException(403, f"your role may not {self.ability}")
+        for ability in self.abilities:
+            if not who.can(ability):
+                raise HTTPException(403, f"your role may not {ability}")
         if request.method == "POST":
             await check_csrf(request, who)
         return who

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from followup.care.consent import is_revocation
 from followup.models.care import ConsentEvent, Patient
 from followup.models.outbox import Message, MessageStatus
 from followup.models.replies import Reply
@@ -95,11 +96,26 @@ def failures_by_code(session: Session, since: datetime) -> list[tuple[str, str, 
 
 
 def opt_outs(session: Session, since: datetime) -> list[tuple[str, str, int]]:
-    """(channel, how it came: STOP, carrier, unsubscribe link, staff, how many)."""
+    """(channel, how it came: STOP, carrier, unsubscribe link, staff, how many
+    patients) of consents withdrawn since `since`; a "no" from a patient who never
+    consented (an import's "no" cell) is not an opt-out (`never_consented`)."""
+    return _consent_noes(session, since, is_revocation())
+
+
+def never_consented(session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(channel, where it was recorded, how many patients) of first decisions that
+    were "no" (care or campaign)."""
+    return _consent_noes(session, since, ~is_revocation())
+
+
+def _consent_noes(
+    session: Session, since: datetime, which: ColumnElement[bool]
+) -> list[tuple[str, str, int]]:
+    patients = func.count(ConsentEvent.patient_id.distinct())
     rows = session.execute(
-        select(ConsentEvent.channel, ConsentEvent.source, func.count())
-        .where(ConsentEvent.granted.is_(False), ConsentEvent.at >= since)
+        select(ConsentEvent.channel, ConsentEvent.source, patients)
+        .where(ConsentEvent.granted.is_(False), ConsentEvent.at >= since, which)
         .group_by(ConsentEvent.channel, ConsentEvent.source)
-        .order_by(func.count().desc())
+        .order_by(patients.desc(), ConsentEvent.channel, ConsentEvent.source)
     ).all()
     return [(channel, source, count) for channel, source, count in rows]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from followup.models.care import Patient
@@ -26,16 +27,20 @@ class ClosedAlert:
     patient_name: str | None
 
 
-def closed_alerts(
-    session: Session,
+def alerts_statement(
     *,
+    acknowledged: bool | None = True,
     level: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     by: str | None = None,
-) -> list[ClosedAlert]:
-    """Acknowledged alerts, the latest first; `since`/`until` bound when they were raised."""
-    conditions: list[ColumnElement[bool]] = [Alert.acknowledged_at.is_not(None)]
+) -> Select[*tuple[Any, ...]]:
+    """Alerts the filters match, as `ClosedAlert` columns, in no order: acknowledged
+    (True), open (False) or both (None); `since`/`until` bound when they were raised."""
+    conditions: list[ColumnElement[bool]] = []
+    if acknowledged is not None:
+        done = Alert.acknowledged_at.is_not(None)
+        conditions.append(done if acknowledged else ~done)
     if level:
         conditions.append(Alert.level == level)
     if since is not None:
@@ -44,7 +49,7 @@ def closed_alerts(
         conditions.append(Alert.created_at < until)
     if by:
         conditions.append(Alert.acknowledged_by == by)
-    rows = session.execute(
+    return (
         select(
             Alert.id,
             Alert.level,
@@ -57,22 +62,24 @@ def closed_alerts(
         )
         .outerjoin(Patient, Alert.patient_id == Patient.id)
         .where(*conditions)
+    )
+
+
+def closed_alerts(
+    session: Session,
+    *,
+    level: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str | None = None,
+) -> list[ClosedAlert]:
+    """Acknowledged alerts, the latest first (a page of `alerts_statement`)."""
+    rows = session.execute(
+        alerts_statement(level=level, since=since, until=until, by=by)
         .order_by(Alert.acknowledged_at.desc(), Alert.id.desc())
         .limit(CLOSED_PAGE)
     ).all()
-    return [
-        ClosedAlert(
-            row.id,
-            row.level,
-            row.created_at,
-            row.acknowledged_at,
-            row.acknowledged_by,
-            row.escalation_step,
-            row.ref,
-            row[7],
-        )
-        for row in rows
-    ]
+    return [ClosedAlert(*row) for row in rows]
 
 
 def acknowledgers(session: Session) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
@@ -140,16 +140,21 @@ class InboxItem(NamedTuple):
     keyword: str | None
 
 
-def inbox(
-    session: Session,
-    *,
-    triage: str | None = None,
-    handled: bool | None = None,
-    office: str | None = None,
-    language: str | None = None,
-    unknown_senders: bool = False,
-) -> list[InboxItem]:
-    """Replies, newest first, filtered as staff choose (office: of the latest visit)."""
+@dataclass(frozen=True)
+class InboxFilter:
+    """What staff choose to see of the inbox; every part optional (office: of the
+    patient's latest visit)."""
+
+    triage: str | None = None
+    handled: bool | None = None
+    office: str | None = None
+    language: str | None = None
+    unknown_senders: bool = False
+
+
+def inbox_statement(chosen: InboxFilter) -> Select[*tuple[Any, ...]]:
+    """Every reply `chosen` matches, newest first, as `InboxItem` columns; the inbox
+    shows a page of it, an export all of it."""
     assignee = StaffMember.__table__.alias("assignee")
     query = (
         select(
@@ -172,18 +177,18 @@ def inbox(
         .outerjoin(Alert, Alert.reply_id == Reply.id)
         .outerjoin(assignee, Reply.assigned_to == assignee.c.id)
         .order_by(Reply.received_at.desc(), Reply.id.desc())
-        .limit(INBOX_PAGE)
     )
     conditions: list[ColumnElement[bool]] = []
-    if triage:
-        conditions.append(Reply.triage == triage)
-    if handled is not None:
-        conditions.append(Reply.handled_at.is_not(None) if handled else Reply.handled_at.is_(None))
-    if language:
-        conditions.append(Patient.language == language)
-    if unknown_senders:
+    if chosen.triage:
+        conditions.append(Reply.triage == chosen.triage)
+    if chosen.handled is not None:
+        handled = Reply.handled_at.is_not(None)
+        conditions.append(handled if chosen.handled else ~handled)
+    if chosen.language:
+        conditions.append(Patient.language == chosen.language)
+    if chosen.unknown_senders:
         conditions.append(Reply.patient_id.is_(None))
-    if office:
+    if chosen.office:
         latest = (
             select(Visit.office)
             .where(Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None))
@@ -191,8 +196,14 @@ def inbox(
             .limit(1)
             .scalar_subquery()
         )
-        conditions.append(latest == office)
-    return [InboxItem._make(row) for row in session.execute(query.where(*conditions)).all()]
+        conditions.append(latest == chosen.office)
+    return query.where(*conditions)
+
+
+def inbox(session: Session, chosen: InboxFilter) -> list[InboxItem]:
+    """The first page of replies `chosen` matches (`inbox_statement`)."""
+    query = inbox_statement(chosen).limit(INBOX_PAGE)
+    return [InboxItem._make(row) for row in session.execute(query).all()]
 
 
 def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> None:

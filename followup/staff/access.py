@@ -29,6 +29,9 @@ class Ability(StrEnum):
     READ_OUTCOMES = "read and export outcome measures"
     MANAGE_STAFF = "manage staff, their second factors and API tokens"
     READ_AUDIT = "read the audit log"
+    # A whole list leaves the console: on top of the list's own ability, so a clinic
+    # can take exporting away from a role in one place.
+    EXPORT = "export lists as CSV"
 
 
 _STAFF = frozenset(
@@ -39,6 +42,7 @@ _STAFF = frozenset(
         Ability.CARE_FOR_PATIENTS,
         Ability.RUN_CAMPAIGNS,
         Ability.SEE_DELIVERY,
+        Ability.EXPORT,
     }
 )
 _CLINICIAN = _STAFF | {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from followup.models.base import utcnow
@@ -34,19 +34,19 @@ def record(
     patient_id: int | None = None,
     campaign_id: int | None = None,
     message_id: int | None = None,
-) -> None:
-    session.add(
-        AuditEntry(
-            at=utcnow(),
-            actor=actor[:100],
-            action=action[:40],
-            address=(address or "")[:ADDRESS_LENGTH] or None,
-            detail=detail,
-            patient_id=patient_id,
-            campaign_id=campaign_id,
-            message_id=message_id,
-        )
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=utcnow(),
+        actor=actor[:100],
+        action=action[:40],
+        address=(address or "")[:ADDRESS_LENGTH] or None,
+        detail=detail,
+        patient_id=patient_id,
+        campaign_id=campaign_id,
+        message_id=message_id,
     )
+    session.add(entry)
+    return entry
 
 
 @dataclass(frozen=True)
@@ -61,23 +61,28 @@ class AuditQuery:
     before_id: int | None = None  # the page after the one that ended at this entry
 
 
+def statement(query: AuditQuery) -> Select[AuditEntry]:
+    """Every entry `query` matches, newest first."""
+    found = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if query.actor:
+        found = found.where(AuditEntry.actor == query.actor)
+    if query.patient_id is not None:
+        found = found.where(AuditEntry.patient_id == query.patient_id)
+    if query.action:
+        found = found.where(AuditEntry.action == query.action)
+    if query.since is not None:
+        found = found.where(AuditEntry.at >= query.since)
+    if query.until is not None:
+        found = found.where(AuditEntry.at < query.until)
+    if query.before_id is not None:
+        found = found.where(AuditEntry.id < query.before_id)
+    return found
+
+
 def entries(session: Session, query: AuditQuery, *, page: int = PAGE) -> Sequence[AuditEntry]:
     """One page of matching entries, newest first; one more than `page` is fetched so
     the caller knows whether another page follows (callers show `[:page]`)."""
-    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(page + 1)
-    if query.actor:
-        statement = statement.where(AuditEntry.actor == query.actor)
-    if query.patient_id is not None:
-        statement = statement.where(AuditEntry.patient_id == query.patient_id)
-    if query.action:
-        statement = statement.where(AuditEntry.action == query.action)
-    if query.since is not None:
-        statement = statement.where(AuditEntry.at >= query.since)
-    if query.until is not None:
-        statement = statement.where(AuditEntry.at < query.until)
-    if query.before_id is not None:
-        statement = statement.where(AuditEntry.id < query.before_id)
-    return session.scalars(statement).all()
+    return session.scalars(statement(query).limit(page + 1)).all()
 
 
 def actions(session: Session) -> list[str]:

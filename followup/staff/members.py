@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from followup.care.patients import normalize_email, normalize_phone
 from followup.db import rows_changed
 from followup.exceptions import InvalidInput, NotFound
-from followup.models.base import Channel, utcnow
+from followup.models.base import Base, Channel, utcnow
+from followup.models.replies import Reply
 from followup.models.staff import ApiToken, Role, StaffMember, StaffSession
 
 TOKEN_PREFIX = "fu_"
@@ -56,8 +58,51 @@ def own_address(member: StaffMember, channel: Channel) -> str:
     return address
 
 
-def disable(session: Session, member: StaffMember, *, now: datetime) -> None:
-    """Every credential stops at once: sign-in, console sessions and API tokens."""
+@dataclass(frozen=True)
+class DisableConsequences:
+    """What disabling a member ends, for the admin to read before they confirm."""
+
+    sessions: int  # console sessions signed out at once
+    tokens: int  # API tokens revoked
+    assigned: int  # replies assigned to them, not yet handled (they stay assigned)
+
+
+def check_disable(session: Session, member: StaffMember, *, by_id: int) -> DisableConsequences:
+    """Raise `InvalidInput` if `member` may not be disabled by the admin `by_id`: not
+    themselves, not the last active admin, not twice. Otherwise: what it would end."""
+    if member.id == by_id:
+        raise InvalidInput("You cannot disable yourself: another admin must do it.")
+    if member.disabled_at is not None:
+        raise InvalidInput(f"{member.name} is disabled already.")
+    if member.role == Role.ADMIN:
+        # Locked (PostgreSQL): two admins disabling each other at once cannot both pass.
+        admins = session.scalars(
+            select(StaffMember.id)
+            .where(StaffMember.role == Role.ADMIN, StaffMember.disabled_at.is_(None))
+            .with_for_update()
+        ).all()
+        if set(admins) <= {member.id}:
+            raise InvalidInput(
+                f"{member.name} is the last active admin: enable or add another admin first."
+            )
+    return DisableConsequences(
+        sessions=_count(
+            session,
+            StaffSession,
+            StaffSession.staff_id == member.id,
+            StaffSession.ended_at.is_(None),
+        ),
+        tokens=_count(
+            session, ApiToken, ApiToken.staff_id == member.id, ApiToken.revoked_at.is_(None)
+        ),
+        assigned=_count(session, Reply, Reply.assigned_to == member.id, Reply.handled_at.is_(None)),
+    )
+
+
+def disable(session: Session, member: StaffMember, *, now: datetime, by_id: int) -> None:
+    """Every credential stops at once: sign-in, console sessions and API tokens; refused
+    (nothing changed) as `check_disable` says."""
+    check_disable(session, member, by_id=by_id)
     member.disabled_at = now
     session.execute(
         update(ApiToken)
@@ -105,6 +150,10 @@ def authenticate(session: Session, token: str) -> StaffMember | None:
             StaffMember.disabled_at.is_(None),
         )
     )
+
+
+def _count(session: Session, model: type[Base], *conditions: ColumnElement[bool]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
 
 
 def _hash(token: str) -> str:

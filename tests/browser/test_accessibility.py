@@ -78,6 +78,7 @@ SIGNED_IN_PAGES = [
     ("campaign", "/console/campaigns/flu-shots"),
     ("delivery", "/console/health"),
     ("staff", "/console/staff"),
+    ("confirm-disable", "/console/staff/1/disable"),  # maria's
     ("audit", "/console/audit"),
 ]
 

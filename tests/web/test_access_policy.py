@@ -89,10 +89,17 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/console/staff"): A,
     ("POST", "/console/staff"): A,
     ("POST", "/console/staff/{staff_id}/contacts"): A,
+    ("GET", "/console/staff/{staff_id}/disable"): A,  # the confirmation step
     ("POST", "/console/staff/{staff_id}/{action}"): A,
     ("POST", "/console/tokens/{token_id}/revoke"): A,
     ("POST", "/console/policies"): A,
     ("GET", "/console/audit"): A,
+    # Exports: the list's own ability and EXPORT.
+    ("GET", "/console/patients.csv"): S,
+    ("GET", "/console/inbox.csv"): S,
+    ("GET", "/console/alerts.csv"): S,
+    ("GET", "/console/campaigns/{name}/results.csv"): S,
+    ("GET", "/console/audit.csv"): A,
     # The API.
     ("GET", "/api/campaigns"): S,
     ("POST", "/api/campaigns"): S,
