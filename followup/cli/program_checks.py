@@ -113,7 +113,7 @@ def dependent_renders(
         when = appointment_words(appointment, settings.default_timezone, language)
         variants.append(("appointment", base | {"appointment": when}))
         form = {"measures_url": links.measures_url(2**31 - 1)}
-        variants += [("measures+form", base | form), ("progress+form", base | form)]
+        variants += [(f"{t}+form", base | form) for t in ("keep-moving", "measures", "progress")]
         for name, context in variants:
             template = name.split("+")[0]
             try:

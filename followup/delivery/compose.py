@@ -133,8 +133,8 @@ class Composer:
         program: list[Assigned] | None = None,
     ) -> Outgoing:
         """The message exactly as it will be sent to `to`; `program` is the episode's
-        home programme, named by the reminders of `PROGRAM_TEMPLATES`; with one, the
-        check-ins of `TIMEPOINT_OF_STEP` link to the outcome form."""
+        home programme, named by the reminders of `PROGRAM_TEMPLATES`. The steps of
+        `TIMEPOINT_OF_STEP` link to the outcome form in every episode."""
         if row.purpose in (Purpose.ALERT, Purpose.ANSWER):
             # Written when queued: an alert from the patient's reply, an answer by staff.
             return Outgoing(row.id, to, row.body or "", subject=row.subject)
@@ -163,7 +163,7 @@ class Composer:
                 done_url=self.links.done_url(row.id),
             )
             own_links += [context["exercises_url"], context["done_url"]]
-        timepoint = TIMEPOINT_OF_STEP.get(row.step or "") if program else None
+        timepoint = TIMEPOINT_OF_STEP.get(row.step or "")
         if row.step == DISCHARGE_STEP:
             timepoint = "discharge"
         if timepoint is not None and row.episode_id is not None:
