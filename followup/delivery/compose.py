@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, select
 
+from followup.care.appointments import TEMPLATE as APPOINTMENT_TEMPLATE
 from followup.care.measures import DISCHARGE_STEP, TIMEPOINT_OF_STEP
 from followup.care.programs import PROGRAM_TEMPLATES, Assigned
 from followup.care.series import held_back
@@ -179,6 +180,9 @@ class Composer:
         answers = self.links.answer_urls(row.id)
         unsubscribe = self.links.unsubscribe_url(row.id)
         context["answers"] = answers
+        if row.template == APPOINTMENT_TEMPLATE:  # its one-tap C and R
+            context["appointment_answers"] = self.links.appointment_urls(row.id)
+            own_links += context["appointment_answers"].values()
         email = self.renderer.email(row.template, row.language, context)
         return Outgoing(
             row.id,
