@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from babel import Locale, UnknownLocaleError
@@ -101,25 +102,49 @@ async def record_note(
     )
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
-def confirm_unsubscribe(token: str, request: Request) -> HTMLResponse:
-    message_id = read_link(_links(request).read_unsubscribe, token)
-    if message_id is None:
-        return _invalid(request)
-    return _page(request, "unsubscribe-confirm.html", _language(request, message_id))
+def add_one_tap(
+    router: APIRouter,
+    path: str,
+    read: Callable[[Links, str], int],
+    pages: tuple[str, str],
+    store: Callable[[Session, int], str | None],
+) -> None:
+    """Add an email's one-tap link to `router`, its message id read by the `Links`
+    method `read`: its GET shows the first of `pages` (with the button, in the patient's
+    language) and changes nothing; its POST records the tap with `store` (given the
+    message id, it returns the patient's language, or None when the message is gone)
+    and shows the second."""
+    ask, done = pages
+
+    def show(token: str, request: Request) -> HTMLResponse:
+        message_id = read_link(partial(read, _links(request)), token)
+        if message_id is None:
+            return _invalid(request)
+        return _page(request, ask, _language(request, message_id))
+
+    async def record(token: str, request: Request) -> HTMLResponse:
+        message_id = read_link(partial(read, _links(request)), token)
+        if message_id is None:
+            return _invalid(request)
+
+        def tapped(session: Session) -> Tapped:
+            language = store(session, message_id)
+            return None if language is None else (language, {})
+
+        return await record_tap(request, done, tapped)
+
+    name = ask.removesuffix(".html")
+    router.add_api_route(path, show, methods=["GET"], response_class=HTMLResponse, name=name)
+    router.add_api_route(path, record, methods=["POST"], response_class=HTMLResponse, name=done)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe(token: str, request: Request) -> HTMLResponse:
-    message_id = read_link(_links(request).read_unsubscribe, token)
-    if message_id is None:
-        return _invalid(request)
+def _unsubscribe(session: Session, message_id: int) -> str | None:
+    patient = unsubscribe_email(session, message_id=message_id, now=utcnow())
+    return None if patient is None else patient.language
 
-    def revoke(session: Session) -> Tapped:
-        patient = unsubscribe_email(session, message_id=message_id, now=utcnow())
-        return None if patient is None else (patient.language, {})
 
-    return await record_tap(request, "unsubscribed.html", revoke)
+PAGES = ("unsubscribe-confirm.html", "unsubscribed.html")
+add_one_tap(router, "/u/{token}", Links.read_unsubscribe, PAGES, _unsubscribe)
 
 
 async def record_tap(
