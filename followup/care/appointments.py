@@ -36,6 +36,15 @@ def reminder_step(visit: Visit) -> str | None:
     return f"{STEP_PREFIX}{visit.id}-{visit.next_appointment_at:%Y%m%d%H%M}"
 
 
+def reminded_appointment(visit: Visit, step: str | None, now: datetime) -> datetime | None:
+    """The appointment the reminder with `step` is about, while it is still the visit's
+    (not moved or cancelled since) and ahead; None otherwise."""
+    booked = visit.next_appointment_at
+    if booked is None or booked <= now or visit.cancelled_at is not None:
+        return None
+    return booked if reminder_step(visit) == step else None
+
+
 def plan_appointment_reminder(
     session: Session, *, visit: Visit, settings: Settings, now: datetime
 ) -> int:

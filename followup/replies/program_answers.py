@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from followup.care.appointments import STEP_PREFIX, reminder_step
+from followup.care.appointments import STEP_PREFIX, reminded_appointment
 from followup.db import insert
 from followup.models.care import Episode, Office, Patient, Visit
 from followup.models.outbox import Message
@@ -175,11 +175,10 @@ def answer_appointment(
     if message is None or not (message.step or "").startswith(STEP_PREFIX):
         return None
     visit = session.get(Visit, message.visit_id) if message.visit_id else None
-    if visit is None or visit.next_appointment_at is None or visit.next_appointment_at <= now:
+    booked = None if visit is None else reminded_appointment(visit, message.step, now)
+    if visit is None or booked is None:
         return None
-    if reminder_step(visit) != message.step or visit.cancelled_at is not None:
-        return None
-    answer = ProgrammeAnswer(kind, visit.next_appointment_at, Office(visit.office).label)
+    answer = ProgrammeAnswer(kind, booked, Office(visit.office).label)
     if session.get_one(Reply, reply_id).keyword is not None:
         return answer  # recorded already (the same link tapped again)
     if kind == "confirm":

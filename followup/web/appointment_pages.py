@@ -14,10 +14,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.care.appointments import reminded_appointment
 from followup.content.render import appointment_words
+from followup.models.base import utcnow
 from followup.models.care import Patient, Visit
 from followup.models.outbox import Message
 from followup.models.replies import Reply
@@ -38,20 +39,16 @@ def confirm_appointment_answer(token: str, request: Request) -> HTMLResponse:
     message_id, kind = found
     runtime: Runtime = request.app.state.runtime
     with runtime.sessions() as session:
-        row = session.execute(
-            select(Patient.language, Visit.next_appointment_at)
-            .join(Message, Message.patient_id == Patient.id)
-            .join(Visit, Message.visit_id == Visit.id)
-            .where(Message.id == message_id)
-        ).first()
-    if row is None:
-        return _invalid(request)
-    when = None
-    if row.next_appointment_at is not None:
-        when = appointment_words(
-            row.next_appointment_at, runtime.settings.clinic_timezone, row.language
-        )
-    return _page(request, "appointment-confirm.html", row.language, kind=kind, appointment=when)
+        message = session.get(Message, message_id)
+        visit = session.get(Visit, message.visit_id) if message and message.visit_id else None
+        if message is None or visit is None:
+            return _invalid(request)
+        language = visit.patient.language
+        booked = reminded_appointment(visit, message.step, utcnow())
+    if booked is None:  # passed, moved or cancelled since: nothing to answer
+        return _page(request, "appointment-thanks.html", language, kind=None)
+    when = appointment_words(booked, runtime.settings.clinic_timezone, language)
+    return _page(request, "appointment-confirm.html", language, kind=kind, appointment=when)
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)

@@ -207,6 +207,7 @@ def test_a_tap_on_the_reminder_of_a_moved_appointment_says_to_call(
         at=visit.visited_at,
         booked=visit.next_appointment_at + timedelta(days=3),
     )
+    assert "This visit has changed or is over" in client.get(confirm).text  # no button
     page = client.post(confirm)
     assert "This visit has changed or is over" in page.text
     with web_runtime.sessions() as session:
