@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from followup.care.plans import PREFERRED, care_consents, resolve_channel
+from followup.care.plans import add_care_message
 from followup.config import Settings
-from followup.db import insert, rows_changed
+from followup.db import rows_changed
 from followup.models.care import Visit
-from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus
 from followup.schedule import into_sending_window, local_datetime
 
 TEMPLATE = "appointment"
@@ -34,6 +34,15 @@ def reminder_step(visit: Visit) -> str | None:
     if visit.next_appointment_at is None:
         return None
     return f"{STEP_PREFIX}{visit.id}-{visit.next_appointment_at:%Y%m%d%H%M}"
+
+
+def reminded_appointment(visit: Visit, step: str | None, now: datetime) -> datetime | None:
+    """The appointment the reminder with `step` is about, while it is still the visit's
+    (not moved or cancelled since) and ahead; None otherwise."""
+    booked = visit.next_appointment_at
+    if booked is None or booked <= now or visit.cancelled_at is not None:
+        return None
+    return booked if reminder_step(visit) == step else None
 
 
 def plan_appointment_reminder(
@@ -53,35 +62,23 @@ def plan_appointment_reminder(
     due = local_datetime(
         booked.astimezone(zone).date() - timedelta(days=1), settings.appointment_reminder_at, zone
     )
-    channel, fallback = resolve_channel(PREFERRED, patient, care_consents(session, patient.id))
     due = into_sending_window(
         max(due, now), zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
     )
-    expires = booked - LAST_USEFUL
-    if due >= expires:
-        return 0  # booked too close to remind in the sending window
-    statement = (
-        insert(session, Message)
-        .values(
-            patient_id=patient.id,
-            visit_id=visit.id,
-            episode_id=visit.episode_id,
-            step=step,
-            channel=channel.value,
-            purpose=Purpose.CARE.value,
-            template=TEMPLATE,
-            email_fallback=fallback,
-            status=MessageStatus.SCHEDULED.value,
-            due_at=due,
-            expires_at=expires,
-            attempts=0,
-            updated_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-        .returning(Message.id)
+    return add_care_message(
+        session,
+        patient=patient,
+        episode_id=visit.episode_id,
+        visit_id=visit.id,
+        step=step,
+        template=TEMPLATE,
+        due_at=due,
+        # The reminder is no use this close to the appointment (nor one booked too
+        # close to remind in the sending window).
+        expires_at=booked - LAST_USEFUL,
+        settings=settings,
+        now=now,
     )
-    return len(session.execute(statement).all())
 
 
 def cancel_appointment_reminders(

@@ -3,11 +3,12 @@ global rating of change (GRC), filled on a web form from a link.
 
 PSFS (Stratford et al., Physiotherapy Canada 1995): the patient names up to three
 activities they find hard because of their back and rates each 0 (unable to do it) to
-10 (able to do it as before); the score is the mean. It is asked, for an episode with home exercises, at intake
-(the first exercise reminder links to it), with the 2- and 4-week check-ins and at
-discharge (a message of its own, the discharge having cancelled the rest); from the
-second time on, the form shows the activities named first, so the same ones are rated
-again. Each time point is recorded once. The GRC
+10 (able to do it as before); the score is the mean. It is asked in every episode of
+care, with home exercises or without: at intake (the first exercise reminder, keep-moving,
+links to it; with a programme, through its page of instructions), with the 2- and
+4-week check-ins and at discharge (a message of its own, the discharge having cancelled
+the rest); from the second time on, the form shows the activities named first, so the
+same ones are rated again. Each time point is recorded once. The GRC
 is one answer from -7 (a very great deal worse) to +7 (a very great deal better).
 
 The minimal clinically important differences that outcomes are judged against: 2
@@ -19,29 +20,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.care.plans import PREFERRED, care_consents, resolve_channel
-from followup.care.programs import current_programs
+from followup.care.plans import add_care_message
 from followup.config import Settings
 from followup.db import insert
 from followup.exceptions import InvalidInput
-from followup.models.base import Channel
 from followup.models.care import Episode, Patient
-from followup.models.outbox import Message, MessageStatus, Purpose
+from followup.models.outbox import Message
 from followup.models.programs import MeasureResponse
 from followup.plain_text import plain
-from followup.schedule import into_sending_window
 
 # The discharge form's own message; the other time points ride on existing messages.
 TEMPLATE = "measures"
 DISCHARGE_STEP = "measures-discharge"
-# The time point whose form a plan message links to, for an episode with exercises:
-# intake with the first exercise reminder (its email, and its instructions page), then
-# the 2- and 4-week check-ins.
+# The time point whose form a plan message links to, in every episode: intake with the
+# first exercise reminder (its text or email; with a programme, its instructions page),
+# then the 2- and 4-week check-ins.
 TIMEPOINT_OF_STEP = {"keep-moving": "intake", "progress-2w": "2w", "progress-4w": "4w"}
 TIMEPOINTS = ("intake", "2w", "4w", "discharge")
 MAX_ACTIVITIES = 3
@@ -147,37 +144,17 @@ def record_measures(
 def plan_discharge_measures(
     session: Session, *, patient: Patient, episode: Episode, settings: Settings, now: datetime
 ) -> int:
-    """Queue the discharge form of an episode with home exercises (PSFS and the global
-    rating of change), in the patient's sending window; returns messages added."""
-    if not current_programs(session, {episode.id}, settings.exercises_dir):
-        return 0
-    channel, fallback = resolve_channel(PREFERRED, patient, care_consents(session, patient.id))
-    due = now
-    if channel is Channel.SMS:
-        due = into_sending_window(
-            now,
-            zone=ZoneInfo(patient.timezone),
-            start=settings.quiet_hours_start,
-            end=settings.quiet_hours_end,
-        )
-    statement = (
-        insert(session, Message)
-        .values(
-            patient_id=patient.id,
-            episode_id=episode.id,
-            step=DISCHARGE_STEP,
-            channel=channel.value,
-            purpose=Purpose.CARE.value,
-            template=TEMPLATE,
-            email_fallback=fallback,
-            status=MessageStatus.SCHEDULED.value,
-            due_at=due,
-            expires_at=due + DISCHARGE_FORM_KEPT,
-            attempts=0,
-            updated_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-        .returning(Message.id)
+    """Queue the episode's discharge form (PSFS and the global rating of change), in
+    the patient's sending window; returns messages added."""
+    return add_care_message(
+        session,
+        patient=patient,
+        episode_id=episode.id,
+        visit_id=None,
+        step=DISCHARGE_STEP,
+        template=TEMPLATE,
+        due_at=now,
+        expires_at=now + DISCHARGE_FORM_KEPT,
+        settings=settings,
+        now=now,
     )
-    return len(session.execute(statement).all())

@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
+from followup.db import insert
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
 from followup.models.care import Consent, Patient, Visit
-from followup.models.outbox import Purpose
+from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.schedule import into_sending_window, local_datetime, step_due_at
 
 PREFERRED = "preferred"
@@ -145,3 +146,54 @@ def resolve_channel(
     other = Channel.EMAIL if preferred is Channel.SMS else Channel.SMS
     chosen = preferred if reachable(preferred) or not reachable(other) else other
     return chosen, chosen is Channel.SMS and reachable(Channel.EMAIL)
+
+
+def add_care_message(
+    session: Session,
+    *,
+    patient: Patient,
+    episode_id: int,
+    visit_id: int | None,
+    step: str,
+    template: str,
+    due_at: datetime,
+    expires_at: datetime,
+    settings: Settings,
+    now: datetime,
+) -> int:
+    """Add one care message outside the plan's steps (an appointment reminder, the
+    discharge form) on the patient's preferred channel with email as fallback, due at
+    `due_at` (for a text, in the sending window) until `expires_at`. Returns 1 if added;
+    0 when the episode has it already, or the window opens too late for it."""
+    channel, fallback = resolve_channel(PREFERRED, patient, care_consents(session, patient.id))
+    if channel is Channel.SMS:
+        due_at = into_sending_window(
+            due_at,
+            zone=ZoneInfo(patient.timezone),
+            start=settings.quiet_hours_start,
+            end=settings.quiet_hours_end,
+        )
+    if due_at >= expires_at:
+        return 0
+    statement = (
+        insert(session, Message)
+        .values(
+            patient_id=patient.id,
+            visit_id=visit_id,
+            episode_id=episode_id,
+            step=step,
+            channel=channel.value,
+            purpose=Purpose.CARE.value,
+            template=template,
+            email_fallback=fallback,
+            status=MessageStatus.SCHEDULED.value,
+            due_at=due_at,
+            expires_at=expires_at,
+            attempts=0,
+            updated_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
+        .returning(Message.id)
+    )
+    return len(session.execute(statement).all())

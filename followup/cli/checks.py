@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from jinja2 import TemplateSyntaxError
@@ -25,6 +24,7 @@ from jinja2 import TemplateSyntaxError
 from followup.care.appointments import TEMPLATE as APPOINTMENT_TEMPLATE
 from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED, Step, list_plans
+from followup.cli.answer_variants import answer_variants
 from followup.cli.program_checks import dependent_renders, library_problems, page_problems
 from followup.config import Settings
 from followup.content.encoding import sms_shape
@@ -38,7 +38,6 @@ from followup.models.base import Channel
 from followup.models.care import Office, Patient, Visit
 from followup.models.replies import Triage
 from followup.replies.alerts import Raised, notice_context
-from followup.replies.call_back import Facts, answer_facts
 from followup.runtime import LazyRuntime
 
 MAX_SMS_SEGMENTS = 2
@@ -46,8 +45,6 @@ MAX_SMS_SEGMENTS = 2
 # run longer: leaving a sign out to save a segment is the wrong trade.
 SAFETY_ANSWER_SEGMENTS = 4
 SAFETY_ANSWERS = frozenset({"emergency", "emergency-doubt"})
-# The advice a rule may add to an answer, rendered in the check.
-ADVICE_SHOWN = {"attention": ("constant-popping",), "emergency": ("crisis-line",)}
 GRADE_GOAL = {Channel.SMS: 6.0, Channel.EMAIL: 8.0}
 SAMPLE_NAME = "Maximiliana-Josefina"
 SOURCE_COMMENT = re.compile(r"\A\{#\s*Source:", re.IGNORECASE)
@@ -195,7 +192,7 @@ def _answer_problems(
     problems = []
     for language in LANGUAGES:
         for name in ANSWERS:
-            for variant, facts in _answer_variants(name, language, settings):
+            for variant, facts in answer_variants(name, language, settings):
                 where = f"answer {name!r} ({language}{variant})"
                 try:
                     text = renderer.answer(name, language, settings, facts)
@@ -220,32 +217,6 @@ def _answer_problems(
                 if shape.segments > longest or shape.encoding != "GSM-7":
                     problems.append(f"{where}: {shape.segments} segments ({shape.encoding})")
     return problems
-
-
-def _answer_variants(name: str, language: str, settings: Settings) -> list[tuple[str, Facts]]:
-    """Every kind of facts an answer may be rendered with (see `followup.replies.call_back`):
-    staff alerted or not; a call back today, tomorrow or on a later weekday; the advice
-    a rule may add."""
-    if name not in (Triage.EMERGENCY, Triage.ATTENTION, "emergency-doubt"):
-        return [("", ())]
-    zone = ZoneInfo(settings.default_timezone)
-    # A Wednesday morning and evening, and a Friday evening, at the clinic.
-    moments = [datetime(2026, 9, 30, 9, 0), datetime(2026, 9, 30, 19, 0)]
-    moments.append(datetime(2026, 10, 2, 19, 0))
-    advice = ADVICE_SHOWN.get(name, ())
-    variants = []
-    for alerted in (True, False):
-        for moment in moments:
-            facts = answer_facts(
-                settings,
-                language=language,
-                alerted=alerted,
-                advice=advice,
-                now=moment.replace(tzinfo=zone),
-            )
-            label = f", {'alerted' if alerted else 'nobody alerted'}, {dict(facts)['call_back']}"
-            variants.append((label, facts))
-    return variants
 
 
 def _staff_problems(renderer: Renderer, settings: Settings) -> list[str]:

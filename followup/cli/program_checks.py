@@ -32,6 +32,8 @@ PAGES = (
     "done-thanks.html",
     "measures.html",
     "measures-thanks.html",
+    "appointment-confirm.html",
+    "appointment-thanks.html",
 )
 STYLE = re.compile(r"<style.*?</style>", re.DOTALL)
 
@@ -111,9 +113,10 @@ def dependent_renders(
             intake = {"measures_url": links.measures_url(2**31 - 1)}
             variants.append(("keep-moving+exercises+form", base | program | intake))
         when = appointment_words(appointment, settings.default_timezone, language)
-        variants.append(("appointment", base | {"appointment": when}))
+        answers = {"appointment": when, "appointment_answers": links.appointment_urls(2**31 - 1)}
+        variants.append(("appointment", base | answers))
         form = {"measures_url": links.measures_url(2**31 - 1)}
-        variants += [("measures+form", base | form), ("progress+form", base | form)]
+        variants += [(f"{t}+form", base | form) for t in ("keep-moving", "measures", "progress")]
         for name, context in variants:
             template = name.split("+")[0]
             try:
@@ -146,6 +149,13 @@ def page_problems(
             "discharge": True,
             "changes": list(range(-7, 8)),
             "incomplete": True,
+            # The appointment pages, as a request to reschedule answered tomorrow.
+            "kind": "reschedule",
+            "appointment": {"date": "Wednesday, September 30", "time": "7:30 PM"},
+            "call_back": "tomorrow",
+            "day": "Thursday",
+            "opens": "8:00 AM",
+            "closes": "6:00 PM",
         }
         for name in PAGES:
             try:

@@ -1,5 +1,6 @@
 """Signed, expiring links: one-tap 0-10 answers and one-click unsubscribe in patients'
-emails; the page of a reminder's exercises and its one-tap "done"; an outcome form.
+emails; the page of a reminder's exercises and its one-tap "done"; an outcome form; an
+appointment reminder's one-tap Confirm and Ask to reschedule.
 Staff notifications link to the alert's page in the console, which needs signing in:
 that link is no key."""
 
@@ -11,6 +12,8 @@ from followup.config import Settings
 from followup.exceptions import InvalidInput
 
 SCORES = range(0, 11)
+# The answers to an appointment reminder, as its C and R by text.
+APPOINTMENT_ANSWERS = ("confirm", "reschedule")
 
 
 class InvalidLink(InvalidInput):
@@ -30,6 +33,9 @@ class Links:
         self._done = URLSafeTimedSerializer(settings.secret_key, salt="followup-done")
         # An outcome form (PSFS) for one time point of an episode.
         self._measures = URLSafeTimedSerializer(settings.secret_key, salt="followup-measures")
+        self._appointments = URLSafeTimedSerializer(
+            settings.secret_key, salt="followup-appointment"
+        )
 
     def answer_urls(self, message_id: int) -> list[str]:
         """One URL per score 0-10 for the check-in email `message_id`."""
@@ -47,6 +53,26 @@ class Links:
     def measures_url(self, message_id: int) -> str:
         """The outcome form of the time point message `message_id` stands for."""
         return f"{self.base}/m/{self._measures.dumps(message_id)}"
+
+    def appointment_urls(self, message_id: int) -> dict[str, str]:
+        """The reminder `message_id`'s one-tap answers, by answer ("confirm", "reschedule")."""
+        return {
+            kind: f"{self.base}/a/{self._appointments.dumps([message_id, kind])}"
+            for kind in APPOINTMENT_ANSWERS
+        }
+
+    def read_appointment(self, token: str) -> tuple[int, str]:
+        """(message id, answer) from an appointment link; `InvalidLink` if it is not valid."""
+        data = self._load(self._appointments, token)
+        if (
+            not isinstance(data, list)
+            or len(data) != 2
+            or not isinstance(data[0], int)
+            or isinstance(data[0], bool)
+            or data[1] not in APPOINTMENT_ANSWERS
+        ):
+            raise InvalidLink("this link is not one of ours")
+        return data[0], data[1]
 
     def read_exercises(self, token: str) -> int:
         return self._message_id(self._exercises, token)

@@ -46,7 +46,13 @@ ANSWERS = (
     "help",
     "unsure",
     "unknown",
+    # What a DONE, C or R recorded (followup.replies.program_answers).
+    "done",
+    "confirm",
+    "reschedule",
 )
+# Answers kept rendered; a confirmation names its appointment, so they are not few.
+ANSWERS_KEPT = 1024
 OPT_OUT_LINE = {"en": "Reply STOP to opt out.", "es": "Responda STOP para no recibir mas."}
 FALLBACK_LANGUAGE = "en"
 
@@ -106,12 +112,15 @@ class Renderer:
         """The SMS sent back in answer to a patient's reply (`sms/<lang>/answer-*.txt`).
 
         `facts` are what the answer may say beyond the clinic (whether staff were
-        alerted, when they will call). Answers are few: each is rendered once."""
+        alerted, when they will call, the appointment confirmed). Each is rendered once
+        (the latest `ANSWERS_KEPT` are kept)."""
         clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
         key = (name, language, clinic["name"], clinic["phone"], facts)
         if key not in self._answers:
             context = {"clinic": clinic, **dict(facts)}
             text = self._render("sms", f"answer-{name}.txt", language, context)
+            if len(self._answers) >= ANSWERS_KEPT:
+                del self._answers[next(iter(self._answers))]  # the oldest
             self._answers[key] = to_gsm7(" ".join(text.split()))
         return self._answers[key]
 

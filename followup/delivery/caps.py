@@ -8,6 +8,14 @@ local time (inside the SMS sending window), or is skipped with the reason when t
 comes after its expiry. Days are the patient's calendar days, so a daylight-saving
 change neither splits nor merges one.
 
+Who goes first: a next-appointment reminder (`followup.care.appointments`), then the
+plan's routine messages, then campaigns. A reminder is useful on one day only, so the
+cap never holds it back: it counts in the budget, and routine plan messages leave its
+room to it as campaigns leave theirs to plan messages (a routine text that would take
+the last room of the week before a reminder waits, or is skipped, with the reason).
+Only when the week was spent before the appointment was booked does a reminder go over
+the cap. Consent and quiet hours are not the cap's: a reminder keeps to both.
+
 At send time the dispatcher asks `FrequencyCaps.hold` under the patients' row locks,
 so two workers never both spend the last unit of a day; `followup schedule` shows the
 same rule applied ahead of time (`project`).
@@ -25,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.care.appointments import STEP_PREFIX as REMINDER_PREFIX
 from followup.config import Settings
 from followup.delivery.eligibility import Defer, Skip
 from followup.delivery.repeats import REACHED
@@ -94,6 +103,18 @@ class CappedRow(Protocol):
     def purpose(self) -> str: ...
     @property
     def expires_at(self) -> datetime: ...
+    @property
+    def step(self) -> str | None: ...
+
+
+def is_reminder(row: CappedRow) -> bool:
+    """A next-appointment reminder: first in the cap, and never held by it."""
+    return row.purpose == Purpose.CARE and (row.step or "").startswith(REMINDER_PREFIX)
+
+
+def priority(row: CappedRow) -> int:
+    """0 for an appointment reminder, 1 for a routine plan message, 2 for a campaign."""
+    return 0 if is_reminder(row) else 1 + CAPPED.index(row.purpose)
 
 
 class QueuedCappedRow(CappedRow, Protocol):
@@ -113,42 +134,45 @@ class FrequencyCaps:
         self, session: Session, rows: Iterable[QueuedCappedRow], now: datetime
     ) -> dict[int, Skip | Defer]:
         """The rows (about to be sent at `now`) the budget has no room for, each with
-        where it goes. Plan messages go before campaigns; a campaign also leaves room
-        for the plan messages due within the week. Call with the patients locked."""
+        where it goes. Appointment reminders go first and are never held; a routine plan
+        message leaves room for the reminders due within the week, a campaign for every
+        plan message due within it. Call with the patients locked."""
         capped = sorted(
             (
                 row
                 for row in rows
                 if row.purpose in CAPPED and self.caps[Channel(row.channel)].limits
             ),
-            key=lambda row: (CAPPED.index(row.purpose), row.id),
+            key=lambda row: (priority(row), row.id),
         )
         if not capped:
             return {}
         zones = {row.patient_id: ZoneInfo(row.timezone) for row in capped}
         spent = spent_days(session, zones, since=now - timedelta(days=WEEK + 1))
-        campaigns = {row.patient_id for row in capped if row.purpose == Purpose.CAMPAIGN}
-        planned = _planned_care(session, {p: zones[p] for p in campaigns}, now)
+        batch = {row.id for row in capped}
+        ahead = _planned_care(session, zones, now, leave_out=batch)
         held: dict[int, Skip | Defer] = {}
         for row in capped:
             channel = Channel(row.channel)
             cap, zone = self.caps[channel], zones[row.patient_id]
-            days = spent[(row.patient_id, row.channel)]
-            if row.purpose == Purpose.CAMPAIGN:
-                days = days + planned[(row.patient_id, row.channel)]
+            key = (row.patient_id, row.channel)
+            today = now.astimezone(zone).date()
+            if is_reminder(row):
+                spent[key][today] += 1
+                continue
+            kept = ahead[key][0] if row.purpose == Purpose.CARE else ahead[key][1]
             window = self.window if channel is Channel.SMS else None
-            slot = cap.next_slot(days, now, zone, window=window)
+            slot = cap.next_slot(spent[key] + kept, now, zone, window=window)
             if slot == now:
-                spent[(row.patient_id, row.channel)][now.astimezone(zone).date()] += 1
-            elif slot >= row.expires_at:
-                held[row.id] = Skip(
-                    f"frequency cap ({cap.describe(channel)}): no room before it expires"
-                )
+                spent[key][today] += 1
+                continue
+            reason = f"frequency cap ({cap.describe(channel)})"
+            if row.purpose == Purpose.CARE and cap.has_room(spent[key], today):
+                reason += ", its room kept for an appointment reminder"
+            if slot >= row.expires_at:
+                held[row.id] = Skip(f"{reason}: no room before it expires")
             else:
-                local = slot.astimezone(zone)
-                held[row.id] = Defer(
-                    slot, f"frequency cap ({cap.describe(channel)}): moved to {local:%a %m-%d}"
-                )
+                held[row.id] = Defer(slot, f"{reason}: moved to {slot.astimezone(zone):%a %m-%d}")
         return held
 
 
@@ -172,22 +196,31 @@ def spent_days(
 
 
 def _planned_care(
-    session: Session, zones: dict[int | None, ZoneInfo], now: datetime
-) -> defaultdict[tuple[int | None, str], Days]:
+    session: Session, zones: dict[int | None, ZoneInfo], now: datetime, *, leave_out: set[int]
+) -> defaultdict[tuple[int | None, str], tuple[Days, Days]]:
     """Per (patient, channel), the plan messages due on each local day of the week
-    ahead: a campaign leaves their room to them."""
-    planned: defaultdict[tuple[int | None, str], Days] = defaultdict(Counter)
+    ahead (but those of `leave_out`, being sent now): (the appointment reminders, which
+    routine plan messages leave room for; every plan message, which campaigns do)."""
+    planned: defaultdict[tuple[int | None, str], tuple[Days, Days]] = defaultdict(
+        lambda: (Counter(), Counter())
+    )
     if not zones:
         return planned
-    for patient_id, channel, due_at in session.execute(
-        select(Message.patient_id, Message.channel, Message.due_at).where(
+    for row in session.execute(
+        select(Message.id, Message.patient_id, Message.channel, Message.due_at, Message.step).where(
             Message.patient_id.in_(zones),
             Message.purpose == Purpose.CARE,
             Message.status.in_(PENDING_STATUSES),
             Message.due_at < now + timedelta(days=WEEK),
         )
     ):
-        planned[(patient_id, channel)][max(due_at, now).astimezone(zones[patient_id]).date()] += 1
+        if row.id in leave_out:
+            continue
+        day = max(row.due_at, now).astimezone(zones[row.patient_id]).date()
+        reminders, everything = planned[(row.patient_id, row.channel)]
+        everything[day] += 1
+        if (row.step or "").startswith(REMINDER_PREFIX):
+            reminders[day] += 1
     return planned
 
 
@@ -205,13 +238,17 @@ def project(
     zone: ZoneInfo,
 ) -> dict[int, Projection]:
     """Where one patient's pending (row, due time) pairs on one channel would go out,
-    given the `spent` days: plan messages first, each in turn, then campaigns in the
-    room the plan leaves them (as at send time)."""
+    given the `spent` days: appointment reminders at their time, then plan messages in
+    turn, then campaigns in the room the plan leaves them (as at send time)."""
     days = Counter(spent)
     result = {}
-    for row, due_at in sorted(pending, key=lambda p: (CAPPED.index(p[0].purpose), p[1])):
+    for row, due_at in sorted(pending, key=lambda p: (priority(p[0]), p[1])):
         channel = Channel(row.channel)
         if row.purpose not in CAPPED or not caps.caps[channel].limits:
+            continue
+        if is_reminder(row):  # at its time, whatever the days hold
+            days[due_at.astimezone(zone).date()] += 1
+            result[row.id] = Projection(due_at, None)
             continue
         window = caps.window if channel is Channel.SMS else None
         slot = caps.caps[channel].next_slot(days, due_at, zone, window=window)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, func, select
 
+from followup.care.appointments import TEMPLATE as APPOINTMENT_TEMPLATE
 from followup.care.measures import DISCHARGE_STEP, TIMEPOINT_OF_STEP
 from followup.care.programs import PROGRAM_TEMPLATES, Assigned
 from followup.care.series import held_back
@@ -133,8 +134,8 @@ class Composer:
         program: list[Assigned] | None = None,
     ) -> Outgoing:
         """The message exactly as it will be sent to `to`; `program` is the episode's
-        home programme, named by the reminders of `PROGRAM_TEMPLATES`; with one, the
-        check-ins of `TIMEPOINT_OF_STEP` link to the outcome form."""
+        home programme, named by the reminders of `PROGRAM_TEMPLATES`. The steps of
+        `TIMEPOINT_OF_STEP` link to the outcome form in every episode."""
         if row.purpose in (Purpose.ALERT, Purpose.ANSWER):
             # Written when queued: an alert from the patient's reply, an answer by staff.
             return Outgoing(row.id, to, row.body or "", subject=row.subject)
@@ -163,7 +164,7 @@ class Composer:
                 done_url=self.links.done_url(row.id),
             )
             own_links += [context["exercises_url"], context["done_url"]]
-        timepoint = TIMEPOINT_OF_STEP.get(row.step or "") if program else None
+        timepoint = TIMEPOINT_OF_STEP.get(row.step or "")
         if row.step == DISCHARGE_STEP:
             timepoint = "discharge"
         if timepoint is not None and row.episode_id is not None:
@@ -179,6 +180,9 @@ class Composer:
         answers = self.links.answer_urls(row.id)
         unsubscribe = self.links.unsubscribe_url(row.id)
         context["answers"] = answers
+        if row.template == APPOINTMENT_TEMPLATE:  # its one-tap C and R
+            context["appointment_answers"] = self.links.appointment_urls(row.id)
+            own_links += context["appointment_answers"].values()
         email = self.renderer.email(row.template, row.language, context)
         return Outgoing(
             row.id,

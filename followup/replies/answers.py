@@ -1,6 +1,9 @@
-"""One-tap answers and notes from check-in emails, and one-click email unsubscribes.
+"""One-tap answers and notes from check-in emails, an appointment reminder email's
+Confirm and Ask to reschedule, and one-click email unsubscribes.
 
-Each is idempotent: a second click finds its row and changes nothing.
+Each is idempotent: a second click finds its row and changes nothing. A tap on an
+appointment answer is stored as the patient's C or R would be by text, so the front
+desk sees it in the same place.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from followup.models.care import Patient
 from followup.models.outbox import Message, Purpose
 from followup.models.replies import Reply, Triage
 from followup.replies.alerts import raise_alerts
-from followup.replies.reading import read_reply
+from followup.replies.program_answers import read_answer_text
 from followup.replies.recording import alerted_before, reply_row, store_replies, with_trends
 
 # The key of a note sent from a check-in email's page starts with this.
 NOTE_KEY = "note-"
+# ...and that of a tap on an appointment reminder email's answer.
+APPOINTMENT_KEY = "appointment-"
 
 
 def receive_answer(
@@ -45,7 +50,7 @@ def receive_answer(
     if message is None:
         return None
     patient = session.get_one(Patient, message.patient_id)
-    reading = read_reply(text)
+    reading = read_answer_text(text)
     reading = with_trends(
         session, {key: reading}, {key: patient.id}, settings=settings, now=now
     ).get(key, reading)

@@ -22,8 +22,13 @@ from followup.models.care import Consent, Patient
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply, Triage
 from followup.replies.alerts import raise_alerts
-from followup.replies.program_answers import Answered, is_bare_answer, record_program_answers
-from followup.replies.reading import Reading, is_yes, read_by_rules, read_reply
+from followup.replies.program_answers import (
+    Answered,
+    ProgrammeAnswer,
+    read_answer_text,
+    record_program_answers,
+)
+from followup.replies.reading import Reading, is_yes
 from followup.replies.recording import alerted_before, reply_row, store_replies, with_trends
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,8 @@ class Received:
     alerted: bool = False
     # The automatic answer sent back, once the web side has written it.
     answer: str | None = None
+    # What the reply counted as for a home programme or an appointment, if anything.
+    programme: ProgrammeAnswer | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ def receive_sms(
     firsts: dict[str, InboundSms] = {}
     for sms in messages:
         firsts.setdefault(sms.sid, sms)
-    readings = {sid: _read(sms.body) for sid, sms in firsts.items()}
+    readings = {sid: read_answer_text(sms.body) for sid, sms in firsts.items()}
     patients = {
         sid: senders[sms.from_number].id
         for sid, sms in firsts.items()
@@ -144,7 +151,7 @@ def receive_sms(
             to_alert.append((reply, sender.id if sender else None))
         if sender is not None and reading.keyword is None:
             programme.append(Answered(stored[sms.sid], sender.id, sender.last_message_id, sms.body))
-    record_program_answers(session, programme, now=now)
+    counted = record_program_answers(session, programme, now=now)
     alerted = raise_alerts(session, to_alert, settings=settings, renderer=renderer, now=now)
     earlier = _reply_ids(session, [sid for sid in readings if sid not in stored])
     alerted |= alerted_before(session, list(earlier.values()))
@@ -159,15 +166,10 @@ def receive_sms(
                 sender.language if sender else None,
                 changes.get(sms.sid),
                 reply_id in alerted,
+                programme=counted.get(reply_id),
             )
         )
     return results
-
-
-def _read(body: str) -> Reading:
-    """Both readers, but for a bare DONE, HECHO, C or R the rules alone (nothing else
-    to read in it; anything more, "done but my leg is numb", is read by both)."""
-    return read_by_rules(body) if is_bare_answer(body) else read_reply(body)
 
 
 def _keyword_consent(

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from followup.care.appointments import STEP_PREFIX
+from followup.care.appointments import STEP_PREFIX, reminded_appointment
 from followup.db import insert
-from followup.models.care import Episode, Patient, Visit
+from followup.models.care import Episode, Office, Patient, Visit
 from followup.models.outbox import Message
 from followup.models.programs import ExerciseAssignment, ExerciseReport
 from followup.models.replies import Reply
-from followup.replies.reading import normalize
+from followup.replies.reading import Reading, normalize, read_by_rules, read_reply
 
 # A reply that opens with one of these says the exercises were done.
 DONE_WORDS = frozenset({"done", "hecho", "hechos", "listo", "lista", "termine"})
@@ -45,6 +45,12 @@ def is_bare_answer(text: str) -> bool:
     about the body, would read an unknown short word as doubt)."""
     whole = " ".join(WORD.findall(normalize(text)))
     return whole in DONE_WORDS | DONE_PHRASES | CONFIRM | RESCHEDULE
+
+
+def read_answer_text(text: str) -> Reading:
+    """Both readers, but for a bare DONE, HECHO, C or R the rules alone (nothing else
+    to read in it; anything more, "done but my leg is numb", is read by both)."""
+    return read_by_rules(text) if is_bare_answer(text) else read_reply(text)
 
 
 def says_done(text: str) -> bool:
@@ -71,11 +77,26 @@ class Answered:
     body: str
 
 
-def record_program_answers(session: Session, answers: list[Answered], *, now: datetime) -> None:
-    """Record the DONEs, Cs and Rs among newly stored replies."""
+@dataclass(frozen=True)
+class ProgrammeAnswer:
+    """What a reply counted as, for its own answer: "done" (today's exercises recorded),
+    "confirm" (the appointment at `appointment_at`, at `office`, confirmed) or
+    "reschedule" (for the front desk)."""
+
+    kind: str
+    appointment_at: datetime | None = None
+    office: str | None = None
+
+
+def record_program_answers(
+    session: Session, answers: list[Answered], *, now: datetime
+) -> dict[int, ProgrammeAnswer]:
+    """Record the DONEs, Cs and Rs among newly stored replies; returns what each reply
+    that counted was, by reply id."""
+    counted: dict[int, ProgrammeAnswer] = {}
     for answer in answers:
         if says_done(answer.body):
-            record_done(
+            episode = record_done(
                 session,
                 patient_id=answer.patient_id,
                 channel="sms",
@@ -83,10 +104,21 @@ def record_program_answers(session: Session, answers: list[Answered], *, now: da
                 message_id=answer.last_message_id,
                 now=now,
             )
+            if episode is not None:
+                counted[answer.reply_id] = ProgrammeAnswer("done")
             continue
         kind = appointment_answer(answer.body)
         if kind is not None and answer.last_message_id is not None:
-            _answer_appointment(session, answer, kind, now)
+            found = answer_appointment(
+                session,
+                reply_id=answer.reply_id,
+                message_id=answer.last_message_id,
+                kind=kind,
+                now=now,
+            )
+            if found is not None:
+                counted[answer.reply_id] = found
+    return counted
 
 
 def programme_episode(session: Session, patient_id: int) -> int | None:
@@ -108,12 +140,12 @@ def record_done(
     reply_id: int | None,
     message_id: int | None,
     now: datetime,
-) -> bool:
-    """Record that the patient did today's exercises (their local day); False when the
-    patient has no programme or the day was recorded already."""
+) -> int | None:
+    """Record that the patient did today's exercises (their local day, once); returns
+    the episode it counts for, None when the patient has no programme."""
     episode_id = programme_episode(session, patient_id)
     if episode_id is None:
-        return False
+        return None
     zone = ZoneInfo(session.get_one(Patient, patient_id).timezone)
     statement = (
         insert(session, ExerciseReport)
@@ -127,18 +159,28 @@ def record_done(
             recorded_at=now,
         )
         .on_conflict_do_nothing(index_elements=["patient_id", "day"])
-        .returning(ExerciseReport.id)
     )
-    return bool(session.execute(statement).all())
+    session.execute(statement)
+    return episode_id
 
 
-def _answer_appointment(session: Session, answer: Answered, kind: str, now: datetime) -> None:
-    message = session.get(Message, answer.last_message_id)
+def answer_appointment(
+    session: Session, *, reply_id: int, message_id: int, kind: str, now: datetime
+) -> ProgrammeAnswer | None:
+    """Record the reply `reply_id` (a C or R by text, or a tap in the reminder's email)
+    as `kind` on the appointment that the reminder `message_id` was about, once; None
+    when that message is no appointment reminder, or its appointment has passed or was
+    moved or cancelled since (staff read the reply as any other)."""
+    message = session.get(Message, message_id)
     if message is None or not (message.step or "").startswith(STEP_PREFIX):
-        return  # a C or R that answers no appointment reminder: staff read it as any reply
+        return None
     visit = session.get(Visit, message.visit_id) if message.visit_id else None
-    if visit is None or visit.next_appointment_at is None or visit.next_appointment_at <= now:
-        return
+    booked = None if visit is None else reminded_appointment(visit, message.step, now)
+    if visit is None or booked is None:
+        return None
+    answer = ProgrammeAnswer(kind, booked, Office(visit.office).label)
+    if session.get_one(Reply, reply_id).keyword is not None:
+        return answer  # recorded already (the same link tapped again)
     if kind == "confirm":
         visit.next_appointment_confirmed_at = now
         visit.next_appointment_reschedule_at = None
@@ -156,6 +198,7 @@ def _answer_appointment(session: Session, answer: Answered, kind: str, now: date
     )
     session.execute(
         update(Reply)
-        .where(Reply.id == answer.reply_id, Reply.keyword.is_(None))
+        .where(Reply.id == reply_id, Reply.keyword.is_(None))
         .values(keyword=kind, reasons=reason, **handled)
     )
+    return answer

@@ -3,7 +3,9 @@
 A reply with a warning sign gets the safety answer whatever else it says; when it also
 revoked consent, the opt-out confirmation follows in the same text (one answer, as the
 TCPA allows). An emergency only the second reader found gets the answer that is honest
-about the doubt. A number that matches no patient is answered in English and Spanish.
+about the doubt. A DONE, C or R that counted gets its own short answer (what was
+recorded), else the routine one. A number that matches no patient is answered in
+English and Spanish.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from followup.config import Settings
 from followup.content.render import Renderer
 from followup.models.replies import Triage
-from followup.replies.call_back import answer_facts
+from followup.replies.call_back import answer_facts, programme_facts
 from followup.replies.inbound_sms import Received
 
 # Languages of the answer to a number that matches no patient.
@@ -49,7 +51,13 @@ def _answer(
         if received.consent_change == "stopped":
             text += " " + renderer.answer("stop", language, settings)
         return text
-    return renderer.answer(_plain_answer(received), language, settings)
+    name = _plain_answer(received)
+    if name == "routine" and received.programme is not None:
+        # A DONE, C or R gets its own answer, saying what was recorded.
+        answer = received.programme
+        facts = programme_facts(settings, answer, language=language, now=now)
+        return renderer.answer(answer.kind, language, settings, facts)
+    return renderer.answer(name, language, settings)
 
 
 def _plain_answer(received: Received) -> str:

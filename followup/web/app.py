@@ -17,6 +17,7 @@ from followup.content.links import Links
 from followup.runtime import Runtime
 from followup.web import (
     api,
+    appointment_pages,
     measure_pages,
     operations,
     pages,
@@ -54,6 +55,7 @@ def create_app(
     assets = settings.templates_dir / "web" / "assets"
     site.mount("/assets", StaticFiles(directory=assets), name="page-assets")
     site.include_router(programme_pages.router)
+    site.include_router(appointment_pages.router)
     site.include_router(measure_pages.router)
     site.include_router(api.router)
     site.include_router(programmes_api.router)

@@ -22,13 +22,12 @@ from followup.care.measures import (
     measure_form,
     record_measures,
 )
-from followup.content.links import InvalidLink
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.runtime import Runtime
-from followup.web.pages import _invalid, _links, _page
+from followup.web.pages import _invalid, _links, _page, read_link
 
 router = APIRouter(include_in_schema=False)
 # One Form() per field: FastAPI binds a shared one to the first field only.
@@ -38,9 +37,8 @@ Score = Annotated[str, Form(max_length=3)]
 
 def _open(request: Request, token: str) -> tuple[MeasureForm, str] | None:
     """The form a link names, and its patient's language; None for a link not ours."""
-    try:
-        message_id = _links(request).read_measures(token)
-    except InvalidLink:
+    message_id = read_link(_links(request).read_measures, token)
+    if message_id is None:
         return None
     runtime: Runtime = request.app.state.runtime
     with runtime.sessions() as session:

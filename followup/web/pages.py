@@ -11,12 +11,16 @@ patient is answered in the browser's.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
 
 from babel import Locale, UnknownLocaleError
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from followup.care.patients import LANGUAGES
@@ -27,6 +31,7 @@ from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.outbox import Message
+from followup.models.replies import Reply
 from followup.plain_text import plain
 from followup.replies.answers import NOTE_KEY, notes_taken, receive_answer, unsubscribe_email
 from followup.replies.call_back import answer_facts
@@ -36,22 +41,35 @@ router = APIRouter(include_in_schema=False)
 # Notes one check-in email takes; past this a person is better served by a call.
 NOTES_PER_EMAIL = 3
 
+T = TypeVar("T")
+# What a one-tap POST's store returns: the patient's language and the page's context,
+# or None when the link's message (or what it answers) is gone.
+Tapped = tuple[str, dict[str, Any]] | None
+
+
+def read_link(read: Callable[[str], T], token: str) -> T | None:
+    """What a signed link carries, or None for a link not ours or expired."""
+    try:
+        return read(token)
+    except InvalidLink:
+        return None
+
 
 @router.get("/r/{token}", response_class=HTMLResponse)
 def confirm_answer(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id, score = _links(request).read_answer(token)
-    except InvalidLink:
+    found = read_link(_links(request).read_answer, token)
+    if found is None:
         return _invalid(request)
+    message_id, score = found
     return _page(request, "answer-confirm.html", _language(request, message_id), score=score)
 
 
 @router.post("/r/{token}", response_class=HTMLResponse)
 async def record_answer(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id, score = _links(request).read_answer(token)
-    except InvalidLink:
+    found = read_link(_links(request).read_answer, token)
+    if found is None:
         return _invalid(request)
+    message_id, score = found
     return await _answer(request, message_id, str(score), f"link-{message_id}-{score}", token)
 
 
@@ -84,32 +102,68 @@ async def record_note(
     )
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
-def confirm_unsubscribe(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_unsubscribe(token)
-    except InvalidLink:
-        return _invalid(request)
-    return _page(request, "unsubscribe-confirm.html", _language(request, message_id))
+def add_one_tap(
+    router: APIRouter,
+    path: str,
+    read: Callable[[Links, str], int],
+    pages: tuple[str, str],
+    store: Callable[[Session, int], str | None],
+) -> None:
+    """Add an email's one-tap link to `router`, its message id read by the `Links`
+    method `read`: its GET shows the first of `pages` (with the button, in the patient's
+    language) and changes nothing; its POST records the tap with `store` (given the
+    message id, it returns the patient's language, or None when the message is gone)
+    and shows the second."""
+    ask, done = pages
+
+    def show(token: str, request: Request) -> HTMLResponse:
+        message_id = read_link(partial(read, _links(request)), token)
+        if message_id is None:
+            return _invalid(request)
+        return _page(request, ask, _language(request, message_id))
+
+    async def record(token: str, request: Request) -> HTMLResponse:
+        message_id = read_link(partial(read, _links(request)), token)
+        if message_id is None:
+            return _invalid(request)
+
+        def tapped(session: Session) -> Tapped:
+            language = store(session, message_id)
+            return None if language is None else (language, {})
+
+        return await record_tap(request, done, tapped)
+
+    name = ask.removesuffix(".html")
+    router.add_api_route(path, show, methods=["GET"], response_class=HTMLResponse, name=name)
+    router.add_api_route(path, record, methods=["POST"], response_class=HTMLResponse, name=done)
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_unsubscribe(token)
-    except InvalidLink:
-        return _invalid(request)
+def _unsubscribe(session: Session, message_id: int) -> str | None:
+    patient = unsubscribe_email(session, message_id=message_id, now=utcnow())
+    return None if patient is None else patient.language
+
+
+PAGES = ("unsubscribe-confirm.html", "unsubscribed.html")
+add_one_tap(router, "/u/{token}", Links.read_unsubscribe, PAGES, _unsubscribe)
+
+
+async def record_tap(
+    request: Request, name: str, store: Callable[[Session], Tapped]
+) -> HTMLResponse:
+    """A one-tap POST from an email link: `store` records it in one transaction, off the
+    event loop; then the page `name` in the patient's language (the invalid-link page
+    when `store` found nothing to record)."""
     runtime: Runtime = request.app.state.runtime
 
-    def revoke() -> str | None:
+    def run() -> Tapped:
         with transaction(runtime.sessions) as session:
-            patient = unsubscribe_email(session, message_id=message_id, now=utcnow())
-            return None if patient is None else patient.language
+            return store(session)
 
-    language = await run_in_threadpool(revoke)
-    if language is None:
+    stored = await run_in_threadpool(run)
+    if stored is None:
         return _invalid(request)
-    return _page(request, "unsubscribed.html", language)
+    language, context = stored
+    return _page(request, name, language, **context)
 
 
 async def _answer(
@@ -117,36 +171,54 @@ async def _answer(
 ) -> HTMLResponse:
     runtime: Runtime = request.app.state.runtime
 
-    def store() -> tuple[Patient, int | None, str | None, bool] | None:
-        with transaction(runtime.sessions) as session:
-            answered = receive_answer(
-                session,
-                settings=runtime.settings,
-                renderer=runtime.renderer,
-                message_id=message_id,
-                text=text,
-                key=key,
-                now=utcnow(),
-            )
-            if answered is None or answered[0].patient_id is None:
-                return None
-            reply, alerted = answered
-            return session.get_one(Patient, reply.patient_id), reply.pain, reply.triage, alerted
+    def shown(
+        session: Session, reply: Reply, patient: Patient, alerted: bool, now: datetime
+    ) -> dict[str, Any]:
+        facts = answer_facts(
+            runtime.settings, language=patient.language, alerted=alerted, advice=(), now=now
+        )
+        return dict(facts) | {
+            "first_name": patient.first_name,
+            "score": reply.pain if token else None,
+            "triage": reply.triage,
+            "note_url": f"{request.url.path}/note" if token else None,
+        }
 
-    stored = await run_in_threadpool(store)
-    if stored is None:
-        return _invalid(request)
-    patient, pain, triage, alerted = stored
-    facts = answer_facts(
-        runtime.settings, language=patient.language, alerted=alerted, advice=(), now=utcnow()
-    )
-    context: dict[str, Any] = dict(facts) | {
-        "first_name": patient.first_name,
-        "score": pain if token else None,
-        "triage": triage,
-        "note_url": f"{request.url.path}/note" if token else None,
-    }
-    return _page(request, "answer-thanks.html", patient.language, **context)
+    return await answer_tap(request, message_id, text, key, "answer-thanks.html", shown)
+
+
+# What the page after a one-tap answer shows, from the reply stored (None: nothing).
+Shown = Callable[[Session, Reply, Patient, bool, datetime], dict[str, Any] | None]
+
+
+async def answer_tap(
+    request: Request, message_id: int, text: str, key: str, page: str, shown: Shown
+) -> HTMLResponse:
+    """Store a one-tap answer or note to the email `message_id` as the patient's reply
+    `text` (once per `key`; see `receive_answer`), then the page `page` with what
+    `shown` makes of it (from the session, the reply, the patient, whether staff were
+    alerted, and now)."""
+    runtime: Runtime = request.app.state.runtime
+
+    def store(session: Session) -> Tapped:
+        now = utcnow()
+        answered = receive_answer(
+            session,
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            message_id=message_id,
+            text=text,
+            key=key,
+            now=now,
+        )
+        if answered is None or answered[0].patient_id is None:
+            return None
+        reply, alerted = answered
+        patient = session.get_one(Patient, reply.patient_id)
+        context = shown(session, reply, patient, alerted, now)
+        return None if context is None else (patient.language, context)
+
+    return await record_tap(request, page, store)
 
 
 def _links(request: Request) -> Links:

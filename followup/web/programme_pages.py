@@ -12,28 +12,26 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from followup.care.measures import measure_form
 from followup.care.programs import current_programs
-from followup.content.links import InvalidLink
+from followup.content.links import Links
 from followup.content.program_text import exercise_items
-from followup.db import transaction
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.outbox import Message
 from followup.replies.program_answers import record_done
 from followup.runtime import Runtime
-from followup.web.pages import _invalid, _language, _links, _page
+from followup.web.pages import _invalid, _links, _page, add_one_tap, read_link
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/x/{token}", response_class=HTMLResponse)
 def exercises_page(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_exercises(token)
-    except InvalidLink:
+    message_id = read_link(_links(request).read_exercises, token)
+    if message_id is None:
         return _invalid(request)
     runtime: Runtime = request.app.state.runtime
     with runtime.sessions() as session:
@@ -62,39 +60,22 @@ def exercises_page(token: str, request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/d/{token}", response_class=HTMLResponse)
-def confirm_done(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_done(token)
-    except InvalidLink:
-        return _invalid(request)
-    return _page(request, "done-confirm.html", _language(request, message_id))
+def _done_today(session: Session, message_id: int) -> str | None:
+    """Record the one-tap "I did my exercises today" from the reminder `message_id`."""
+    message = session.get(Message, message_id)
+    if message is None or message.patient_id is None:
+        return None
+    record_done(
+        session,
+        patient_id=message.patient_id,
+        channel="email",
+        reply_id=None,
+        message_id=message_id,
+        now=utcnow(),
+    )
+    return session.get_one(Patient, message.patient_id).language
 
 
-@router.post("/d/{token}", response_class=HTMLResponse)
-async def record_done_today(token: str, request: Request) -> HTMLResponse:
-    try:
-        message_id = _links(request).read_done(token)
-    except InvalidLink:
-        return _invalid(request)
-    runtime: Runtime = request.app.state.runtime
-
-    def store() -> str | None:
-        with transaction(runtime.sessions) as session:
-            message = session.get(Message, message_id)
-            if message is None or message.patient_id is None:
-                return None
-            record_done(
-                session,
-                patient_id=message.patient_id,
-                channel="email",
-                reply_id=None,
-                message_id=message_id,
-                now=utcnow(),
-            )
-            return session.get_one(Patient, message.patient_id).language
-
-    language = await run_in_threadpool(store)
-    if language is None:
-        return _invalid(request)
-    return _page(request, "done-thanks.html", language)
+add_one_tap(
+    router, "/d/{token}", Links.read_done, ("done-confirm.html", "done-thanks.html"), _done_today
+)

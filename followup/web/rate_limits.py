@@ -27,7 +27,7 @@ from followup.config import Settings
 from followup.exceptions import ConfigurationError
 
 log = logging.getLogger(__name__)
-LINKS = ("/r/", "/u/", "/x/", "/d/", "/m/", "/console/set-password/")
+LINKS = ("/r/", "/u/", "/x/", "/d/", "/m/", "/a/", "/console/set-password/")
 API = "/api/"
 
 

@@ -3,6 +3,7 @@ outcomes judged against the minimal clinically important difference."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from followup.care.measures import measure_form, record_measures
 from followup.care.outcomes import EpisodeOutcome, summarize
 from followup.care.visits import discharge_patient
+from followup.content.encoding import sms_shape
 from followup.content.links import Links
 from followup.db import transaction
 from followup.exceptions import InvalidInput
@@ -23,6 +25,7 @@ from followup.models.programs import MeasureResponse
 from followup.runtime import Runtime
 from followup.web.app import create_app
 from tests.conftest import PUBLIC, VISIT, add_patient, tick
+from tests.delivery.test_caps import walk
 from tests.peers.twilio_server import TwilioPeer
 from tests.web.test_programmes import ANA, assign
 
@@ -120,11 +123,17 @@ def test_discharge_sends_the_form_with_the_global_rating_of_change_in_spanish(
         pending = session.scalars(
             select(Message).where(Message.status == MessageStatus.SCHEDULED)
         ).all()
-    [form_message] = pending  # only the episode with exercises gets one
-    assert (form_message.patient_id, form_message.step) == (with_exercises.id, "measures-discharge")
-    tick(web_runtime, max(form_message.due_at, now) + timedelta(minutes=1))
+    # Every episode of care gets one, with home exercises or without.
+    assert {(m.patient_id, m.step) for m in pending} == {
+        (with_exercises.id, "measures-discharge"),
+        (without.id, "measures-discharge"),
+    }
+    [form_message] = [m for m in pending if m.patient_id == with_exercises.id]
+    tick(web_runtime, max(now, *(m.due_at for m in pending)) + timedelta(minutes=1))
     [texted] = twilio_server.bodies_to(ANA)
     assert "Califiquelas aqui" in texted
+    [english] = twilio_server.bodies_to("+12015550112")
+    assert "Please rate them here" in english and f"{PUBLIC}/m/" in english
     path = Links(web_runtime.settings).measures_url(form_message.id).removeprefix(PUBLIC)
     page = client.get(path)
     assert "muchísimo mejor" in page.text and "cómo está su espalda ahora" in page.text
@@ -173,3 +182,37 @@ def test_outcomes_are_judged_against_the_minimal_important_difference() -> None:
     hoboken, weehawken, _ = summarize(outcomes, "office")
     assert (hoboken.group, hoboken.patients, weehawken.patients) == ("Hoboken", 3, 1)
     assert summarize([], "office") == []
+
+
+def test_an_episode_without_exercises_is_asked_the_psfs_at_intake_2_and_4_weeks(
+    web_runtime: Runtime, twilio_server: TwilioPeer, client: TestClient
+) -> None:
+    assign(web_runtime, add_patient(web_runtime, phone=ANA), None)
+    walk(web_runtime, VISIT + timedelta(days=29))
+    texts = {m.step: m for m in sent(web_runtime)}
+    bodies = twilio_server.bodies_to(ANA)
+    keep_moving = next(b for b in bodies if "keep moving" in b)
+    assert "How well can you do your daily tasks? Rate them:" in keep_moving
+    assert sms_shape(keep_moving).segments <= 2
+    for step, timepoint in (
+        ("keep-moving", "intake"),
+        ("progress-2w", "2w"),
+        ("progress-4w", "4w"),
+    ):
+        with web_runtime.sessions() as session:
+            form = measure_form(session, texts[step].id)
+        assert form is not None and form.timepoint == timepoint
+    found = re.search(rf"{re.escape(PUBLIC)}(/m/\S+)", keep_moving)
+    assert found is not None
+    path = found.group(1)
+    client.post(path, data={"activity1": "walking", "score1": "4"})
+    four_weeks = Links(web_runtime.settings).measures_url(texts["progress-4w"].id)
+    client.post(four_weeks.removeprefix(PUBLIC), data={"activity1": "walking", "score1": "8"})
+    with web_runtime.sessions() as session:
+        answered = session.scalars(select(MeasureResponse).order_by(MeasureResponse.id)).all()
+    assert [(r.timepoint, r.psfs_mean) for r in answered] == [("intake", 4), ("4w", 8)]
+
+
+def sent(runtime: Runtime) -> list[Message]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Message).where(Message.status == MessageStatus.SENT)))

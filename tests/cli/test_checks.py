@@ -37,15 +37,17 @@ def test_missing_variable_names_the_template_and_the_variable(templates: Path) -
     sms = templates / "sms/en/keep-moving.txt"
     sms.write_text(sms.read_text() + "{{ patient.diagnosis }}")
     *renders, languages = problems_with(templates)
-    # The plan step, and the same template naming a programme (with and without a form).
+    # The plan step, and the same template naming a programme (with and without a form)
+    # or with the outcome form alone.
     assert [p.split(":")[0] for p in renders] == [
         "keep-moving+exercises (en)",
         "keep-moving+exercises+form (en)",
+        "keep-moving+form (en)",
         "plan lower-back, step keep-moving, sms (en)",
     ]
     assert all("sms/en/keep-moving.txt" in p and "'diagnosis'" in p for p in renders)
     assert languages.startswith("sms/*/keep-moving.txt: variables differ between languages")
-    assert "exercises_url, patient, patient.diagnosis, patient.first_name; es:" in languages
+    assert "measures_url, patient, patient.diagnosis, patient.first_name; es:" in languages
 
 
 def test_a_missing_spanish_template_fails(templates: Path) -> None:

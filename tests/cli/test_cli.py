@@ -126,7 +126,7 @@ def test_check_passes_on_the_shipped_templates() -> None:
     # and email; and the exercise library's reading levels.
     assert "ok  visit/keep-moving+exercises/sms/es  GSM-7, 2 segment(s)" in result.output
     assert "  bridge                           es " in result.output
-    assert result.output.endswith("104 renders checked, all templates fine\n")
+    assert result.output.endswith("118 renders checked, all templates fine\n")
     assert "WARN alerts: no on-call route" in result.output
 
 

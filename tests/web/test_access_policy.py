@@ -40,6 +40,8 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/x/{token}"): PUBLIC_ROUTE,
     ("GET", "/d/{token}"): PUBLIC_ROUTE,
     ("POST", "/d/{token}"): PUBLIC_ROUTE,
+    ("GET", "/a/{token}"): PUBLIC_ROUTE,
+    ("POST", "/a/{token}"): PUBLIC_ROUTE,
     ("GET", "/m/{token}"): PUBLIC_ROUTE,
     ("POST", "/m/{token}"): PUBLIC_ROUTE,
     ("POST", "/r/{token}"): PUBLIC_ROUTE,
