@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from followup.console import (
     admin,
     alerts,
+    campaign_actions,
     campaigns,
     health,
     inbox,
@@ -39,6 +40,7 @@ ROUTERS = (
     programmes.router,
     outcomes.router,
     campaigns.router,
+    campaign_actions.router,  # after campaigns: /campaigns/{ref}/progress is not an action
     health.router,
     admin.router,
     live.router,

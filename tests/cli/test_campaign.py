@@ -43,12 +43,16 @@ def test_create_preview_test_send_launch_watch_and_cancel(cli: CliRunner, runtim
         "--by",
         "Maria",
     )
-    assert created == "campaign 'saturday-hours' saved as a draft: offices=('hoboken',)\n"
+    assert created == (
+        "campaign 'saturday-hours' saved as a draft (saturday-hours): offices=('hoboken',)\n"
+    )
     shown = run(cli, "campaign", "preview", "saturday-hours")
     assert shown.startswith(
-        "recipients: 2 (sms 2)\nleft out, no consent: 1\n--- to Pat by sms  [GSM-7, 1 segment(s)]\n"
+        "recipients: 2 (sms 2)\nby language: English 2\n"
+        "left out, no campaign consent on record (never asked): 1\n"
+        "--- to Pat (English) by sms  [GSM-7, 1 segment(s)]\n"
     )
-    assert "takes about 0:00:00.400000 at its rate" in shown
+    assert "All sent by about " in shown and "no send limit" in shown
     assert run(
         cli, "campaign", "test-send", "saturday-hours", "--to", "(201) 555-0999", "--by", "Maria"
     ).startswith("test message sent to (201) 555-0999 (console-sms-")

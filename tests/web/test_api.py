@@ -88,7 +88,9 @@ def test_staff_run_a_campaign_through_the_api(
     assert created.status_code == 201, created.text
     assert created.json()["created_by"] == "maria" and created.json()["status"] == "draft"
     shown = api.post("/api/campaigns/saturday/preview", headers=staff).json()
-    assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {"no consent": 1}
+    assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {
+        "no campaign consent on record (never asked)": 1
+    }
     assert shown["samples"][0]["encoding"] == "GSM-7" and shown["samples"][0]["segments"] == "1"
     sent = api.post("/api/campaigns/saturday/test-send", json={"channel": "sms"}, headers=staff)
     assert sent.status_code == 200 and sent.json()["provider_id"].startswith("console-sms-")
@@ -122,7 +124,7 @@ def test_invalid_bodies_get_field_errors_and_refusals_get_the_reason(
     unsafe = api.post(
         "/api/campaigns", json=CAMPAIGN | {"sms_text": "{{ patient.ssn }}"}, headers=staff
     )
-    assert unsafe.status_code == 422 and "unknown variable" in unsafe.json()["detail"]
+    assert unsafe.status_code == 422 and "unknown field `patient.ssn`" in unsafe.json()["detail"]
 
 
 def test_hostile_campaign_text_gets_a_prompt_refusal_with_the_reason(
@@ -163,7 +165,11 @@ def test_admins_manage_staff_and_revoked_tokens_stop_working(
 
 def test_the_api_is_in_the_openapi_document(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
-    assert {"/api/campaigns", "/api/campaigns/{name}/launch", "/api/replies"} <= set(paths)
+    assert {"/api/campaigns", "/api/campaigns/{campaign}/launch", "/api/replies"} <= set(paths)
+    [ref] = paths["/api/campaigns/{campaign}/launch"]["post"]["parameters"]
+    assert "id or slug" in ref["description"]
+    body = api.get("/openapi.json").json()["components"]["schemas"]["CampaignIn"]["properties"]
+    assert {"texts", "missing_text", "sms_text"} <= set(body)
     assert "/twilio/sms" not in paths
 
 
