@@ -167,7 +167,10 @@ def _clock(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _span(moment: datetime, now: datetime) -> str:
-    minutes = max(0, round((moment - now).total_seconds() / 60))
+    seconds = max(0, round((moment - now).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s from now"
+    minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} min from now"
     return f"{minutes / 60:.1f} h from now"

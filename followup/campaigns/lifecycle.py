@@ -8,6 +8,7 @@ with who and when.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +41,6 @@ from followup.models.staff import AuditEntry
 
 # A campaign message not sent within this long after its slot is skipped, not sent late.
 EXPIRES_AFTER = timedelta(days=2)
-# Messages a second a campaign may ask for when no global limit bounds it (email).
-MAX_RATE = 100.0
 
 
 def create_campaign(session: Session, **details: Any) -> Campaign:
@@ -113,14 +112,15 @@ def draft(
 
 
 def _check_rate(rate: float, channel: str, settings: Settings) -> None:
-    most = ceiling(settings.sms_rate, channel) or MAX_RATE
-    if not 0 < rate <= most:
-        bound = (
-            f"the clinic's text sender sends at most {most:g} a second (FOLLOWUP_SMS_RATE)"
-            if most < MAX_RATE
-            else f"at most {MAX_RATE:g}"
+    """More than 0, and for texts no more than the global limit the sender keeps."""
+    if not (0 < rate < math.inf):
+        raise InvalidInput("the send rate must be more than 0 messages a second")
+    most = ceiling(settings.sms_rate, channel)
+    if most is not None and rate > most:
+        raise InvalidInput(
+            f"the send rate is at most {most:g} a second: the clinic's text sender sends at "
+            f"most {most:g} a second (FOLLOWUP_SMS_RATE), so a faster campaign only waits"
         )
-        raise InvalidInput(f"the send rate must be more than 0 messages a second and {bound}")
 
 
 def _languages(campaign: Campaign) -> list[str]:

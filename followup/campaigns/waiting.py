@@ -59,8 +59,10 @@ def why_waiting(
     for status, channel, due_at, last_error, timezone in rows:
         if status != MessageStatus.SCHEDULED:
             key = "throttle: claimed, waiting its turn at the sender's limit"
+        elif due_at <= now and not ahead:
+            key = "due now: goes with the next dispatch"
         elif due_at <= now:
-            key = f"queued behind {ahead} earlier messages (alerts and plan texts go first)"
+            key = f"queued behind {ahead:,} earlier messages (alerts and plan texts go first)"
             due_at = now + gap * ahead
         elif (last_error or "").startswith(CAPPED_PREFIX):
             key = f"held by the {last_error}"
