@@ -19,7 +19,6 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from sqlalchemy import create_engine, func, insert, select, update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.dispatch import DEFAULT_SERVER, peer  # noqa: E402
+from bench.dispatch import DEFAULT_SERVER, peer, peer_settings  # noqa: E402
 from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
 from followup.campaigns.launches import launch  # noqa: E402
@@ -41,7 +40,6 @@ from followup.delivery.claims import claim_due, sms_room  # noqa: E402
 from followup.models.care import Visit  # noqa: E402
 from followup.models.outbox import PENDING_STATUSES, Message  # noqa: E402
 from followup.runtime import Runtime  # noqa: E402
-from tests.peers.twilio_server import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 SCHEMA = "followup_bench_estimate"
 
@@ -54,19 +52,8 @@ def drain(server_url: str, base_url: str, *, patients: int, backlog: int, limit:
 
     seed(url, patients)
     _backlog(url, range(patients + 1, patients + backlog + 1))
-    settings = Settings(
-        database_url=url,
-        sms_backend="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number="+12015550199",
-        twilio_api_base_url=base_url,
-        sms_rate=limit,
-        sms_per_day=0,
-        sms_per_week=0,
-        batch_size=200,
-        quiet_hours_start=clock_time(0, 0),
-        quiet_hours_end=clock_time(23, 59, 59),
+    settings = peer_settings(
+        url, base_url, sms_rate=limit, sms_per_day=0, sms_per_week=0, batch_size=200
     )
     runtime = Runtime(settings)
     now = datetime.now(UTC)

@@ -121,7 +121,7 @@ def campaign_page(campaign: str, request: Request, who: Staff) -> HTMLResponse:
         launch=launch_progress(chosen),
         waits=waits,
         languages=LANGUAGES,
-        **_shown(shown, runtime.settings.clinic_timezone),
+        **_shown(shown, runtime.settings.clinic_timezone, estimate=chosen.status == "draft"),
     )
 
 
@@ -256,13 +256,14 @@ def _preview(request: Request, form: dict[str, str], who: SignedIn) -> dict[str,
     return _shown(shown, runtime.settings.clinic_timezone)
 
 
-def _shown(shown: Preview, zone: str) -> dict[str, Any]:
-    """What the preview template shows of a preview."""
+def _shown(shown: Preview, zone: str, *, estimate: bool = True) -> dict[str, Any]:
+    """What the preview template shows of a preview; the estimate only before a launch
+    (after it, the progress says why messages wait and when they should go)."""
     samples = [(s, sms_shape(s.body) if s.channel == "sms" else None) for s in shown.samples]
-    estimate = shown.estimate.lines(ZoneInfo(zone), utcnow()) if shown.estimate else []
+    lines = shown.estimate.lines(ZoneInfo(zone), utcnow()) if shown.estimate and estimate else []
     return {
         "preview": shown,
         "samples": samples,
-        "estimate": estimate,
+        "estimate": lines,
         "language_name": language_name,
     }

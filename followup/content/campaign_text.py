@@ -1,4 +1,9 @@
-"""A campaign's message: a template from templates/, or text staff wrote.
+"""A campaign's message: a template from templates/, or text staff wrote per language.
+
+Staff write a text per patient language (`LanguageText`: the SMS, the email's subject
+and text). A patient whose language has none gets another language's text or is
+skipped, as staff chose for the campaign (`FALLBACK`, `SKIP`); the launch records each
+skipped one with the reason.
 
 Staff-written text is rendered in the bounded sandbox (`followup.content.sandbox`) with
 `StrictUndefined`. It is checked when the campaign is saved, every branch of it (see

@@ -9,7 +9,6 @@ import pytest
 
 from followup.campaigns.launches import launch
 from followup.campaigns.lifecycle import pause
-from followup.campaigns.previews import Preview, preview
 from followup.campaigns.waiting import why_waiting
 from followup.config import Settings
 from followup.db import transaction
@@ -18,6 +17,7 @@ from followup.models.campaigns import Campaign
 from followup.models.care import Office, Patient
 from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.runtime import Runtime
+from tests.campaigns.test_languages import shown
 from tests.campaigns.test_lifecycle import NOW, new_campaign, patient
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -44,17 +44,6 @@ def plan_texts(runtime: Runtime, patient_id: int, due: list[datetime], **values:
                     **values,
                 )
             )
-
-
-def shown(runtime: Runtime, campaign_id: int, now: datetime = NOW) -> Preview:
-    with runtime.sessions() as session:
-        return preview(
-            session,
-            session.get_one(Campaign, campaign_id),
-            settings=runtime.settings,
-            renderer=runtime.renderer,
-            now=now,
-        )
 
 
 def test_the_rate_is_bounded_by_the_global_limit(runtime: Runtime) -> None:

@@ -3,13 +3,13 @@ language, and a recorded choice for a language without one."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from followup.campaigns.launches import launch
-from followup.campaigns.previews import preview
+from followup.campaigns.previews import Preview, preview
 from followup.content.campaign_text import LanguageText
 from followup.exceptions import InvalidInput
 from followup.models.campaigns import Campaign
@@ -28,14 +28,14 @@ def two_languages(runtime: Runtime, **overrides: object) -> int:
     return new_campaign(runtime, sms_text=None, texts={"en": ENGLISH, "es": SPANISH}, **overrides)
 
 
-def shown(runtime: Runtime, campaign_id: int):  # type: ignore[no-untyped-def]
+def shown(runtime: Runtime, campaign_id: int, now: datetime = NOW) -> Preview:
     with runtime.sessions() as session:
         return preview(
             session,
             session.get_one(Campaign, campaign_id),
             settings=runtime.settings,
             renderer=runtime.renderer,
-            now=NOW,
+            now=now,
         )
 
 

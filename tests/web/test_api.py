@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -187,3 +188,52 @@ def test_staff_cli_issues_hashed_tokens(runtime: Runtime) -> None:
         cli.invoke(main, ["staff", "revoke", str(stored.id)]).output
         == f"token #{stored.id} revoked\n"
     )
+
+
+def test_a_campaign_in_two_languages_is_addressed_by_slug_and_previewed_per_language(
+    api: TestClient, tokens: dict[str, str], runtime: Runtime
+) -> None:
+    patient(runtime, "P1")
+    patient(runtime, "P2", language="es")
+    staff = auth(tokens["staff"])
+    body = {
+        "name": "Hoboken 12/2026 hours",
+        "channel": "sms",
+        "segment": {"offices": ["Hoboken"]},
+        "texts": {
+            "en": {"sms_text": "Hi {{ patient.first_name }}, open Saturdays."},
+            "es": {"sms_text": "Hola {{ patient.first_name }}, abrimos los sabados."},
+        },
+        "missing_text": "skip",
+    }
+    created = api.post("/api/campaigns", json=body, headers=staff)
+    assert created.status_code == 201, created.text
+    made = created.json()
+    assert (made["slug"], made["missing_text"]) == ("hoboken-12-2026-hours", "skip")
+    assert made["texts"]["es"]["sms_text"].startswith("Hola")
+    for ref in (made["slug"], str(made["id"])):
+        shown = api.post(f"/api/campaigns/{ref}/preview", headers=staff).json()
+        assert shown["languages"] == {"en": 1, "es": 1} and shown["without_text"] == {}
+        assert {s["language"]: s["text"][:4] for s in shown["samples"]} == {
+            "en": "Hi P",
+            "es": "Hola",
+        }
+        assert shown["estimate"]["lines"][0].startswith("Texts start about")
+    launched = api.post(f"/api/campaigns/{made['slug']}/launch", headers=staff)
+    assert launched.headers["Location"] == "/api/campaigns/hoboken-12-2026-hours"
+    assert api.post(f"/api/campaigns/{made['id']}/cancel", headers=staff).json()["status"] == (
+        "cancelled"
+    )
+
+
+def test_a_rate_over_the_clinic_s_limit_is_refused_with_the_limit(
+    tokens: dict[str, str], runtime: Runtime
+) -> None:
+    limited = Runtime(replace(runtime.settings, sms_rate=1.0))
+    with TestClient(create_app(limited)) as client:
+        refused = client.post(
+            "/api/campaigns", json=CAMPAIGN | {"rate": 5}, headers=auth(tokens["staff"])
+        )
+    limited.close()
+    assert refused.status_code == 422
+    assert "the clinic's text sender sends at most 1 a second" in refused.json()["detail"]
