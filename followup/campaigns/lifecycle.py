@@ -1,4 +1,5 @@
-"""Campaigns: staff choose patients, preview, launch, pause, resume, cancel.
+"""Campaigns: staff choose patients, write the message per language, launch, pause,
+resume, cancel (the preview is `followup.campaigns.previews`).
 
 A launch (`followup.campaigns.launches`) writes the campaign's messages into the outbox the
 plans use, one row per (campaign, patient, channel); the dispatcher sends them like
@@ -52,8 +53,15 @@ def create_campaign(session: Session, **details: Any) -> Campaign:
     campaign.slug = new_slug(session, campaign.name)
     session.add(campaign)
     session.flush()
-    detail = f"{details['segment'].describe()}; languages {', '.join(sorted(_languages(campaign))) or 'of the template'}; without a text: {campaign.missing_text}"
-    audit(session, campaign, campaign.created_by, "create", detail)
+    languages = ", ".join(sorted(load_texts(campaign.texts))) or "the template's"
+    detail = f"{details['segment'].describe()}; texts in {languages}"
+    audit(
+        session,
+        campaign,
+        campaign.created_by,
+        "create",
+        f"{detail}; without one: {campaign.missing_text}",
+    )
     return campaign
 
 
@@ -121,10 +129,6 @@ def _check_rate(rate: float, channel: str, settings: Settings) -> None:
             f"the send rate is at most {most:g} a second: the clinic's text sender sends at "
             f"most {most:g} a second (FOLLOWUP_SMS_RATE), so a faster campaign only waits"
         )
-
-
-def _languages(campaign: Campaign) -> list[str]:
-    return list(load_texts(campaign.texts or "{}"))
 
 
 def pause(session: Session, campaign: Campaign, *, by: str) -> None:

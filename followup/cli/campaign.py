@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
@@ -15,7 +15,6 @@ from followup.campaigns.launches import request_launch
 from followup.campaigns.lifecycle import (
     cancel,
     create_campaign,
-    launch_progress,
     pause,
     progress,
     resume,
@@ -26,17 +25,16 @@ from followup.campaigns.previews import preview
 from followup.campaigns.segments import Segment
 from followup.campaigns.waiting import why_waiting
 from followup.care.patients import LANGUAGES
+from followup.cli.campaign_report import IN_FLIGHT, bar, launching, preview_lines, waiting_lines
 from followup.content.campaign_text import FALLBACK, MISSING_CHOICES, LanguageText, language_name
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.campaigns import Campaign
-from followup.models.outbox import PENDING_STATUSES, MessageStatus
 from followup.runtime import LazyRuntime
 
 pass_runtime = click.make_pass_decorator(LazyRuntime)
 BY = click.option("--by", "by", required=True, help="The staff member, for the audit log.")
-IN_FLIGHT = (*PENDING_STATUSES, MessageStatus.SENDING)
 OTHER_LANGUAGES = [language for language in LANGUAGES if language != "en"]
 
 
@@ -156,59 +154,14 @@ def create(
 def preview_command(lazy: LazyRuntime, ref: str) -> None:
     """Recipients per channel and language, who is left out and why, samples per
     language, and when it would be sent."""
-    from followup.content.encoding import sms_shape
-
     rt = lazy.get()
     now = utcnow()
     with rt.sessions() as session:
         shown = preview(
             session, get_campaign(session, ref), settings=rt.settings, renderer=rt.renderer, now=now
         )
-    click.echo(
-        f"recipients: {shown.total} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(shown.recipients.items()))
-        + ")"
-    )
-    click.echo(
-        "by language: "
-        + (
-            ", ".join(f"{language_name(k)} {v}" for k, v in sorted(shown.languages.items()))
-            or "none"
-        )
-    )
-    for language, count in sorted(shown.without_text.items()):
-        then = (
-            f"get the {language_name(shown.fallback or '')} text"
-            if shown.fallback
-            else "are skipped"
-        )
-        click.echo(
-            f"no {language_name(language)} text: {count} {language_name(language)}-speaking patients {then}"
-        )
-    for reason, count in sorted(shown.excluded.items()):
-        click.echo(f"left out, {reason}: {count}")
-    if (why := shown.explanation()) is not None:
-        click.echo(why)
-    for sample in shown.samples:
-        shape = (
-            f"  [{sms_shape(sample.body).encoding}, {sms_shape(sample.body).segments} segment(s)]"
-            if sample.channel == "sms"
-            else ""
-        )
-        written = (
-            ""
-            if sample.written_in == sample.language
-            else f", the {language_name(sample.written_in)} text"
-        )
-        click.echo(
-            f"--- to {sample.name} ({language_name(sample.language)}{written}) by {sample.channel}{shape}"
-        )
-        if sample.subject:
-            click.echo(f"Subject: {sample.subject}")
-        click.echo(sample.body)
-    if shown.estimate is not None:
-        for line in shown.estimate.lines(ZoneInfo(rt.settings.default_timezone), now):
-            click.echo(line)
+    for line in preview_lines(shown, ZoneInfo(rt.settings.clinic_timezone), now):
+        click.echo(line)
 
 
 @campaign.command(name="test-send")
@@ -311,11 +264,11 @@ def status_command(lazy: LazyRuntime, name: str, follow: bool) -> None:
     with rt.sessions() as session:
         chosen = get_campaign(session, name)
         click.echo(
-            f"{chosen.name} ({chosen.status}): {_bar(progress(session, chosen))}{_launching(chosen)}"
+            f"{chosen.name} ({chosen.status}): {bar(progress(session, chosen))}{launching(chosen)}"
         )
-        for wait in why_waiting(session, chosen, settings=rt.settings, now=utcnow()):
-            when = _when(wait.from_, wait.until, ZoneInfo(rt.settings.default_timezone))
-            click.echo(f"  waiting, {wait.reason}: {wait.count}{when}")
+        waits = why_waiting(session, chosen, settings=rt.settings, now=utcnow())
+        for line in waiting_lines(waits, ZoneInfo(rt.settings.clinic_timezone)):
+            click.echo(line)
 
 
 @campaign.command(name="list")
@@ -326,36 +279,10 @@ def list_command(lazy: LazyRuntime) -> None:
         found = session.scalars(select(Campaign).order_by(Campaign.created_at.desc())).all()
         for item in found:
             click.echo(
-                f"{item.name:<24} {item.status:<9} {item.channel:<9} by {item.created_by}: {_bar(progress(session, item))}  [{item.slug}]"
+                f"{item.name:<24} {item.status:<9} {item.channel:<9} by {item.created_by}: {bar(progress(session, item))}  [{item.slug}]"
             )
     if not found:
         click.echo("no campaigns")
-
-
-def _bar(counts: dict[str, int], width: int = 30) -> str:
-    total = sum(counts.values())
-    done = total - sum(counts.get(s, 0) for s in IN_FLIGHT)
-    filled = round(width * done / total) if total else 0
-    detail = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no messages"
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}"
-
-
-def _when(first: datetime | None, last: datetime | None, zone: ZoneInfo) -> str:
-    """When a group of waiting messages should go, on the clinic's clock."""
-    if first is None or last is None:
-        return ""
-    first, last = first.astimezone(zone), last.astimezone(zone)
-    if last - first < timedelta(minutes=1):
-        return f" (should go about {first:%a %H:%M})"
-    return f" (should go {first:%a %H:%M} to {last:%a %H:%M})"
-
-
-def _launching(chosen: Campaign) -> str:
-    """How far the launch's writing is, while it is not done."""
-    launch = launch_progress(chosen)
-    if launch.state not in ("queued", "writing"):
-        return ""
-    return f"  (launch {launch.state}: {launch.done}/{launch.total if launch.total is not None else '?'})"
 
 
 def _follow(lazy: LazyRuntime, name: str, every: float = 2.0) -> None:
@@ -364,9 +291,9 @@ def _follow(lazy: LazyRuntime, name: str, every: float = 2.0) -> None:
             chosen = get_campaign(session, name)
             counts = progress(session, chosen)
             status = chosen.status
-            launching = _launching(chosen)
-        click.echo(f"\r{_bar(counts)}{launching}", nl=False)
-        done = not any(counts.get(s) for s in IN_FLIGHT) and not launching
+            writing = launching(chosen)
+        click.echo(f"\r{bar(counts)}{writing}", nl=False)
+        done = not any(counts.get(s) for s in IN_FLIGHT) and not writing
         if done or status != "running":
             click.echo()
             return
