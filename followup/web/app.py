@@ -17,6 +17,7 @@ from followup.content.links import Links
 from followup.runtime import Runtime
 from followup.web import (
     api,
+    campaigns_api,
     measure_pages,
     operations,
     pages,
@@ -55,6 +56,7 @@ def create_app(
     site.mount("/assets", StaticFiles(directory=assets), name="page-assets")
     site.include_router(programme_pages.router)
     site.include_router(measure_pages.router)
+    site.include_router(campaigns_api.router)
     site.include_router(api.router)
     site.include_router(programmes_api.router)
     install_console(site)
