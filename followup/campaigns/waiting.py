@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from followup.campaigns.estimates import WAITING, texts_ahead
@@ -39,43 +39,47 @@ class Wait:
 def why_waiting(
     session: Session, campaign: Campaign, *, settings: Settings, now: datetime
 ) -> list[Wait]:
-    rows = session.execute(
-        select(
-            Message.status, Message.channel, Message.due_at, Message.last_error, Patient.timezone
-        )
+    """The campaign's waiting messages by reason, counted in the database (a group per
+    state, channel, due or not, cap reason and time zone), so a large campaign's page
+    refreshes without reading its rows."""
+    capped = case((Message.last_error.like(f"{CAPPED_PREFIX}%"), Message.last_error))
+    due = Message.due_at <= now
+    keys = (Message.status, Message.channel, due, capped, Patient.timezone)
+    groups = session.execute(
+        select(*keys, func.count(), func.min(Message.due_at), func.max(Message.due_at))
         .join(Patient, Patient.id == Message.patient_id)
         .where(Message.campaign_id == campaign.id, Message.status.in_(WAITING))
-        .order_by(Message.due_at)
+        .group_by(*keys)
     ).all()
-    if not rows:
+    if not groups:
         return []
     if campaign.status == CampaignStatus.PAUSED:
-        return [Wait("paused: nothing goes until it is resumed", len(rows), None, None)]
+        total = sum(group[5] for group in groups)
+        return [Wait("paused: nothing goes until it is resumed", total, None, None)]
     limit = ceiling(settings.sms_rate, Channel.SMS.value)
     gap = timedelta(seconds=1 / limit) if limit else timedelta(0)
     window = (settings.quiet_hours_start, settings.quiet_hours_end)
-    groups: dict[str, list[datetime]] = {}
     ahead = texts_ahead(session, campaign, until=now)
-    for status, channel, due_at, last_error, timezone in rows:
+    waits: dict[str, tuple[int, datetime, datetime]] = {}
+    for status, channel, is_due, cap_reason, timezone, count, first, last in groups:
         if status != MessageStatus.SCHEDULED:
             key = "throttle: claimed, waiting its turn at the sender's limit"
-        elif due_at <= now and not ahead:
+        elif is_due and not ahead:
             key = "due now: goes with the next dispatch"
-        elif due_at <= now:
+        elif is_due:
             key = f"queued behind {ahead:,} earlier messages (alerts and plan texts go first)"
-            due_at = now + gap * ahead
-        elif (last_error or "").startswith(CAPPED_PREFIX):
-            key = f"held by the {last_error}"
-        elif channel == Channel.SMS and _quiet(due_at, ZoneInfo(timezone), now, window):
+            first = last = now + gap * ahead
+        elif cap_reason:
+            key = f"held by the {cap_reason}"
+        elif channel == Channel.SMS and _quiet(first, ZoneInfo(timezone), now, window):
             key = f"quiet hours until {window[0]:%H:%M} (the patient's time)"
         else:
             key = f"waiting for its slot at the campaign's rate ({campaign.rate:g} a second)"
-        groups.setdefault(key, []).append(due_at)
-    waits = []
-    for reason, times in groups.items():
-        # Texts that come due together leave one at a time at the sender's limit.
-        waits.append(Wait(reason, len(times), min(times), max(times) + gap * len(times)))
-    return sorted(waits, key=lambda w: (w.from_ or now, w.reason))
+        held, low, high = waits.get(key, (0, first, last))
+        waits[key] = (held + count, min(low, first), max(high, last))
+    # Texts that come due together leave one at a time at the sender's limit.
+    found = [Wait(k, n, low, high + gap * n) for k, (n, low, high) in waits.items()]
+    return sorted(found, key=lambda w: (w.from_ or now, w.reason))
 
 
 def _quiet(due_at: datetime, zone: ZoneInfo, now: datetime, window: tuple[time, time]) -> bool:
