@@ -189,6 +189,7 @@ def _builder(
         form=form,
         offices=list(Office),
         languages=[(code, language_name(code)) for code in LANGUAGES],
+        sms_limit=runtime_of(request).settings.sms_rate,
         **shown,
     )
 
