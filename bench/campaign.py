@@ -11,7 +11,9 @@ else: the database's own speed), empties the outbox, launches the campaign
 Twilio-compatible server and an SMTP server, with the rate limit off. It prints the
 launch rate beside the bare statement's, messages/second delivered beside the same
 run's bare `twilio` client loop, and the peak memory of every process; then one
-summary line per measure (ours, baseline, ratio, goal). Prints; asserts nothing.
+summary line per measure (ours, baseline, ratio, goal); then a campaign's estimate
+beside its real drain behind a backlog (`bench/campaign_estimate.py`). Prints; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import Engine, create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.campaign_estimate import drain  # noqa: E402
 from bench.dispatch import DEFAULT_SERVER, bare_loop, peer  # noqa: E402
 from bench.seeding import analyze, fresh_schema, seed_patients, seed_visits  # noqa: E402
 from bench.summary import summary  # noqa: E402
@@ -82,6 +85,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument(
+        "--backlog", type=int, default=800, help="overdue plan texts ahead of the estimate's run"
+    )
     args = parser.parse_args()
     sink = Sink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
@@ -94,6 +100,10 @@ def main() -> None:
                 for n in (args.small, args.patients)
             }
             bare = bare_loop(base_url, 3000, threads=1)
+            print("estimate vs drain, behind a backlog, at a global limit of 100 texts/s:")
+            drained = drain(
+                args.database_url, base_url, patients=400, backlog=args.backlog, limit=100.0
+            )
     finally:
         smtp.stop()
     print(f"bare twilio client loop, sequential: {bare:.0f} msg/s\n")
@@ -111,6 +121,7 @@ def main() -> None:
         )
     )
     print(summary(f"send {args.patients}", big.send, bare, "msg/s", ""))
+    print(drained)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, insert, text
 
@@ -127,6 +128,22 @@ def seed(url: str, n: int, now: datetime) -> None:
     engine.dispose()
 
 
+def peer_settings(url: str, base_url: str, **values: Any) -> Settings:
+    """Settings that text through the Twilio-compatible server at `base_url`, at any
+    hour (the figures must not depend on the hour the benchmark runs at)."""
+    return Settings(
+        database_url=url,
+        sms_backend="twilio",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_from_number="+12015550199",
+        twilio_api_base_url=base_url,
+        quiet_hours_start=clock_time(0, 0),
+        quiet_hours_end=clock_time(23, 59, 59),
+        **values,
+    )
+
+
 def run_our_path(url: str, base_url: str, n: int, *, concurrency: int, processes: int = 1) -> float:
     """Messages/second from the first claim to the last record.
 
@@ -135,19 +152,12 @@ def run_our_path(url: str, base_url: str, n: int, *, concurrency: int, processes
     """
     now = datetime.now(UTC)
     seed(url, n, now)
-    settings = Settings(
-        database_url=url,
-        sms_backend="twilio",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number="+12015550199",
-        twilio_api_base_url=base_url,
+    settings = peer_settings(
+        url,
+        base_url,
         sms_concurrency=concurrency,
         batch_size=min(2000, -(-n // processes)),
         dispatch_limit=n,
-        # The figures must not depend on the hour the benchmark runs at.
-        quiet_hours_start=clock_time(0, 0),
-        quiet_hours_end=clock_time(23, 59, 59),
         sms_rate=0,  # measured without the carrier's rate limit
     )
     runtime = Runtime(settings)

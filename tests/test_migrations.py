@@ -185,3 +185,42 @@ def test_notices_queued_before_0012_are_matched_to_their_alerts(empty_database: 
         found = db.execute(text("SELECT id, alert_id FROM messages ORDER BY id")).all()
     engine.dispose()
     assert [tuple(row) for row in found] == [(1, 1), (2, 1), (3, 2)]
+
+
+def test_campaigns_before_0016_get_slugs_and_their_text_as_english(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0014")
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        for n, name, sms in (
+            (1, "Weehawken 12/2026 rebook", "Hi {{ patient.first_name }}"),
+            (2, "Weehawken 12-2026 rebook", "Hello"),
+            (3, "2026", None),
+        ):
+            db.execute(
+                text(
+                    "INSERT INTO campaigns (id, name, channel, template, sms_text, segment,"
+                    " start_at, rate, status, created_by, created_at, launch_done) VALUES"
+                    " (:n, :name, 'sms', :template, :sms, '{}', '2026-11-20 15:00:00', 1,"
+                    " 'draft', 'Maria', '2026-11-20 15:00:00', 0)"
+                ),
+                {"n": n, "name": name, "sms": sms, "template": None if sms else "keep-moving"},
+            )
+    upgrade_to_head(empty_database)
+    with engine.connect() as db:
+        found = db.execute(
+            text("SELECT slug, texts, missing_text FROM campaigns ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in found] == [
+        (
+            "weehawken-12-2026-rebook",
+            '{"en": {"email": null, "sms": "Hi {{ patient.first_name }}", "subject": null}}',
+            "fallback",
+        ),
+        (
+            "weehawken-12-2026-rebook-2",
+            '{"en": {"email": null, "sms": "Hello", "subject": null}}',
+            "fallback",
+        ),
+        ("campaign-2026", "{}", "fallback"),
+    ]

@@ -15,7 +15,8 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 from followup.campaigns.launches import launch
-from followup.campaigns.lifecycle import cancel, get_campaign, pause, progress
+from followup.campaigns.lifecycle import cancel, pause, progress
+from followup.campaigns.names import get_campaign
 from followup.config import Settings
 from followup.db import transaction
 from followup.models.outbox import Message, MessageStatus

@@ -16,12 +16,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, false, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, Select, case, false, func, literal, null, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.campaigns.lifecycle import EXPIRES_AFTER, audit
 from followup.campaigns.segments import Segment, reachable
 from followup.config import Settings
+from followup.content.campaign_text import SKIP, load_texts
 from followup.db import Insert, insert, rows_changed, transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, UTCDateTime, utcnow
@@ -50,6 +51,7 @@ COLUMNS = (
     "attempts",
     "updated_at",
     "created_at",
+    "last_error",
 )
 
 
@@ -97,12 +99,15 @@ def write_launch(
     now = now or utcnow()
     with sessions() as session:
         campaign = session.get_one(Campaign, campaign_id)
-        source = reachable(
+        everyone = reachable(
             Segment.from_json(campaign.segment),
             wanted=campaign.channel,
             zone=ZoneInfo(settings.default_timezone),
             now=now,
         )
+        covered = list(load_texts(campaign.texts))
+        skips = campaign.missing_text == SKIP and not campaign.template
+        source = everyone.where(Patient.language.in_(covered)) if skips else everyone
         start = max(campaign.start_at, now)
         ends = session.execute(_chunk_ends(source, chunk)).all()
     total = ends[-1].total if ends else 0
@@ -123,6 +128,11 @@ def write_launch(
         after = last
     with transaction(sessions) as session:
         campaign = _locked(session, campaign_id)
+        if skips and campaign.status != CampaignStatus.CANCELLED:
+            without = everyone.where(Patient.language.not_in(covered))
+            written += rows_changed(
+                session, _insert(session, _skipped_rows(campaign, without, now))
+            )
         campaign.launch_total, campaign.launch_done = total, total
         campaign.launch_finished_at = utcnow()
         audit(session, campaign, by, "launched", f"{written} messages written")
@@ -181,21 +191,53 @@ def _outbox_rows(
         else_=slotted.c.slot,
     )
     timed = select(slotted.c.id, slotted.c.channel, due.label("due_at")).subquery()
+    expires = shifted(timed.c.due_at, EXPIRES_AFTER // MICROSECOND)
+    # SQLite reads ON CONFLICT after a SELECT without WHERE as a join's ON.
+    return _row(campaign, timed.c, MessageStatus.SCHEDULED, timed.c.due_at, expires, now).where(
+        true()
+    )
+
+
+def _skipped_rows(campaign: Campaign, chosen: Select[Any], now: datetime) -> Select[Any]:
+    """Rows in `COLUMNS` order, already skipped with the reason, for the reachable
+    patients whose language has no text when the campaign skips them."""
+    ranked = chosen.subquery()
+    stamp = literal(now, UTCDateTime())
+    reason = (
+        literal("no campaign text in the patient's language (")
+        + ranked.c.language
+        + literal("): the campaign skips patients without one")
+    )
+    row = _row(campaign, ranked.c, MessageStatus.SKIPPED, stamp, stamp, now, reason)
+    return row.where(ranked.c.channel.is_not(None))
+
+
+def _row(
+    campaign: Campaign,
+    patient: Any,
+    status: MessageStatus,
+    due_at: ColumnElement[Any],
+    expires_at: ColumnElement[Any],
+    now: datetime,
+    error: ColumnElement[Any] | None = None,
+) -> Select[Any]:
+    """The `COLUMNS` of one outbox row per `patient` (columns id and channel)."""
     stamp = literal(now, UTCDateTime())
     return select(
-        timed.c.id,
+        patient.id,
         literal(campaign.id),
-        timed.c.channel,
+        patient.channel,
         literal(Purpose.CAMPAIGN.value),
         literal(campaign.template or f"campaign:{campaign.id}"),
         false(),
-        literal(MessageStatus.SCHEDULED.value),
-        timed.c.due_at,
-        shifted(timed.c.due_at, EXPIRES_AFTER // MICROSECOND),
+        literal(status.value),
+        due_at,
+        expires_at,
         literal(0),
         stamp,
         stamp,
-    ).where(true())  # SQLite reads ON CONFLICT after a SELECT without WHERE as a join's ON
+        null() if error is None else error,
+    )
 
 
 def _insert(session: Session, rows: Select[Any]) -> Insert:

@@ -1,4 +1,5 @@
-"""Campaigns: staff choose patients, preview, launch, pause, resume, cancel.
+"""Campaigns: staff choose patients, write the message per language, launch, pause,
+resume, cancel (the preview is `followup.campaigns.previews`).
 
 A launch (`followup.campaigns.launches`) writes the campaign's messages into the outbox the
 plans use, one row per (campaign, patient, channel); the dispatcher sends them like
@@ -8,40 +9,39 @@ with who and when.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from followup.campaigns.segments import Segment, candidates, choose_channel
+from followup.campaigns.names import new_slug, valid_name
+from followup.campaigns.segments import Segment
 from followup.care.patients import normalize_email, normalize_phone
 from followup.care.plans import PREFERRED
 from followup.config import Settings
-from followup.content.campaign_text import CampaignText, validate_texts
+from followup.content.campaign_text import (
+    FALLBACK,
+    CampaignText,
+    LanguageText,
+    dump_texts,
+    load_texts,
+    validate_texts,
+)
 from followup.content.render import Renderer
 from followup.db import rows_changed
 from followup.delivery.channels import DeliveryChannel, Outgoing
-from followup.exceptions import DeliveryError, InvalidInput, NotFound
+from followup.delivery.throttle import ceiling
+from followup.exceptions import DeliveryError, InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.campaigns import Campaign, CampaignStatus
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus
 from followup.models.staff import AuditEntry
 
-SAMPLES = 3
 # A campaign message not sent within this long after its slot is skipped, not sent late.
 EXPIRES_AFTER = timedelta(days=2)
-
-
-@dataclass
-class Preview:
-    recipients: Counter[str] = field(default_factory=Counter)
-    excluded: Counter[str] = field(default_factory=Counter)
-    samples: list[tuple[str, str, str]] = field(default_factory=list)  # name, channel, text
-    duration: timedelta = timedelta(0)
 
 
 def create_campaign(session: Session, **details: Any) -> Campaign:
@@ -50,9 +50,18 @@ def create_campaign(session: Session, **details: Any) -> Campaign:
     campaign = draft(**details)
     if session.scalar(select(Campaign.id).where(Campaign.name == campaign.name)) is not None:
         raise InvalidInput(f"a campaign named {campaign.name!r} exists")
+    campaign.slug = new_slug(session, campaign.name)
     session.add(campaign)
     session.flush()
-    audit(session, campaign, campaign.created_by, "create", details["segment"].describe())
+    languages = ", ".join(sorted(load_texts(campaign.texts))) or "the template's"
+    detail = f"{details['segment'].describe()}; texts in {languages}"
+    audit(
+        session,
+        campaign,
+        campaign.created_by,
+        "create",
+        f"{detail}; without one: {campaign.missing_text}",
+    )
     return campaign
 
 
@@ -65,32 +74,41 @@ def draft(
     segment: Segment,
     by: str,
     template: str | None = None,
+    texts: dict[str, LanguageText] | None = None,
     sms_text: str | None = None,
     email_subject: str | None = None,
     email_text: str | None = None,
+    missing_text: str = FALLBACK,
     start_at: datetime | None = None,
     rate: float = 1.0,
 ) -> Campaign:
-    """A campaign checked but not saved: what the console previews while staff write it."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput("a campaign needs a name")
-    # What the columns hold: the console's form is bounded here, not by the database.
-    if len(name) > 100 or len(email_subject or "") > 200:
-        raise InvalidInput("a campaign name is at most 100 characters, a subject 200")
+    """A campaign checked but not saved: what the console previews while staff write it.
+
+    `texts` holds what staff wrote per language; `sms_text`, `email_subject` and
+    `email_text` are the English text, for callers that write one language."""
+    name = valid_name(name)
+    if len(email_subject or "") > 200 or any(
+        len(t.subject or "") > 200 for t in (texts or {}).values()
+    ):
+        raise InvalidInput("an email subject is at most 200 characters")
     if channel not in {Channel.SMS, Channel.EMAIL, PREFERRED}:
         raise InvalidInput(f"channel {channel!r} is not sms, email or preferred")
-    if rate <= 0:
-        raise InvalidInput("the send rate must be more than 0 messages per second")
+    _check_rate(rate, channel, settings)
     if not by.strip():
         raise InvalidInput("say who creates the campaign (--by)")
+    written = {k: v for k, v in (texts or {}).items() if v.given()}
+    english = LanguageText(sms_text, email_subject, email_text)
+    if english.given():
+        if "en" in written:
+            raise InvalidInput("the English text is given twice")
+        written["en"] = english
     campaign = Campaign(
         name=name,
+        slug="",
         channel=channel,
         template=template,
-        sms_text=sms_text,
-        email_subject=email_subject,
-        email_text=email_text,
+        texts=dump_texts(written),
+        missing_text=missing_text,
         segment=segment.to_json(),
         start_at=start_at or utcnow(),
         rate=rate,
@@ -101,33 +119,16 @@ def draft(
     return campaign
 
 
-def get_campaign(session: Session, name: str) -> Campaign:
-    campaign = session.scalar(select(Campaign).where(Campaign.name == name))
-    if campaign is None:
-        raise NotFound(f"no campaign named {name!r}")
-    return campaign
-
-
-def preview(
-    session: Session, campaign: Campaign, *, settings: Settings, renderer: Renderer
-) -> Preview:
-    """Who would receive it on which channel, who would not and why, and how it reads."""
-    result = Preview()
-    text = CampaignText(campaign, renderer, settings)
-    zone = ZoneInfo(settings.default_timezone)
-    for candidate in candidates(session, Segment.from_json(campaign.segment), zone=zone):
-        channel, reason = choose_channel(candidate, campaign.channel)
-        if channel is None:
-            result.excluded[reason or "unreachable"] += 1
-            continue
-        result.recipients[channel.value] += 1
-        if len(result.samples) < SAMPLES:
-            rendered = text.sample(
-                channel, first_name=candidate.first_name, language=candidate.language
-            )
-            result.samples.append((candidate.first_name, channel.value, rendered.body))
-    result.duration = timedelta(seconds=sum(result.recipients.values()) / campaign.rate)
-    return result
+def _check_rate(rate: float, channel: str, settings: Settings) -> None:
+    """More than 0, and for texts no more than the global limit the sender keeps."""
+    if not (0 < rate < math.inf):
+        raise InvalidInput("the send rate must be more than 0 messages a second")
+    most = ceiling(settings.sms_rate, channel)
+    if most is not None and rate > most:
+        raise InvalidInput(
+            f"the send rate is at most {most:g} a second: the clinic's text sender sends at "
+            f"most {most:g} a second (FOLLOWUP_SMS_RATE), so a faster campaign only waits"
+        )
 
 
 def pause(session: Session, campaign: Campaign, *, by: str) -> None:
@@ -236,6 +237,7 @@ def test_send(
     channels: dict[Channel, DeliveryChannel],
     to: str,
     by: str,
+    language: str = "en",
 ) -> str:
     """Send the campaign's message to a staff member's phone or email only.
 
@@ -249,7 +251,7 @@ def test_send(
             f"campaign {campaign.name!r} sends {campaign.channel}, not {channel.value}"
         )
     message = CampaignText(campaign, renderer, settings).sample(
-        channel, first_name="Test", language="en"
+        channel, first_name="Test", language=language
     )
     outgoing = Outgoing(0, address, message.body, message.subject, message.html)
     try:

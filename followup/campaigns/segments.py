@@ -1,8 +1,8 @@
 """Campaign segments: filters staff combine, evaluated in the database.
 
 A segment selects patients; who among them can be reached, and on which channel, is
-decided per patient from campaign consent and contact details, streaming the rows so
-memory does not grow with the number of patients.
+decided per patient (`followup.campaigns.reach`) from campaign consent and contact
+details, streaming the rows so memory does not grow with the number of patients.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from followup.care.visits import parse_office
 from followup.db import escape_like
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
-from followup.models.care import Consent, Patient, Visit
+from followup.models.care import Consent, ConsentEvent, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply
 
@@ -107,6 +107,8 @@ class Candidate(NamedTuple):
     discharged: bool
     sms_consent: bool | None  # None: never asked
     email_consent: bool | None
+    sms_granted_before: bool  # some campaign consent on this channel was ever given
+    email_granted_before: bool
 
 
 def candidates(
@@ -127,45 +129,16 @@ def candidates(
         last_id = rows[-1][0]
 
 
-def choose_channel(candidate: Candidate, wanted: str) -> tuple[Channel | None, str | None]:
-    """(channel, None) for a reachable patient, else (None, why not)."""
-    if candidate.discharged:
-        return None, "discharged"
-    order = [Channel(wanted)] if wanted != PREFERRED else _preferred_first(candidate)
-    reasons = []
-    for channel in order:
-        reason = _unreachable(candidate, channel)
-        if reason is None:
-            return channel, None
-        reasons.append(reason)
-    return None, reasons[0]
-
-
-def _preferred_first(candidate: Candidate) -> list[Channel]:
-    preferred = Channel(candidate.preferred_channel)
-    return [preferred, Channel.EMAIL if preferred is Channel.SMS else Channel.SMS]
-
-
-def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
-    address = candidate.phone if channel is Channel.SMS else candidate.email
-    consent = candidate.sms_consent if channel is Channel.SMS else candidate.email_consent
-    if not address:
-        return "no contact route"
-    if consent is False:
-        return "opted out"
-    if consent is None:
-        return "no consent"
-    return None
-
-
 def reachable(
     segment: Segment, *, wanted: str, zone: ZoneInfo, now: datetime | None = None
-) -> Select[tuple[int, str | None, str]]:
-    """The segment's patients as (id, channel, time zone), the channel chosen in the
-    database exactly as `choose_channel` chooses it (None: not reachable)."""
+) -> Select[tuple[int, str | None, str, str]]:
+    """The segment's patients as (id, channel, time zone, language), the channel chosen
+    in the database exactly as `reach.choose_channel` chooses it (None: not reachable)."""
     sms, email = aliased(Consent), aliased(Consent)
     channel = _channel_case(wanted, sms, email).label("channel")
-    query = _with_consents(select(Patient.id, channel, Patient.timezone), sms, email)
+    query = _with_consents(
+        select(Patient.id, channel, Patient.timezone, Patient.language), sms, email
+    )
     return _filtered(query, segment, now or utcnow(), zone)
 
 
@@ -204,8 +177,21 @@ def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any
         Patient.discharged_at.is_not(None),
         sms.granted,
         email.granted,
+        _ever_granted(Channel.SMS),
+        _ever_granted(Channel.EMAIL),
     )
     return _filtered(_with_consents(columns, sms, email), segment, now, zone)
+
+
+def _ever_granted(channel: Channel) -> ColumnElement[bool]:
+    """Whether the patient's history holds a campaign consent given on `channel`: a
+    "no" after one is a revocation, a "no" without one was never a "yes"."""
+    return exists().where(
+        ConsentEvent.patient_id == Patient.id,
+        ConsentEvent.channel == channel.value,
+        ConsentEvent.purpose == Purpose.CAMPAIGN.value,
+        ConsentEvent.granted == true(),
+    )
 
 
 def _with_consents(

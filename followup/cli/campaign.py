@@ -3,47 +3,80 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from followup.campaigns.launches import request_launch
 from followup.campaigns.lifecycle import (
     cancel,
     create_campaign,
-    get_campaign,
-    launch_progress,
     pause,
-    preview,
     progress,
     resume,
     test_send,
 )
+from followup.campaigns.names import get_campaign
+from followup.campaigns.previews import preview
 from followup.campaigns.segments import Segment
+from followup.campaigns.waiting import why_waiting
+from followup.care.patients import LANGUAGES
+from followup.cli.campaign_report import IN_FLIGHT, bar, launching, preview_lines, waiting_lines
+from followup.content.campaign_text import FALLBACK, MISSING_CHOICES, LanguageText, language_name
 from followup.db import transaction
 from followup.exceptions import InvalidInput
+from followup.models.base import utcnow
 from followup.models.campaigns import Campaign
-from followup.models.outbox import PENDING_STATUSES, MessageStatus
 from followup.runtime import LazyRuntime
 
 pass_runtime = click.make_pass_decorator(LazyRuntime)
 BY = click.option("--by", "by", required=True, help="The staff member, for the audit log.")
-IN_FLIGHT = (*PENDING_STATUSES, MessageStatus.SENDING)
+OTHER_LANGUAGES = [language for language in LANGUAGES if language != "en"]
+
+
+def language_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--sms-text-es, --email-subject-es, --email-text-es ... for each other language."""
+    for language in OTHER_LANGUAGES:
+        name = language_name(language)
+        for part, label in (
+            ("sms-text", "SMS"),
+            ("email-subject", "email subject"),
+            ("email-text", "email text"),
+        ):
+            command = click.option(f"--{part}-{language}", help=f"The {name} {label}.")(command)
+    return command
 
 
 @click.group()
 def campaign() -> None:
-    """Messages to a segment of patients: create, preview, launch, watch."""
+    """Messages to a segment of patients: create, preview, launch, watch.
+
+    A campaign is named by its slug (shown when it is saved and by `list`), its id or
+    its name."""
 
 
 @campaign.command()
 @click.argument("name")
 @click.option("--channel", type=click.Choice(["sms", "email", "preferred"]), required=True)
 @click.option("--template", help="A template under templates/ instead of text.")
-@click.option("--sms-text", help="Jinja2 text; patient.first_name, clinic.name, clinic.phone.")
-@click.option("--email-subject")
-@click.option("--email-text")
+@click.option(
+    "--sms-text", help="The English SMS; Jinja2: patient.first_name, clinic.name, clinic.phone."
+)
+@click.option("--email-subject", help="The English email subject.")
+@click.option("--email-text", help="The English email text.")
+@language_options
+@click.option(
+    "--without-text",
+    "missing_text",
+    type=click.Choice(MISSING_CHOICES),
+    default=FALLBACK,
+    show_default=True,
+    help="A patient whose language has no text: send another language's, or skip them.",
+)
 @click.option("--office", "offices", multiple=True, help="Jersey City, Hoboken, Weehawken.")
 @click.option("--visited-from", help="YYYY-MM-DD")
 @click.option("--visited-to", help="YYYY-MM-DD")
@@ -68,9 +101,20 @@ def create(
     sms_text: str | None,
     email_subject: str | None,
     email_text: str | None,
-    **segment: object,
+    missing_text: str,
+    **options: object,
 ) -> None:
     """Save a campaign as a draft; its message is checked now."""
+    texts = {
+        language: LanguageText(
+            *(
+                options.pop(f"{part}_{language}")
+                for part in ("sms_text", "email_subject", "email_text")
+            )  # type: ignore[arg-type]
+        )
+        for language in OTHER_LANGUAGES
+    }
+    segment = options
     rt = lazy.get()
     start_at = None
     if start:
@@ -93,50 +137,40 @@ def create(
             sms_text=sms_text,
             email_subject=email_subject,
             email_text=email_text,
+            texts=texts,
+            missing_text=missing_text,
             start_at=start_at,
             rate=rate,
         )
         click.echo(
-            f"campaign {created.name!r} saved as a draft: {Segment.from_json(created.segment).describe()}"
+            f"campaign {created.name!r} saved as a draft ({created.slug}): "
+            f"{Segment.from_json(created.segment).describe()}"
         )
 
 
 @campaign.command(name="preview")
-@click.argument("name")
+@click.argument("ref")
 @pass_runtime
-def preview_command(lazy: LazyRuntime, name: str) -> None:
-    """Recipients per channel, who is left out and why, sample messages, duration."""
-    from followup.content.encoding import sms_shape
-
+def preview_command(lazy: LazyRuntime, ref: str) -> None:
+    """Recipients per channel and language, who is left out and why, samples per
+    language, and when it would be sent."""
     rt = lazy.get()
+    now = utcnow()
     with rt.sessions() as session:
         shown = preview(
-            session, get_campaign(session, name), settings=rt.settings, renderer=rt.renderer
+            session, get_campaign(session, ref), settings=rt.settings, renderer=rt.renderer, now=now
         )
-    total = sum(shown.recipients.values())
-    click.echo(
-        f"recipients: {total} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(shown.recipients.items()))
-        + ")"
-    )
-    for reason, count in sorted(shown.excluded.items()):
-        click.echo(f"left out, {reason}: {count}")
-    for first_name, channel, text in shown.samples:
-        shape = (
-            f"  [{sms_shape(text).encoding}, {sms_shape(text).segments} segment(s)]"
-            if channel == "sms"
-            else ""
-        )
-        click.echo(f"--- to {first_name} by {channel}{shape}\n{text}")
-    click.echo(f"takes about {shown.duration} at its rate")
+    for line in preview_lines(shown, ZoneInfo(rt.settings.clinic_timezone), now):
+        click.echo(line)
 
 
 @campaign.command(name="test-send")
 @click.argument("name")
 @click.option("--to", "to", required=True, help="A staff phone number or email address.")
+@click.option("--language", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @BY
 @pass_runtime
-def test_send_command(lazy: LazyRuntime, name: str, to: str, by: str) -> None:
+def test_send_command(lazy: LazyRuntime, name: str, to: str, language: str, by: str) -> None:
     """Send the message to a staff member only."""
     rt = lazy.get()
     with transaction(rt.sessions) as session:
@@ -148,6 +182,7 @@ def test_send_command(lazy: LazyRuntime, name: str, to: str, by: str) -> None:
             channels=rt.channels,
             to=to,
             by=by,
+            language=language,
         )
     click.echo(f"test message sent to {to} ({provider_id})")
 
@@ -177,37 +212,43 @@ def launch_command(lazy: LazyRuntime, name: str, by: str, follow: bool) -> None:
         _follow(lazy, name)
 
 
-@campaign.command(name="pause")
-@click.argument("name")
-@BY
-@pass_runtime
-def pause_command(lazy: LazyRuntime, name: str, by: str) -> None:
-    """Stop sending from the next dispatch tick."""
-    with transaction(lazy.get().sessions) as session:
-        pause(session, get_campaign(session, name), by=by)
-    click.echo(f"campaign {name!r} paused")
+def _pause(session: Session, chosen: Campaign, by: str) -> str:
+    pause(session, chosen, by=by)
+    return "paused"
 
 
-@campaign.command(name="resume")
-@click.argument("name")
-@BY
-@pass_runtime
-def resume_command(lazy: LazyRuntime, name: str, by: str) -> None:
-    """Send the rest, spread from now at the campaign's rate."""
-    with transaction(lazy.get().sessions) as session:
-        left = resume(session, get_campaign(session, name), by=by)
-    click.echo(f"campaign {name!r} resumed: {left} messages to go")
+def _resume(session: Session, chosen: Campaign, by: str) -> str:
+    return f"resumed: {resume(session, chosen, by=by)} messages to go"
 
 
-@campaign.command(name="cancel")
-@click.argument("name")
-@BY
-@pass_runtime
-def cancel_command(lazy: LazyRuntime, name: str, by: str) -> None:
-    """Cancel it; unsent messages end cancelled."""
-    with transaction(lazy.get().sessions) as session:
-        cancelled = cancel(session, get_campaign(session, name), by=by)
-    click.echo(f"campaign {name!r} cancelled: {cancelled} messages will not be sent")
+def _cancel(session: Session, chosen: Campaign, by: str) -> str:
+    return f"cancelled: {cancel(session, chosen, by=by)} messages will not be sent"
+
+
+# One shape for the commands that change a running campaign: (what it does, the change).
+CHANGES: dict[str, tuple[str, Callable[[Session, Campaign, str], str]]] = {
+    "pause": ("Stop sending from the next dispatch tick.", _pause),
+    "resume": ("Send the rest, spread from now at the campaign's rate.", _resume),
+    "cancel": ("Cancel it; unsent messages end cancelled.", _cancel),
+}
+
+
+def _change_command(
+    verb: str, summary: str, change: Callable[[Session, Campaign, str], str]
+) -> None:
+    @campaign.command(name=verb, help=summary)
+    @click.argument("ref")
+    @BY
+    @pass_runtime
+    def command(lazy: LazyRuntime, ref: str, by: str) -> None:
+        with transaction(lazy.get().sessions) as session:
+            chosen = get_campaign(session, ref)
+            said = change(session, chosen, by)
+            click.echo(f"campaign {chosen.name!r} {said}")
+
+
+for _verb, (_summary, _change) in CHANGES.items():
+    _change_command(_verb, _summary, _change)
 
 
 @campaign.command(name="status")
@@ -219,11 +260,15 @@ def status_command(lazy: LazyRuntime, name: str, follow: bool) -> None:
     if follow:
         _follow(lazy, name)
         return
-    with lazy.get().sessions() as session:
+    rt = lazy.get()
+    with rt.sessions() as session:
         chosen = get_campaign(session, name)
         click.echo(
-            f"{chosen.name} ({chosen.status}): {_bar(progress(session, chosen))}{_launching(chosen)}"
+            f"{chosen.name} ({chosen.status}): {bar(progress(session, chosen))}{launching(chosen)}"
         )
+        waits = why_waiting(session, chosen, settings=rt.settings, now=utcnow())
+        for line in waiting_lines(waits, ZoneInfo(rt.settings.clinic_timezone)):
+            click.echo(line)
 
 
 @campaign.command(name="list")
@@ -234,26 +279,10 @@ def list_command(lazy: LazyRuntime) -> None:
         found = session.scalars(select(Campaign).order_by(Campaign.created_at.desc())).all()
         for item in found:
             click.echo(
-                f"{item.name:<24} {item.status:<9} {item.channel:<9} by {item.created_by}: {_bar(progress(session, item))}"
+                f"{item.name:<24} {item.status:<9} {item.channel:<9} by {item.created_by}: {bar(progress(session, item))}  [{item.slug}]"
             )
     if not found:
         click.echo("no campaigns")
-
-
-def _bar(counts: dict[str, int], width: int = 30) -> str:
-    total = sum(counts.values())
-    done = total - sum(counts.get(s, 0) for s in IN_FLIGHT)
-    filled = round(width * done / total) if total else 0
-    detail = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no messages"
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {detail}"
-
-
-def _launching(chosen: Campaign) -> str:
-    """How far the launch's writing is, while it is not done."""
-    launch = launch_progress(chosen)
-    if launch.state not in ("queued", "writing"):
-        return ""
-    return f"  (launch {launch.state}: {launch.done}/{launch.total if launch.total is not None else '?'})"
 
 
 def _follow(lazy: LazyRuntime, name: str, every: float = 2.0) -> None:
@@ -262,9 +291,9 @@ def _follow(lazy: LazyRuntime, name: str, every: float = 2.0) -> None:
             chosen = get_campaign(session, name)
             counts = progress(session, chosen)
             status = chosen.status
-            launching = _launching(chosen)
-        click.echo(f"\r{_bar(counts)}{launching}", nl=False)
-        done = not any(counts.get(s) for s in IN_FLIGHT) and not launching
+            writing = launching(chosen)
+        click.echo(f"\r{bar(counts)}{writing}", nl=False)
+        done = not any(counts.get(s) for s in IN_FLIGHT) and not writing
         if done or status != "running":
             click.echo()
             return

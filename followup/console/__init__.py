@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from followup.console import (
     admin,
     alerts,
+    campaign_actions,
     campaigns,
     exports,
     health,
@@ -40,9 +41,11 @@ ROUTERS = (
     programmes.router,
     outcomes.router,
     campaigns.router,
+    exports.router,
+    # After campaigns and exports: /campaigns/{ref}/progress or /results.csv is no action.
+    campaign_actions.router,
     health.router,
     admin.router,
-    exports.router,
     live.router,
 )
 

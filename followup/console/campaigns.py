@@ -1,53 +1,57 @@
-"""Campaigns: build a segment and a message with a live preview (recipients per
-channel, who is left out and why, rendered samples with their SMS segments), save,
-test-send to one's own recorded phone or email, launch, pause, resume or cancel, and
-watch progress by state. Status lines are the server's own, kept in the session."""
+"""Campaigns: build a segment and a message per language with a live preview
+(recipients per channel and language, who is left out and why, samples rendered for
+real recipients of each language with their SMS segments, when it would be sent),
+save, test-send to one's own recorded phone or email, and watch progress by state and
+why messages wait. Launch, pause, resume and cancel are in
+`followup.console.campaign_actions`, behind a confirmation. Campaigns are addressed
+by slug. Status lines are the server's own, kept in the session."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from followup.campaigns.launches import request_launch
 from followup.campaigns.lifecycle import (
-    cancel,
     create_campaign,
     draft,
-    get_campaign,
     launch_progress,
-    pause,
-    preview,
     progress,
-    resume,
     test_send,
 )
+from followup.campaigns.names import get_campaign
+from followup.campaigns.previews import Preview, preview
 from followup.campaigns.segments import Segment
+from followup.campaigns.waiting import why_waiting
+from followup.care.patients import LANGUAGES
 from followup.console.sessions import SignedIn, set_flash
 from followup.console.web import Needs, page, runtime_of, see_other
+from followup.content.campaign_text import FALLBACK, LanguageText, language_name
 from followup.content.encoding import sms_shape
 from followup.db import transaction
 from followup.exceptions import DeliveryError, FollowupError, InvalidInput
-from followup.models.base import Channel
+from followup.models.base import Channel, utcnow
 from followup.models.campaigns import Campaign
 from followup.models.care import Office
 from followup.models.staff import StaffMember
 from followup.staff.access import Ability
 from followup.staff.members import own_address
-from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(Needs(Ability.RUN_CAMPAIGNS))]
-Action = Literal["launch", "pause", "resume", "cancel"]
+PARTS = ("sms_text", "email_subject", "email_text")
+# English's fields keep their names (sms_text ...); another language's end in _<code>.
+TEXT_FIELDS = tuple(
+    part if language == "en" else f"{part}_{language}" for language in LANGUAGES for part in PARTS
+)
 FIELDS = (
     "name",
     "channel",
-    "sms_text",
-    "email_subject",
-    "email_text",
+    *TEXT_FIELDS,
+    "missing_text",
     "rate",
     "offices",
     "tags",
@@ -69,8 +73,8 @@ def campaigns(request: Request, who: Staff) -> HTMLResponse:
 
 @router.get("/campaigns/new", response_class=HTMLResponse)
 def new(request: Request, who: Staff) -> HTMLResponse:
-    blank = dict.fromkeys(FIELDS, "") | {"channel": "sms", "rate": "1"}
-    return page(request, "campaign-new.html", who, form=blank, offices=list(Office))
+    blank = dict.fromkeys(FIELDS, "") | {"channel": "sms", "rate": "1", "missing_text": FALLBACK}
+    return _builder(request, who, blank)
 
 
 @router.post("/campaigns/preview", response_class=HTMLResponse)
@@ -84,35 +88,30 @@ async def live_preview(request: Request, who: Staff) -> HTMLResponse:
 async def create(request: Request, who: Staff) -> HTMLResponse:
     form = await _form(request)
     if form.get("save") != "yes":
-        shown = _preview(request, form, who)
-        return page(request, "campaign-new.html", who, form=form, offices=list(Office), **shown)
+        return _builder(request, who, form, **_preview(request, form, who))
     runtime = runtime_of(request)
     try:
         with transaction(runtime.sessions) as session:
-            create_campaign(
+            created = create_campaign(
                 session, settings=runtime.settings, renderer=runtime.renderer, **_values(form, who)
             )
+            slug = created.slug
     except (FollowupError, ValueError) as exc:
-        return page(
-            request,
-            "campaign-new.html",
-            who,
-            status=400,
-            form=form,
-            offices=list(Office),
-            error=str(exc),
-        )
-    return see_other(f"/console/campaigns/{quote(form['name'].strip())}")
+        return _builder(request, who, form, status=400, error=str(exc))
+    return see_other(f"/console/campaigns/{slug}")
 
 
-@router.get("/campaigns/{name}", response_class=HTMLResponse)
-def campaign_page(name: str, request: Request, who: Staff) -> HTMLResponse:
+@router.get("/campaigns/{campaign}", response_class=HTMLResponse)
+def campaign_page(campaign: str, request: Request, who: Staff) -> HTMLResponse:
     runtime = runtime_of(request)
+    now = utcnow()
     with runtime.sessions() as session:
-        chosen = get_campaign(session, name)
+        chosen = get_campaign(session, campaign)
         counts = progress(session, chosen)
-        shown = preview(session, chosen, settings=runtime.settings, renderer=runtime.renderer)
-    samples = [(n, c, t, sms_shape(t) if c == "sms" else None) for n, c, t in shown.samples]
+        waits = why_waiting(session, chosen, settings=runtime.settings, now=now)
+        shown = preview(
+            session, chosen, settings=runtime.settings, renderer=runtime.renderer, now=now
+        )
     return page(
         request,
         "campaign.html",
@@ -120,38 +119,53 @@ def campaign_page(name: str, request: Request, who: Staff) -> HTMLResponse:
         campaign=chosen,
         progress=counts,
         launch=launch_progress(chosen),
-        preview=shown,
-        samples=samples,
+        waits=waits,
+        languages=LANGUAGES,
+        **_shown(shown, runtime.settings.clinic_timezone, estimate=chosen.status == "draft"),
     )
 
 
-@router.get("/campaigns/{name}/progress", response_class=HTMLResponse)
-def campaign_progress(name: str, request: Request, who: Staff) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
-        chosen = get_campaign(session, name)
+@router.get("/campaigns/{campaign}/progress", response_class=HTMLResponse)
+def campaign_progress(campaign: str, request: Request, who: Staff) -> HTMLResponse:
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        chosen = get_campaign(session, campaign)
         counts = progress(session, chosen)
         launch = launch_progress(chosen)
+        waits = why_waiting(session, chosen, settings=runtime.settings, now=utcnow())
     return page(
-        request, "campaign-progress.html", who, campaign=chosen, progress=counts, launch=launch
+        request,
+        "campaign-progress.html",
+        who,
+        campaign=chosen,
+        progress=counts,
+        launch=launch,
+        waits=waits,
     )
 
 
-@router.post("/campaigns/{name}/test-send", response_class=HTMLResponse)
+@router.post("/campaigns/{campaign}/test-send", response_class=HTMLResponse)
 def send_test(
-    name: str, request: Request, who: Staff, channel: Annotated[Channel, Form()]
+    campaign: str,
+    request: Request,
+    who: Staff,
+    channel: Annotated[Channel, Form()],
+    language: Annotated[str, Form()] = "en",
 ) -> HTMLResponse:
     runtime = runtime_of(request)
     try:
         with transaction(runtime.sessions) as session:
             to = own_address(session.get_one(StaffMember, who.staff_id), channel)
+            chosen = get_campaign(session, campaign)
             test_send(
                 session,
-                get_campaign(session, name),
+                chosen,
                 settings=runtime.settings,
                 renderer=runtime.renderer,
                 channels=runtime.channels,
                 to=to,
                 by=who.name,
+                language=language if language in LANGUAGES else "en",
             )
         note = f"Test sent to your {'phone' if channel is Channel.SMS else 'email'}."
     except DeliveryError as exc:
@@ -160,29 +174,24 @@ def send_test(
         note = f"The test was not sent: {exc}"
     with transaction(runtime.sessions) as session:
         set_flash(session, who.session_id, note)
-    return see_other(f"/console/campaigns/{quote(name)}")
+        slug = get_campaign(session, campaign).slug
+    return see_other(f"/console/campaigns/{slug}")
 
 
-@router.post("/campaigns/{name}/{action}", response_class=HTMLResponse)
-def act(
-    name: str, action: Action, request: Request, who: Staff, background: BackgroundTasks
+def _builder(
+    request: Request, who: SignedIn, form: dict[str, str], *, status: int = 200, **shown: Any
 ) -> HTMLResponse:
-    runtime = runtime_of(request)
-    with transaction(runtime.sessions) as session:
-        chosen = get_campaign(session, name)
-        if action == "launch":
-            request_launch(session, chosen, by=who.name)
-        elif action == "pause":
-            pause(session, chosen, by=who.name)
-        elif action == "resume":
-            resume(session, chosen, by=who.name)
-        else:
-            cancel(session, chosen, by=who.name)
-    if action == "launch":
-        # Written by a worker, or with no broker by this process once the page is sent:
-        # the page comes back at once and shows the writing's progress.
-        background.add_task(write_in_background, runtime, chosen.id, who.name)
-    return see_other(f"/console/campaigns/{quote(name)}")
+    return page(
+        request,
+        "campaign-new.html",
+        who,
+        status=status,
+        form=form,
+        offices=list(Office),
+        languages=[(code, language_name(code)) for code in LANGUAGES],
+        sms_limit=runtime_of(request).settings.sms_rate,
+        **shown,
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -209,11 +218,27 @@ def _values(form: dict[str, str], who: SignedIn) -> dict[str, Any]:
             min_pain=form.get("min_pain") or None,
         ),
         "by": who.name,
-        "sms_text": form.get("sms_text") or None,
-        "email_subject": form.get("email_subject") or None,
-        "email_text": form.get("email_text") or None,
-        "rate": float(form.get("rate") or 1),
+        "texts": {
+            language: LanguageText(
+                *(
+                    form.get(part if language == "en" else f"{part}_{language}") or None
+                    for part in PARTS
+                )
+            )
+            for language in LANGUAGES
+        },
+        "missing_text": form.get("missing_text") or FALLBACK,
+        "rate": _rate(form.get("rate") or "1"),
     }
+
+
+def _rate(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(
+            f"the send rate {value!r} is not a number of messages a second"
+        ) from None
 
 
 def _preview(request: Request, form: dict[str, str], who: SignedIn) -> dict[str, Any]:
@@ -229,5 +254,17 @@ def _preview(request: Request, form: dict[str, str], who: SignedIn) -> dict[str,
             shown = preview(session, campaign, settings=runtime.settings, renderer=runtime.renderer)
     except (FollowupError, ValueError) as exc:
         return {"error": str(exc)}
-    samples = [(n, c, t, sms_shape(t) if c == "sms" else None) for n, c, t in shown.samples]
-    return {"preview": shown, "samples": samples}
+    return _shown(shown, runtime.settings.clinic_timezone)
+
+
+def _shown(shown: Preview, zone: str, *, estimate: bool = True) -> dict[str, Any]:
+    """What the preview template shows of a preview; the estimate only before a launch
+    (after it, the progress says why messages wait and when they should go)."""
+    samples = [(s, sms_shape(s.body) if s.channel == "sms" else None) for s in shown.samples]
+    lines = shown.estimate.lines(ZoneInfo(zone), utcnow()) if shown.estimate and estimate else []
+    return {
+        "preview": shown,
+        "samples": samples,
+        "estimate": lines,
+        "language_name": language_name,
+    }

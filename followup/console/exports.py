@@ -67,10 +67,10 @@ def alerts_csv(
     return _send(request, who, listing)
 
 
-@router.get("/campaigns/{name}/results.csv")
-def campaign_csv(name: str, request: Request, who: Campaigns) -> StreamingResponse:
+@router.get("/campaigns/{campaign}/results.csv")
+def campaign_csv(campaign: str, request: Request, who: Campaigns) -> StreamingResponse:
     with runtime_of(request).sessions() as session:
-        listing = lists.campaign(session, name=name, zone=_zone(request))
+        listing = lists.campaign(session, name=campaign, zone=_zone(request))
     return _send(request, who, listing)
 
 

@@ -1,4 +1,9 @@
-"""A campaign's message: a template from templates/, or text staff wrote.
+"""A campaign's message: a template from templates/, or text staff wrote per language.
+
+Staff write a text per patient language (`LanguageText`: the SMS, the email's subject
+and text). A patient whose language has none gets another language's text or is
+skipped, as staff chose for the campaign (`FALLBACK`, `SKIP`); the launch records each
+skipped one with the reason.
 
 Staff-written text is rendered in the bounded sandbox (`followup.content.sandbox`) with
 `StrictUndefined`. It is checked when the campaign is saved, every branch of it (see
@@ -12,15 +17,18 @@ dispatch, a refusal at preview or test send, with the reason.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from jinja2 import TemplateError, UndefinedError, meta
 from jinja2.sandbox import SecurityError
 
+from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED
 from followup.config import Settings
 from followup.content import sandbox
+from followup.content.campaign_fields import explain_engine, unknown_field
 from followup.content.encoding import sms_shape
 from followup.content.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.content.render import Renderer, with_opt_out
@@ -29,8 +37,32 @@ from followup.exceptions import InvalidInput, TemplateProblem
 from followup.models.base import Channel
 from followup.models.campaigns import Campaign
 
-VARIABLES = frozenset({"patient", "clinic"})
 MAX_SMS_SEGMENTS = 2
+# What happens to a patient whose language has no text: another language's text is
+# sent (the first of `LANGUAGES` that has one), or they are skipped with the reason.
+FALLBACK, SKIP = "fallback", "skip"
+MISSING_CHOICES = (FALLBACK, SKIP)
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+
+@dataclass(frozen=True)
+class LanguageText:
+    """What staff wrote in one language: the SMS, and the email's subject and text."""
+
+    sms: str | None = None
+    subject: str | None = None
+    email: str | None = None
+
+    def given(self) -> bool:
+        return any((self.sms, self.subject, self.email))
+
+
+def load_texts(raw: str) -> dict[str, LanguageText]:
+    return {language: LanguageText(**parts) for language, parts in json.loads(raw).items()}
+
+
+def dump_texts(texts: dict[str, LanguageText]) -> str:
+    return json.dumps({k: asdict(v) for k, v in sorted(texts.items())}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,15 @@ class CampaignText:
         self.campaign = campaign
         self.renderer = renderer
         self.clinic = {"name": settings.clinic_name, "phone": settings.clinic_phone}
+        self.texts = load_texts(campaign.texts or "{}")
+
+    def language_for(self, language: str) -> str | None:
+        """The language of the text a patient speaking `language` gets; None: skipped."""
+        if self.campaign.template or language in self.texts:
+            return language
+        if self.campaign.missing_text == SKIP:
+            return None
+        return next((known for known in LANGUAGES if known in self.texts), None)
 
     def render(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
         """The message for one patient; one that does not render raises `TemplateProblem`."""
@@ -69,13 +110,19 @@ class CampaignText:
                 return CampaignMessage(self.renderer.sms(c.template, language, context))
             email = self.renderer.email(c.template, language, context)
             return CampaignMessage(email.text, email.subject, email.html)
+        written = self.language_for(language)
+        if written is None:
+            raise TemplateProblem(
+                f"the campaign has no {language_name(language)} text and skips them"
+            )
+        parts = self.texts[written]
         if channel is Channel.SMS:
             return CampaignMessage(
-                with_opt_out(_render(c.sms_text or "", context, SMS_TEXT), language)
+                with_opt_out(_render(parts.sms or "", context, SMS_TEXT), written)
             )
-        text = _render(c.email_text or "", context, EMAIL_TEXT).strip() + "\n"
+        text = _render(parts.email or "", context, EMAIL_TEXT).strip() + "\n"
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-        subject = _render(c.email_subject or "", context, EMAIL_SUBJECT)
+        subject = _render(parts.subject or "", context, EMAIL_SUBJECT)
         return CampaignMessage(text, " ".join(subject.split()), paragraphs)
 
     def sample(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
@@ -88,55 +135,64 @@ class CampaignText:
 
 def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -> None:
     """Refuse, with a clear message, a campaign message that could not go out as meant."""
-    staff_text = any((campaign.sms_text, campaign.email_subject, campaign.email_text))
-    if bool(campaign.template) == staff_text:
+    texts = load_texts(campaign.texts or "{}")
+    if bool(campaign.template) == bool(texts):
         raise InvalidInput("give either --template or the message text, not both or neither")
+    if campaign.missing_text not in MISSING_CHOICES:
+        raise InvalidInput(
+            f"a patient without a text in their language: choose {' or '.join(MISSING_CHOICES)}"
+        )
     channels = (
         [Channel.SMS, Channel.EMAIL]
         if campaign.channel == PREFERRED
         else [Channel(campaign.channel)]
     )
     clinic = settings.clinic_name
-    if not campaign.template:
+    for language, parts in texts.items():
+        if language not in LANGUAGES:
+            raise InvalidInput(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
         for channel in channels:
-            parts = (
-                [(SMS_TEXT, campaign.sms_text)]
+            checked = (
+                [(SMS_TEXT, parts.sms)]
                 if channel is Channel.SMS
-                else [(EMAIL_SUBJECT, campaign.email_subject), (EMAIL_TEXT, campaign.email_text)]
+                else [(EMAIL_SUBJECT, parts.subject), (EMAIL_TEXT, parts.email)]
             )
-            if not all(source for _, source in parts):
+            if not all(source for _, source in checked):
                 missing = (
-                    "--sms-text" if channel is Channel.SMS else "--email-subject and --email-text"
+                    "the text message" if channel is Channel.SMS else "an email subject and text"
                 )
-                raise InvalidInput(f"a {channel.value} campaign needs {missing}")
-            for part, source in parts:
-                _check_every_branch(source or "", part, clinic)
-    text = CampaignText(campaign, renderer, settings)
-    for channel in channels:
-        sample = text.sample(channel, first_name="Maximiliana-Josefina", language="en")
-        if channel is Channel.SMS:
-            shape = sms_shape(sample.body)
-            if shape.segments > MAX_SMS_SEGMENTS:
                 raise InvalidInput(
-                    f"the SMS is {shape.segments} segments ({shape.encoding}); keep it to 2"
+                    f"the {language_name(language)} {channel.value} campaign needs {missing}"
                 )
-            _refuse_terms(sample.body, SMS_TEXT, clinic)
-        else:
-            _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic)
+            for part, source in checked:
+                _check_every_branch(source or "", part, clinic, language)
+    text = CampaignText(campaign, renderer, settings)
+    for language in texts or ["en"]:
+        for channel in channels:
+            sample = text.sample(channel, first_name="Maximiliana-Josefina", language=language)
+            if channel is Channel.SMS:
+                shape = sms_shape(sample.body)
+                if shape.segments > MAX_SMS_SEGMENTS:
+                    raise InvalidInput(
+                        f"the {language_name(language)} SMS is {shape.segments} segments "
+                        f"({shape.encoding}); keep it to 2"
+                    )
+                _refuse_terms(sample.body, SMS_TEXT, clinic)
+            else:
+                _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic)
 
 
-def _check_every_branch(source: str, part: Part, clinic: str) -> None:
+def _check_every_branch(source: str, part: Part, clinic: str, language: str) -> None:
+    where = f"the {language_name(language)} {part.name}"
     try:
         parsed = sandbox.parse(source)
         # Reading variables compiles the text: an unknown filter is refused here.
-        unknown = meta.find_undeclared_variables(parsed) - VARIABLES
+        undeclared = meta.find_undeclared_variables(parsed)
     except (TemplateError, ValueError) as exc:  # ValueError: an integer of 4300+ digits
-        raise InvalidInput(f"the {part.name} is not a valid template: {exc}") from None
+        raise InvalidInput(f"{where} is not a valid template: {exc}") from None
+    unknown = unknown_field(parsed, undeclared)
     if unknown:
-        names = ", ".join(sorted(unknown))
-        raise InvalidInput(
-            f"unknown variable(s) {names}; use patient.first_name, clinic.name, clinic.phone"
-        )
+        raise InvalidInput(f"{where}: {unknown}")
     _refuse_terms(literal_text(parsed), part, clinic)
     problem = over_limits(parsed)
     if problem:
@@ -160,9 +216,13 @@ def _render(source: str, context: dict[str, Any], part: Part) -> str:
     except SecurityError as exc:
         reason = f"unsafe expression refused: {exc}"
     except UndefinedError as exc:
-        reason = f"unknown variable: {exc.message}"
+        reason = explain_engine(exc.message or "")
     except Exception as exc:
         # Staff text can raise whatever Python raises (a TemplateError, 1/0, int("x"),
         # recursion too deep): all of it is the text's fault, to report, not to crash on.
         reason = str(exc) or type(exc).__name__
     raise TemplateProblem(f"{part.name}: {reason}")
+
+
+def language_name(language: str) -> str:
+    return LANGUAGE_NAMES.get(language, language)

@@ -279,3 +279,32 @@ def planned_effect(
         rows = [(m, max(m.due_at, now)) for m in pending if m.channel == channel]
         effect |= project(caps, spent[(patient_id, channel.value)], rows, zone=zone)
     return effect
+
+
+def without_room(
+    session: Session,
+    caps: FrequencyCaps,
+    channel: Channel,
+    sends: dict[int, tuple[ZoneInfo, datetime]],
+    *,
+    now: datetime,
+    chunk: int = 1000,
+) -> int:
+    """How many of the patients, each sent a campaign message at the given time in
+    their zone, the budget has no room for that day (so it holds them to a later day
+    or skips them), leaving room for the plan messages due within the week."""
+    cap = caps.caps[channel]
+    if not cap.limits or not sends:
+        return 0
+    held, ids = 0, sorted(sends)
+    for first in range(0, len(ids), chunk):
+        part = ids[first : first + chunk]
+        zones: dict[int | None, ZoneInfo] = {p: sends[p][0] for p in part}
+        spent = spent_days(session, zones, since=now - timedelta(days=WEEK + 1))
+        planned = _planned_care(session, zones, now, leave_out=set())
+        for patient_id in part:
+            zone, at = sends[patient_id]
+            _, every_plan_message = planned[(patient_id, channel.value)]
+            days = spent[(patient_id, channel.value)] + every_plan_message
+            held += not cap.has_room(days, at.astimezone(zone).date())
+    return held

@@ -32,6 +32,15 @@ return wait
 """
 
 
+def ceiling(rate: float, channel: str) -> float | None:
+    """The most messages a second the sender can send on `channel` ("sms", "email" or
+    "preferred", which may text) at the global `rate`: None when unlimited (email, or
+    rate 0). A campaign's own rate is bounded by it."""
+    if channel == "email" or rate <= 0:
+        return None
+    return rate
+
+
 class Throttle(Protocol):
     def acquire(self, sender: str) -> None:
         """Block until `sender` may send one more message."""

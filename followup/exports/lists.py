@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.orm import Session
 
-from followup.campaigns.lifecycle import get_campaign
+from followup.campaigns.names import get_campaign
 from followup.care.consent import standing_column
 from followup.care.patients import search_statement
 from followup.exports.sheet import local_time, time_header

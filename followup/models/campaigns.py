@@ -29,13 +29,19 @@ class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # a label: any printable text
+    # What URLs, the API and the command line address it by: derived from the name
+    # when it is created, unique, never changed (`followup.campaigns.slugs`).
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
     channel: Mapped[str] = mapped_column(String(10))  # sms, email or preferred
-    # Either a template under templates/, or text staff wrote (rendered sandboxed).
+    # Either a template under templates/, or text staff wrote (rendered sandboxed), per
+    # language: JSON {"en": {"sms": ..., "subject": ..., "email": ...}, "es": ...}.
     template: Mapped[str | None] = mapped_column(String(100))
-    sms_text: Mapped[str | None] = mapped_column(Text)
-    email_subject: Mapped[str | None] = mapped_column(String(200))
-    email_text: Mapped[str | None] = mapped_column(Text)
+    texts: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    # A patient whose language has no text: "fallback" (another language's) or "skip".
+    missing_text: Mapped[str] = mapped_column(
+        String(10), default="fallback", server_default="fallback"
+    )
     segment: Mapped[str] = mapped_column(Text)  # JSON of followup.campaigns.segments.Segment
     start_at: Mapped[datetime]
     rate: Mapped[float] = mapped_column(Float)  # messages per second

@@ -1,4 +1,5 @@
-"""The staff API under /api/: campaigns, and read access to patients and replies.
+"""The staff API under /api/: read access to patients and replies, staff and tokens;
+campaigns are `followup.web.campaigns_api`.
 
 Staff authenticate with a bearer token (`followup staff token NAME`). No token, a
 wrong or revoked one, or one of a disabled member: 401, checked on every request.
@@ -10,44 +11,26 @@ patient data, every token made or revoked, is written to the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import (
     APIRouter,
-    BackgroundTasks,
     Depends,
     HTTPException,
     Path,
     Query,
     Request,
-    Response,
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.campaigns.launches import request_launch
-from followup.campaigns.lifecycle import (
-    cancel,
-    create_campaign,
-    get_campaign,
-    launch_progress,
-    pause,
-    preview,
-    progress,
-    resume,
-    test_send,
-)
-from followup.campaigns.segments import Segment
 from followup.console.web import client_address
-from followup.content.encoding import sms_shape
 from followup.db import transaction
-from followup.exceptions import DeliveryError, InvalidInput, NotFound
-from followup.models.base import LARGEST_ID, Channel
-from followup.models.campaigns import Campaign
+from followup.exceptions import InvalidInput, NotFound
+from followup.models.base import LARGEST_ID
 from followup.models.care import Patient, Visit
 from followup.models.replies import Reply
 from followup.models.staff import StaffMember
@@ -59,19 +42,12 @@ from followup.staff.members import (
     authenticate,
     get_staff,
     issue_token,
-    own_address,
     revoke_token,
 )
-from followup.tasks import write_in_background
 from followup.web.api_models import (
-    CampaignIn,
-    CampaignOut,
-    LaunchOut,
     PatientOut,
-    PreviewOut,
     ReplyOut,
     StaffIn,
-    TestSendIn,
     TokenOut,
     VisitOut,
 )
@@ -125,108 +101,6 @@ WorksInbox = Annotated[StaffMember, Depends(Allowed(Ability.WORK_INBOX))]
 Admin = Annotated[StaffMember, Depends(Allowed(Ability.MANAGE_STAFF))]
 RT = Annotated[Runtime, Depends(_runtime)]
 TokenId = Annotated[int, Path(ge=1, le=LARGEST_ID)]
-
-
-@router.get("/campaigns", response_model=list[CampaignOut])
-def list_campaigns(db: DB, _: Campaigner) -> list[CampaignOut]:
-    return [_out(db, c) for c in db.scalars(select(Campaign).order_by(Campaign.created_at.desc()))]
-
-
-@router.post("/campaigns", status_code=201, response_model=CampaignOut)
-def create(body: CampaignIn, db: DB, member: Campaigner, rt: RT) -> CampaignOut:
-    created = create_campaign(
-        db,
-        settings=rt.settings,
-        renderer=rt.renderer,
-        name=body.name,
-        channel=body.channel,
-        segment=Segment.parse(**body.segment.model_dump()),
-        by=member.name,
-        template=body.template,
-        sms_text=body.sms_text,
-        email_subject=body.email_subject,
-        email_text=body.email_text,
-        start_at=body.start_at,
-        rate=body.rate,
-    )
-    return _out(db, created)
-
-
-@router.get("/campaigns/{name}", response_model=CampaignOut)
-def show(name: str, db: DB, _: Campaigner) -> CampaignOut:
-    return _out(db, get_campaign(db, name))
-
-
-@router.post("/campaigns/{name}/preview", response_model=PreviewOut)
-def preview_campaign(name: str, db: DB, _: Campaigner, rt: RT) -> PreviewOut:
-    shown = preview(db, get_campaign(db, name), settings=rt.settings, renderer=rt.renderer)
-    return PreviewOut(
-        recipients=dict(shown.recipients),
-        excluded=dict(shown.excluded),
-        samples=[_sample(n, c, t) for n, c, t in shown.samples],
-        duration_seconds=shown.duration.total_seconds(),
-    )
-
-
-@router.post("/campaigns/{name}/test-send")
-def send_test(name: str, body: TestSendIn, db: DB, member: Campaigner, rt: RT) -> dict[str, str]:
-    """Send the campaign's message to the member's own phone or email (on their staff
-    record, set by an admin), nowhere else."""
-    to = own_address(member, Channel(body.channel))
-    try:
-        provider_id = test_send(
-            db,
-            get_campaign(db, name),
-            settings=rt.settings,
-            renderer=rt.renderer,
-            channels=rt.channels,
-            to=to,
-            by=member.name,
-        )
-    except DeliveryError as exc:
-        raise HTTPException(502, f"the test message was not sent: {exc.reason}") from None
-    return {"sent_to": to, "provider_id": provider_id}
-
-
-def _action(
-    run: Callable[[Session, Campaign, StaffMember, Runtime], Any],
-) -> Callable[..., CampaignOut]:
-    def endpoint(name: str, db: DB, member: Campaigner, rt: RT) -> CampaignOut:
-        chosen = get_campaign(db, name)
-        run(db, chosen, member, rt)
-        return _out(db, chosen)
-
-    return endpoint
-
-
-@router.post("/campaigns/{name}/launch", status_code=202, response_model=CampaignOut)
-def launch_campaign(
-    name: str, db: DB, member: Campaigner, rt: RT, response: Response, background: BackgroundTasks
-) -> CampaignOut:
-    """Launch: the messages are written in the background; the campaign's URL (in
-    `Location`) shows `launch.done` of `launch.total` until `launch.state` is done."""
-    with transaction(rt.sessions) as session:
-        # Committed before the writing starts, which may be in another process.
-        chosen = get_campaign(session, name)
-        request_launch(session, chosen, by=member.name)
-    background.add_task(write_in_background, rt, chosen.id, member.name)
-    response.headers["Location"] = f"/api/campaigns/{name}"
-    return _out(db, get_campaign(db, name))
-
-
-for verb, run in {
-    "pause": lambda db, c, m, rt: pause(db, c, by=m.name),
-    "resume": lambda db, c, m, rt: resume(db, c, by=m.name),
-    "cancel": lambda db, c, m, rt: cancel(db, c, by=m.name),
-}.items():
-    router.add_api_route(
-        f"/campaigns/{{name}}/{verb}",
-        _action(run),
-        methods=["POST"],
-        response_model=CampaignOut,
-        name=f"{verb}_campaign",
-        summary=f"{verb.capitalize()} a campaign",
-    )
 
 
 @router.get("/patients/{ref}", response_model=PatientOut)
@@ -348,26 +222,4 @@ def delete_token(token_id: TokenId, db: DB, admin: Admin, request: Request) -> N
         action="token-revoke",
         address=client_address(request),
         detail=f"token #{token_id}",
-    )
-
-
-def _sample(first_name: str, channel: str, text: str) -> dict[str, str]:
-    sample = {"first_name": first_name, "channel": channel, "text": text}
-    if channel == "sms":
-        shape = sms_shape(text)
-        sample |= {"encoding": shape.encoding, "segments": str(shape.segments)}
-    return sample
-
-
-def _out(db: Session, campaign: Campaign) -> CampaignOut:
-    return CampaignOut(
-        name=campaign.name,
-        channel=campaign.channel,
-        status=campaign.status,
-        segment=Segment.from_json(campaign.segment).describe(),
-        rate=campaign.rate,
-        start_at=campaign.start_at,
-        created_by=campaign.created_by,
-        launch=LaunchOut(**asdict(launch_progress(campaign))),
-        progress=progress(db, campaign),
     )

@@ -34,17 +34,40 @@ class SegmentIn(BaseModel):
     not_replied_since: date | None = None
 
 
-class CampaignIn(BaseModel):
-    name: Text = Field(min_length=1, max_length=100)
-    channel: Literal["sms", "email", "preferred"]
-    segment: SegmentIn = Field(default_factory=SegmentIn)
-    template: Text | None = Field(default=None, max_length=100)
+class TextIn(BaseModel):
+    """A campaign's message in one language: the SMS, and the email's subject and text."""
+
     # Line breaks are text here; the other control characters are refused.
     sms_text: Text | None = Field(default=None, max_length=1000)
     email_subject: Text | None = Field(default=None, max_length=200)
     email_text: Text | None = Field(default=None, max_length=20000)
+
+
+class CampaignIn(BaseModel):
+    name: Text = Field(
+        min_length=1, max_length=100, description="A label; any printable text, '/' too."
+    )
+    channel: Literal["sms", "email", "preferred"]
+    segment: SegmentIn = Field(default_factory=SegmentIn)
+    template: Text | None = Field(default=None, max_length=100)
+    texts: dict[Literal["en", "es"], TextIn] = Field(
+        default_factory=dict, description="The message per patient language."
+    )
+    missing_text: Literal["fallback", "skip"] = Field(
+        default="fallback",
+        description="A patient whose language has no text: sent another language's "
+        "text (fallback), or skipped with the reason recorded (skip).",
+    )
+    # Before `texts`: one text, English. Still taken; not with texts["en"].
+    sms_text: Text | None = Field(
+        default=None, max_length=1000, description="The English SMS (same as texts.en)."
+    )
+    email_subject: Text | None = Field(default=None, max_length=200)
+    email_text: Text | None = Field(default=None, max_length=20000)
     start_at: datetime | None = None
-    rate: float = Field(default=1.0, gt=0)
+    rate: float = Field(
+        default=1.0, gt=0, description="Messages a second; at most the clinic's SMS limit."
+    )
 
 
 class LaunchOut(BaseModel):
@@ -54,7 +77,11 @@ class LaunchOut(BaseModel):
 
 
 class CampaignOut(BaseModel):
+    id: int
+    slug: str  # what /api/campaigns/{ref} takes, with the id
     name: str
+    texts: dict[str, TextIn]
+    missing_text: str
     channel: str
     status: str
     segment: str
@@ -65,17 +92,36 @@ class CampaignOut(BaseModel):
     progress: dict[str, int]
 
 
+class EstimateOut(BaseModel):
+    starts: datetime
+    earliest_finish: datetime
+    latest_finish: datetime
+    rate: float  # texts a second it gets
+    limit: float | None  # the clinic's SMS limit (None: none)
+    ahead: int  # texts due before it
+    quiet_hours: int  # texts waiting for the patient's sending window
+    capped: int  # recipients the frequency cap holds to a later day
+    lines: list[str]
+
+
 class PreviewOut(BaseModel):
     recipients: dict[str, int]
+    languages: dict[str, int]  # recipients per patient language
+    without_text: dict[str, int]  # patients whose language has no text
+    missing_text: str  # what happens to them: fallback or skip
+    fallback: str | None  # the language they get on fallback
     excluded: dict[str, int]
+    explanation: str | None  # why nobody would receive it
     samples: list[dict[str, str]]
-    duration_seconds: float
+    estimate: EstimateOut | None
+    duration_seconds: float  # from now to the earliest finish
 
 
 class TestSendIn(BaseModel):
     """A test goes to the member's own phone (sms) or email, as an admin recorded it."""
 
     channel: Literal["sms", "email"]
+    language: Literal["en", "es"] = "en"
 
 
 class StaffIn(BaseModel):

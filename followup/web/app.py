@@ -18,6 +18,7 @@ from followup.runtime import Runtime
 from followup.web import (
     api,
     appointment_pages,
+    campaigns_api,
     measure_pages,
     operations,
     pages,
@@ -57,6 +58,7 @@ def create_app(
     site.include_router(programme_pages.router)
     site.include_router(appointment_pages.router)
     site.include_router(measure_pages.router)
+    site.include_router(campaigns_api.router)
     site.include_router(api.router)
     site.include_router(programmes_api.router)
     install_console(site)

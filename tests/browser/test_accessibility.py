@@ -60,7 +60,9 @@ def _busy_clinic(runtime: Runtime, server: LiveServer, page: Page) -> None:
     page.get_by_role("button", name="Send").click()
     page.goto(f"{server.url}/console/campaigns/new")
     page.get_by_label("Name", exact=True).fill("flu-shots")
-    page.get_by_label("Text message (use").fill("Hi {{ patient.first_name }}, flu shots are in.")
+    page.get_by_label("English text message (use").fill(
+        "Hi {{ patient.first_name }}, flu shots are in."
+    )
     page.get_by_role("button", name="Save as draft").click()
     expect(page.get_by_role("heading", name="flu-shots")).to_be_visible()
 
@@ -76,6 +78,7 @@ SIGNED_IN_PAGES = [
     ("campaigns", "/console/campaigns"),
     ("campaign-new", "/console/campaigns/new"),
     ("campaign", "/console/campaigns/flu-shots"),
+    ("campaign-confirm", "/console/campaigns/flu-shots/launch"),
     ("delivery", "/console/health"),
     ("staff", "/console/staff"),
     ("confirm-disable", "/console/staff/1/disable"),  # maria's

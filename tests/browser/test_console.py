@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from followup.db import transaction
+from followup.models.care import Patient
 from followup.models.outbox import Message, Purpose
 from followup.models.staff import Role
 from followup.runtime import Runtime
@@ -104,37 +105,69 @@ def test_an_emergency_appears_without_a_reload_is_acknowledged_and_answered(
     page.close()
 
 
-def test_a_campaign_is_built_previewed_launched_and_paused_with_progress_moving(
+def test_a_campaign_is_built_in_two_languages_confirmed_launched_and_paused(
     browser: Browser, clinic: tuple[Runtime, LiveServer], twilio_server: TwilioPeer
 ) -> None:
     runtime, server = clinic
+    with transaction(runtime.sessions) as session:
+        session.scalars(select(Patient).where(Patient.ref == "P2")).one().language = "es"
     page = browser.new_page()
     sign_in(page, server, "maria")
     page.goto(f"{server.url}/console/campaigns/new")
-    page.get_by_label("Name", exact=True).fill("saturday-hours")
-    page.get_by_label("Text message (use").fill(
+    # A "/" in the name is only a label: the campaign's address is its slug.
+    page.get_by_label("Name", exact=True).fill("Hoboken 12/2026 hours")
+    page.get_by_label("English text message (use").fill(
         "Hi {{ patient.first_name }}, we now open Saturdays."
     )
     page.get_by_label("Hoboken").check()
     page.get_by_label("Messages per second").fill("0.5")
-    # The preview follows the form as it is filled in (and on the button without script).
+    # The preview follows the form as it is filled in (and on the button without script):
+    # a count per language, and what the Spanish speaker gets without a Spanish text.
     expect(page.get_by_test_id("recipients")).to_have_text("2", timeout=10_000)
-    expect(page.get_by_text("Hi Pat, we now open Saturdays.")).to_be_visible()
+    expect(page.get_by_test_id("language-es")).to_have_text("Spanish 1")
+    expect(page.get_by_test_id("without-text-es")).to_contain_text("they get the English text")
+    page.get_by_label("Skip them").check()
+    expect(page.get_by_test_id("without-text-es")).to_contain_text("they are skipped")
+    expect(page.get_by_test_id("recipients")).to_have_text("1")
+    page.get_by_label("Spanish text message (use").fill(
+        "Hola {{ patient.first_name }}, ahora abrimos los sabados."
+    )
+    expect(page.get_by_test_id("recipients")).to_have_text("2", timeout=10_000)
+    expect(page.get_by_test_id("sample-es")).to_contain_text("Hola Ana, ahora abrimos")
+    expect(page.get_by_test_id("sample-en")).to_contain_text("Hi Pat, we now open Saturdays.")
     photograph(page, "campaign-new")
     page.get_by_role("button", name="Save as draft").click()
-    expect(page.get_by_role("heading", name="saturday-hours")).to_be_visible()
-    page.get_by_role("button", name="Launch").click()
+    expect(page.get_by_role("heading", name="Hoboken 12/2026 hours")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/console/campaigns/hoboken-12-2026-hours$"))
+    page.get_by_role("link", name="Launch…").click()
+    expect(page.get_by_test_id("consequence")).to_have_text(
+        "Send to 2 patients: 2 by text; this cannot be undone."
+    )
+    expect(page.get_by_test_id("consequence-details")).to_contain_text("Spanish: 1")
+    with runtime.sessions() as session:
+        assert session.scalars(select(Message).where(Message.campaign_id.is_not(None))).all() == []
+    page.get_by_role("button", name="Yes, launch").click()
     expect(page.get_by_test_id("campaign-status")).to_have_text("running")
     expect(page.get_by_test_id("progress-scheduled")).to_have_text("2")
     with runtime.sessions() as session:
         first = min(session.scalars(select(Message.due_at).where(Message.campaign_id.is_not(None))))
     tick(runtime, first + timedelta(seconds=1))
-    # One sent, one still waiting for its slot: the page shows it by itself.
+    # One sent, one still waiting for its slot: the page shows it by itself, and why.
     expect(page.get_by_test_id("progress-sent")).to_have_text("1", timeout=15_000)
+    expect(page.get_by_test_id("waiting")).to_contain_text(
+        re.compile("waiting for its slot|due now: goes with the next dispatch")
+    )
     photograph(page, "campaign")
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("link", name="Pause…").click()
+    expect(page.get_by_test_id("consequence")).to_contain_text("Pause: 1 waiting messages")
+    page.get_by_role("button", name="Yes, pause").click()
     expect(page.get_by_test_id("campaign-status")).to_have_text("paused")
     assert len(twilio_server.messages) == 1
+    assert any(
+        body.startswith(("Hi Pat", "Hola Ana"))
+        for body in twilio_server.bodies_to("+12015550111")
+        + twilio_server.bodies_to("+12015550112")
+    )
     page.goto(f"{server.url}/console/campaigns")
     photograph(page, "campaigns")
     page.close()

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import insert, literal, select, type_coerce
 
 from followup.campaigns.launches import launch, request_launch, write_launch
-from followup.campaigns.lifecycle import cancel, get_campaign, launch_progress
-from followup.campaigns.segments import Segment, candidates, choose_channel, reachable
+from followup.campaigns.lifecycle import cancel, launch_progress
+from followup.campaigns.names import get_campaign
+from followup.campaigns.reach import choose_channel
+from followup.campaigns.segments import Segment, candidates, reachable
 from followup.db import transaction
 from followup.models.base import UTCDateTime
 from followup.models.campaigns import Campaign

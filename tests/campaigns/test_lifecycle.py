@@ -10,15 +10,14 @@ from sqlalchemy import select
 
 from followup.campaigns.launches import launch
 from followup.campaigns.lifecycle import (
-    Preview,
     cancel,
     create_campaign,
-    get_campaign,
     pause,
-    preview,
     progress,
     resume,
 )
+from followup.campaigns.names import get_campaign
+from followup.campaigns.previews import Preview, preview
 from followup.campaigns.segments import Segment, candidates
 from followup.care.patients import record_consents
 from followup.care.visits import discharge_patient, record_visit
@@ -172,8 +171,17 @@ def test_bad_segment_values_are_refused_with_the_field() -> None:
 
 def test_preview_counts_and_exclusions_equal_what_launch_writes(runtime: Runtime) -> None:
     patient(runtime, "P1")
-    patient(runtime, "P2", campaign={Channel.SMS: False})  # opted out
+    revoked = patient(runtime, "P2")
+    with transaction(runtime.sessions) as session:
+        record_consents(
+            session,
+            session.get_one(Patient, revoked),
+            {(Channel.SMS, Purpose.CAMPAIGN): False},
+            source="STOP",
+            by="patient",
+        )
     patient(runtime, "P3", campaign={})  # never asked
+    patient(runtime, "P6", campaign={Channel.SMS: False})  # said no at intake
     patient(runtime, "P4", phone="", email="p4@example.com")  # no phone
     gone = patient(runtime, "P5")
     with transaction(runtime.sessions) as session:
@@ -182,18 +190,18 @@ def test_preview_counts_and_exclusions_equal_what_launch_writes(runtime: Runtime
     shown = preview_winter(runtime)
     assert dict(shown.recipients) == {"sms": 1}
     assert dict(shown.excluded) == {
-        "opted out": 1,
-        "no consent": 1,
+        "opted out (revoked)": 1,
+        "no campaign consent on record (never asked)": 1,
+        "said no when asked (never opted in)": 1,
         "no contact route": 1,
         "discharged": 1,
     }
-    [(name, channel, text)] = shown.samples
-    assert (name, channel) == ("Pat", "sms")
+    [sample] = shown.samples
+    assert (sample.name, sample.channel, sample.language) == ("Pat", "sms", "en")
     assert (
-        text
+        sample.body
         == "Hi Pat, winter tip from Spine & PT Clinic: keep moving every day. Reply STOP to opt out."
     )
-    assert shown.duration == timedelta(seconds=0.1)
     written = launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria")
     again = launch(runtime.sessions, campaign_id, settings=runtime.settings, by="Maria")
     assert (written, again) == (1, 0)

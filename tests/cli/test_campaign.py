@@ -43,12 +43,16 @@ def test_create_preview_test_send_launch_watch_and_cancel(cli: CliRunner, runtim
         "--by",
         "Maria",
     )
-    assert created == "campaign 'saturday-hours' saved as a draft: offices=('hoboken',)\n"
+    assert created == (
+        "campaign 'saturday-hours' saved as a draft (saturday-hours): offices=('hoboken',)\n"
+    )
     shown = run(cli, "campaign", "preview", "saturday-hours")
     assert shown.startswith(
-        "recipients: 2 (sms 2)\nleft out, no consent: 1\n--- to Pat by sms  [GSM-7, 1 segment(s)]\n"
+        "recipients: 2 (sms 2)\nby language: English 2\n"
+        "left out, no campaign consent on record (never asked): 1\n"
+        "--- to Pat (English) by sms  [GSM-7, 1 segment(s)]\n"
     )
-    assert "takes about 0:00:00.400000 at its rate" in shown
+    assert "All sent by about " in shown and "no send limit" in shown
     assert run(
         cli, "campaign", "test-send", "saturday-hours", "--to", "(201) 555-0999", "--by", "Maria"
     ).startswith("test message sent to (201) 555-0999 (console-sms-")
@@ -132,3 +136,41 @@ def test_a_limit_only_a_patient_reaches_is_one_clear_line_at_preview(
         1,
         "Error: the sms message does not render: SMS text: more than 20000 loop steps and calls\n",
     )
+
+
+def test_a_campaign_in_two_languages_named_with_a_slash_goes_by_its_slug(
+    cli: CliRunner, runtime: Runtime
+) -> None:
+    patient(runtime, "P1")
+    patient(runtime, "P2", language="es")
+    created = run(
+        cli,
+        "campaign",
+        "create",
+        "Weehawken 12/2026 rebook",
+        "--channel",
+        "sms",
+        "--sms-text",
+        "Hi {{ patient.first_name }}, time to rebook.",
+        "--sms-text-es",
+        "Hola {{ patient.first_name }}, es hora de reservar.",
+        "--without-text",
+        "skip",
+        "--by",
+        "Maria",
+    )
+    assert "saved as a draft (weehawken-12-2026-rebook)" in created
+    shown = run(cli, "campaign", "preview", "weehawken-12-2026-rebook")
+    assert "by language: English 1, Spanish 1\n" in shown
+    assert "--- to Pat (Spanish) by sms  [GSM-7, 1 segment(s)]\nHola Pat, es hora" in shown
+    run(cli, "campaign", "launch", "weehawken-12-2026-rebook", "--by", "Maria")
+    status = run(cli, "campaign", "status", "weehawken-12-2026-rebook")
+    assert "\n  waiting, " in status  # why, by reason (tests/campaigns/test_estimates.py)
+    for verb, said in (
+        ("pause", "paused"),
+        ("resume", "resumed: 2 messages to go"),
+        ("cancel", "cancelled: 2 messages will not be sent"),
+    ):
+        assert run(cli, "campaign", verb, "1", "--by", "Maria") == (
+            f"campaign 'Weehawken 12/2026 rebook' {said}\n"
+        )

@@ -213,6 +213,7 @@ def test_each_list_page_links_its_export_with_the_filters_it_shows(
         "/console/alerts": "/console/alerts.csv?state=open",
         "/console/alerts/closed?level=emergency": "/console/alerts.csv?level=emergency&amp;state=closed",
         "/console/audit?action=export-patients": "/console/audit.csv?action=export-patients",
+        "/console/campaigns/saturday": "/console/campaigns/saturday/results.csv",
     }
     for shown, link in pages.items():
         assert f'href="{link}" download>Export CSV' in clinic.get(shown).text, shown

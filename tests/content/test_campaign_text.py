@@ -27,14 +27,14 @@ NESTED_RANGES = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"sms_text": "Hi {{ patient.diagnosis }}"}, "unknown variable"),
-        ({"sms_text": "Hi {{ name }}"}, "unknown variable\\(s\\) name"),
+        ({"sms_text": "Hi {{ patient.diagnosis }}"}, "unknown field `patient.diagnosis`"),
+        ({"sms_text": "Hi {{ name }}"}, "unknown field `name` \\(did you mean `clinic.name`\\?\\)"),
         ({"sms_text": "{{ patient.__class__.__mro__ }}"}, "unsafe|unknown"),
         ({"sms_text": "{{ clinic.name.__class__.__base__.__subclasses__() }}"}, "unsafe"),
         ({"sms_text": "Hi {% if %}"}, "not a valid template"),
         ({"sms_text": "Your facet joint results are in."}, "facet"),
         ({"sms_text": "Keep moving! " * 30}, "segments"),
-        ({"channel": "preferred"}, "needs --email-subject and --email-text"),
+        ({"channel": "preferred"}, "English email campaign needs an email subject and text"),
         ({"sms_text": None}, "not both or neither"),
         ({"template": "keep-moving"}, "not both"),
         (
@@ -64,7 +64,7 @@ NESTED_RANGES = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor
             {"sms_text": "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"},
             "does not render: SMS text: maximum recursion depth exceeded",
         ),
-        ({"sms_text": "{{ lipsum(10**6) }}"}, "unknown variable\\(s\\) lipsum"),
+        ({"sms_text": "{{ lipsum(10**6) }}"}, "unknown field `lipsum`"),
         ({"sms_text": "{{ patient.first_name|center(10**9) }}"}, "No filter named 'center'"),
         ({"sms_text": "{{ " + "9" * 5000 + " }}"}, "not a valid template"),
         # A branch no sample patient takes is read all the same.
@@ -116,7 +116,8 @@ def test_text_with_branches_loops_and_filters_still_goes_out(runtime: Runtime) -
         ),
     )
     shown = preview_winter(runtime)
-    [(_, _, text)] = shown.samples
+    [sample] = shown.samples
+    text = sample.body
     assert text.startswith("Hi Pat! Spine & PT Clinic is open Sat+Sun (6 weeks). Call ")
     assert text.endswith(". Reply STOP to opt out.")
 

@@ -82,10 +82,11 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/console/campaigns/new"): S,
     ("POST", "/console/campaigns/preview"): S,
     ("POST", "/console/campaigns/new"): S,
-    ("GET", "/console/campaigns/{name}"): S,
-    ("GET", "/console/campaigns/{name}/progress"): S,
-    ("POST", "/console/campaigns/{name}/test-send"): S,
-    ("POST", "/console/campaigns/{name}/{action}"): S,
+    ("GET", "/console/campaigns/{campaign}"): S,
+    ("GET", "/console/campaigns/{campaign}/progress"): S,
+    ("POST", "/console/campaigns/{campaign}/test-send"): S,
+    ("GET", "/console/campaigns/{campaign}/{action}"): S,
+    ("POST", "/console/campaigns/{campaign}/{action}"): S,
     ("GET", "/console/health"): S,
     ("POST", "/console/messages/{message_id}/settle"): S,
     ("GET", "/console/staff"): A,
@@ -100,18 +101,18 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/console/patients.csv"): S,
     ("GET", "/console/inbox.csv"): S,
     ("GET", "/console/alerts.csv"): S,
-    ("GET", "/console/campaigns/{name}/results.csv"): S,
+    ("GET", "/console/campaigns/{campaign}/results.csv"): S,
     ("GET", "/console/audit.csv"): A,
     # The API.
     ("GET", "/api/campaigns"): S,
     ("POST", "/api/campaigns"): S,
-    ("GET", "/api/campaigns/{name}"): S,
-    ("POST", "/api/campaigns/{name}/preview"): S,
-    ("POST", "/api/campaigns/{name}/test-send"): S,
-    ("POST", "/api/campaigns/{name}/launch"): S,
-    ("POST", "/api/campaigns/{name}/pause"): S,
-    ("POST", "/api/campaigns/{name}/resume"): S,
-    ("POST", "/api/campaigns/{name}/cancel"): S,
+    ("GET", "/api/campaigns/{campaign}"): S,
+    ("POST", "/api/campaigns/{campaign}/preview"): S,
+    ("POST", "/api/campaigns/{campaign}/test-send"): S,
+    ("POST", "/api/campaigns/{campaign}/launch"): S,
+    ("POST", "/api/campaigns/{campaign}/pause"): S,
+    ("POST", "/api/campaigns/{campaign}/resume"): S,
+    ("POST", "/api/campaigns/{campaign}/cancel"): S,
     ("GET", "/api/patients/{ref}"): S,
     ("GET", "/api/patients/{ref}/exercises"): S,
     ("PUT", "/api/visits/{ref}/exercises"): C,
@@ -130,6 +131,7 @@ FILL = {
     "{message_id}": "1",
     "{ref}": "P1",
     "{name}": "saturday",
+    "{campaign}": "saturday",
     "{token_id}": "99",
 }
 
@@ -169,7 +171,7 @@ def fill(path: str, runtime: Runtime) -> str:
     with runtime.sessions() as session:
         extra = session.scalar(select(StaffMember.id).where(StaffMember.name == "extra"))
     filled = path.replace("{staff_id}", str(extra))
-    if path.startswith("/console/campaigns/{name}/{action}"):
+    if path.startswith("/console/campaigns/{campaign}/{action}"):
         filled = filled.replace("{action}", "pause")
     filled = filled.replace("{action}", "password")
     for name, value in FILL.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -88,7 +89,9 @@ def test_staff_run_a_campaign_through_the_api(
     assert created.status_code == 201, created.text
     assert created.json()["created_by"] == "maria" and created.json()["status"] == "draft"
     shown = api.post("/api/campaigns/saturday/preview", headers=staff).json()
-    assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {"no consent": 1}
+    assert shown["recipients"] == {"sms": 1} and shown["excluded"] == {
+        "no campaign consent on record (never asked)": 1
+    }
     assert shown["samples"][0]["encoding"] == "GSM-7" and shown["samples"][0]["segments"] == "1"
     sent = api.post("/api/campaigns/saturday/test-send", json={"channel": "sms"}, headers=staff)
     assert sent.status_code == 200 and sent.json()["provider_id"].startswith("console-sms-")
@@ -122,7 +125,7 @@ def test_invalid_bodies_get_field_errors_and_refusals_get_the_reason(
     unsafe = api.post(
         "/api/campaigns", json=CAMPAIGN | {"sms_text": "{{ patient.ssn }}"}, headers=staff
     )
-    assert unsafe.status_code == 422 and "unknown variable" in unsafe.json()["detail"]
+    assert unsafe.status_code == 422 and "unknown field `patient.ssn`" in unsafe.json()["detail"]
 
 
 def test_hostile_campaign_text_gets_a_prompt_refusal_with_the_reason(
@@ -163,7 +166,11 @@ def test_admins_manage_staff_and_revoked_tokens_stop_working(
 
 def test_the_api_is_in_the_openapi_document(api: TestClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
-    assert {"/api/campaigns", "/api/campaigns/{name}/launch", "/api/replies"} <= set(paths)
+    assert {"/api/campaigns", "/api/campaigns/{campaign}/launch", "/api/replies"} <= set(paths)
+    [ref] = paths["/api/campaigns/{campaign}/launch"]["post"]["parameters"]
+    assert "id or slug" in ref["description"]
+    body = api.get("/openapi.json").json()["components"]["schemas"]["CampaignIn"]["properties"]
+    assert {"texts", "missing_text", "sms_text"} <= set(body)
     assert "/twilio/sms" not in paths
 
 
@@ -181,3 +188,52 @@ def test_staff_cli_issues_hashed_tokens(runtime: Runtime) -> None:
         cli.invoke(main, ["staff", "revoke", str(stored.id)]).output
         == f"token #{stored.id} revoked\n"
     )
+
+
+def test_a_campaign_in_two_languages_is_addressed_by_slug_and_previewed_per_language(
+    api: TestClient, tokens: dict[str, str], runtime: Runtime
+) -> None:
+    patient(runtime, "P1")
+    patient(runtime, "P2", language="es")
+    staff = auth(tokens["staff"])
+    body = {
+        "name": "Hoboken 12/2026 hours",
+        "channel": "sms",
+        "segment": {"offices": ["Hoboken"]},
+        "texts": {
+            "en": {"sms_text": "Hi {{ patient.first_name }}, open Saturdays."},
+            "es": {"sms_text": "Hola {{ patient.first_name }}, abrimos los sabados."},
+        },
+        "missing_text": "skip",
+    }
+    created = api.post("/api/campaigns", json=body, headers=staff)
+    assert created.status_code == 201, created.text
+    made = created.json()
+    assert (made["slug"], made["missing_text"]) == ("hoboken-12-2026-hours", "skip")
+    assert made["texts"]["es"]["sms_text"].startswith("Hola")
+    for ref in (made["slug"], str(made["id"])):
+        shown = api.post(f"/api/campaigns/{ref}/preview", headers=staff).json()
+        assert shown["languages"] == {"en": 1, "es": 1} and shown["without_text"] == {}
+        assert {s["language"]: s["text"][:4] for s in shown["samples"]} == {
+            "en": "Hi P",
+            "es": "Hola",
+        }
+        assert shown["estimate"]["lines"][0].startswith("Texts start about")
+    launched = api.post(f"/api/campaigns/{made['slug']}/launch", headers=staff)
+    assert launched.headers["Location"] == "/api/campaigns/hoboken-12-2026-hours"
+    assert api.post(f"/api/campaigns/{made['id']}/cancel", headers=staff).json()["status"] == (
+        "cancelled"
+    )
+
+
+def test_a_rate_over_the_clinic_s_limit_is_refused_with_the_limit(
+    tokens: dict[str, str], runtime: Runtime
+) -> None:
+    limited = Runtime(replace(runtime.settings, sms_rate=1.0))
+    with TestClient(create_app(limited)) as client:
+        refused = client.post(
+            "/api/campaigns", json=CAMPAIGN | {"rate": 5}, headers=auth(tokens["staff"])
+        )
+    limited.close()
+    assert refused.status_code == 422
+    assert "the clinic's text sender sends at most 1 a second" in refused.json()["detail"]

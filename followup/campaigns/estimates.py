@@ -1,0 +1,176 @@
+"""How long a campaign will take to go out, as a range, and what holds it.
+
+A campaign's texts share the sender with everything else: the clinic's global limit
+(`FOLLOWUP_SMS_RATE`) sends alerts and plan texts before campaigns, so a campaign
+waits behind every text already due, goes no faster than the limit whatever its own
+rate, and while it sends, plan texts coming due go first. A text whose turn falls in
+the patient's quiet hours waits for their window; a patient whose frequency cap has no
+room that day gets it on a later day. The estimate walks the recipients in the order
+the launch gives them slots, and says when it could start, a finish range (the
+earliest if nothing else comes due; the latest if every plan text due meanwhile goes
+first), and how many recipients quiet hours and the cap hold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from followup.config import Settings
+from followup.delivery.caps import FrequencyCaps, without_room
+from followup.delivery.throttle import ceiling
+from followup.models.base import Channel
+from followup.models.campaigns import Campaign, CampaignStatus
+from followup.models.outbox import Message, MessageStatus
+from followup.schedule import into_sending_window
+
+WAITING = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class Send(NamedTuple):
+    """One recipient, in launch order."""
+
+    patient_id: int
+    channel: Channel
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    starts: datetime  # when its first text can go (emails go from its start)
+    earliest: datetime  # everything sent, if nothing else comes due meanwhile
+    latest: datetime  # everything sent, if every text coming due meanwhile goes first
+    asked: float  # the campaign's own rate
+    rate: float  # texts a second it gets: its own rate, bounded by the global limit
+    limit: float | None  # the global limit (texts a second); None: unlimited
+    ahead: int  # texts due before it, of higher or equal priority
+    quiet: int  # texts whose turn falls in the patient's quiet hours
+    quiet_opens: datetime | None  # the first window they wait for
+    capped: int  # recipients the frequency cap holds to a later day
+    cap_rule: str  # the cap, in words
+    quiet_start: time  # when the sending window opens, patients' time
+
+    def lines(self, zone: ZoneInfo, now: datetime) -> list[str]:
+        """The estimate in words, times on the clinic's clock (`zone`)."""
+        limit = (
+            f"the clinic's send limit is {self.limit:g} a second" if self.limit else "no send limit"
+        )
+        start = f"Texts start about {_clock(self.starts, zone)}"
+        if self.ahead:
+            start += f", behind {self.ahead:,} texts already due (alerts and plan texts go first)"
+        said = [f"{start}; at {self.rate:g} a second ({limit}; this campaign asks {self.asked:g})."]
+        span = f"{_span(self.earliest, now)} to {_span(self.latest, now)}"
+        if self.latest - self.earliest < timedelta(minutes=1):
+            said.append(
+                f"All sent by about {_clock(self.earliest, zone)} ({_span(self.earliest, now)})."
+            )
+        else:
+            said.append(
+                f"All sent between {_clock(self.earliest, zone)} and {_clock(self.latest, zone)}"
+                f" ({span}; the later if plan texts coming due meanwhile go first)."
+            )
+        if self.quiet and self.quiet_opens:
+            said.append(
+                f"{self.quiet:,} texts wait for quiet hours to end ({self.quiet_start:%H:%M} "
+                f"the patient's time; the first at {_clock(self.quiet_opens, zone)})."
+            )
+        if self.capped:
+            said.append(
+                f"{self.capped:,} recipients are held by the frequency cap ({self.cap_rule}) "
+                "to a later day, or skipped if no day has room before the message expires."
+            )
+        return said
+
+
+def estimate(
+    session: Session,
+    campaign: Campaign,
+    sends: Sequence[Send],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> Estimate:
+    start = max(campaign.start_at, now)
+    limit = ceiling(settings.sms_rate, Channel.SMS.value)
+    gap = timedelta(seconds=1 / limit) if limit else timedelta(0)
+    spacing = timedelta(seconds=1 / campaign.rate)
+    ahead = texts_ahead(session, campaign, until=start)
+    free_at = start + ahead * gap
+    window = (settings.quiet_hours_start, settings.quiet_hours_end)
+    finish, texts, first_text = start, 0, None
+    held: Counter[datetime] = Counter()
+    text_times: dict[int, tuple[ZoneInfo, datetime]] = {}
+    for position, send in enumerate(sends):
+        at = start + spacing * position
+        if send.channel is Channel.SMS:
+            at = max(at, free_at + gap * texts)
+            texts += 1
+            zone = ZoneInfo(send.timezone)
+            opens = into_sending_window(at, zone=zone, start=window[0], end=window[1])
+            text_times[send.patient_id] = (zone, opens)
+            first_text = min(first_text or opens, opens)
+            if opens != at:
+                held[opens] += 1
+                continue
+        finish = max(finish, at)
+    for opens, count in sorted(held.items()):
+        finish = max(finish, opens + gap * count)
+    coming = texts_ahead(session, campaign, after=start, until=finish) if gap else 0
+    caps = FrequencyCaps(settings)
+    return Estimate(
+        asked=campaign.rate,
+        quiet_start=window[0],
+        starts=first_text or start,
+        earliest=finish,
+        latest=finish + gap * coming,
+        rate=min(campaign.rate, limit) if limit else campaign.rate,
+        limit=limit,
+        ahead=ahead,
+        quiet=sum(held.values()),
+        quiet_opens=min(held) if held else None,
+        capped=without_room(session, caps, Channel.SMS, text_times, now=now),
+        cap_rule=caps.caps[Channel.SMS].describe(Channel.SMS),
+    )
+
+
+def texts_ahead(
+    session: Session, campaign: Campaign, *, until: datetime, after: datetime | None = None
+) -> int:
+    """Texts waiting to go that are due by `until` (and after `after`) and go before
+    this campaign's: everything but this campaign and campaigns not running."""
+    running = select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)
+    query = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.channel == Channel.SMS,
+            Message.status.in_(WAITING),
+            Message.due_at <= until,
+            or_(Message.campaign_id.is_(None), Message.campaign_id.in_(running)),
+            or_(Message.campaign_id.is_(None), Message.campaign_id != campaign.id),
+        )
+    )
+    if after is not None:
+        query = query.where(Message.due_at > after, Message.campaign_id.is_(None))
+    return session.scalar(query) or 0
+
+
+def _clock(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%a %b %d %H:%M}"
+
+
+def _span(moment: datetime, now: datetime) -> str:
+    seconds = max(0, round((moment - now).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s from now"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min from now"
+    return f"{minutes / 60:.1f} h from now"

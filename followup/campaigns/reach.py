@@ -1,0 +1,66 @@
+"""Whether a patient of a segment can be reached, on which channel, and if not, why.
+
+A patient with no campaign consent on record was never asked: that is not an opt-out,
+and staff read the two apart (one is a question to ask at the desk, the other an
+answer to respect). A recorded "no" is a revocation when a "yes" came before it in the
+patient's consent history, else a "no" given when asked.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from followup.campaigns.segments import Candidate
+from followup.care.plans import PREFERRED
+from followup.models.base import Channel
+
+
+class ConsentState(StrEnum):
+    GRANTED = "granted"
+    NEVER_ASKED = "no campaign consent on record (never asked)"
+    REVOKED = "opted out (revoked)"
+    DECLINED = "said no when asked (never opted in)"
+
+
+NO_ROUTE = "no contact route"
+DISCHARGED = "discharged"
+
+
+def consent_state(granted: bool | None, *, granted_before: bool) -> ConsentState:
+    """The campaign consent on one channel, from its current row (None: no row) and
+    whether the history holds a consent given."""
+    if granted is None:
+        return ConsentState.NEVER_ASKED
+    if granted:
+        return ConsentState.GRANTED
+    return ConsentState.REVOKED if granted_before else ConsentState.DECLINED
+
+
+def choose_channel(candidate: Candidate, wanted: str) -> tuple[Channel | None, str | None]:
+    """(channel, None) for a reachable patient, else (None, why not)."""
+    if candidate.discharged:
+        return None, DISCHARGED
+    order = [Channel(wanted)] if wanted != PREFERRED else _preferred_first(candidate)
+    reasons = []
+    for channel in order:
+        reason = _unreachable(candidate, channel)
+        if reason is None:
+            return channel, None
+        reasons.append(reason)
+    return None, reasons[0]
+
+
+def _preferred_first(candidate: Candidate) -> list[Channel]:
+    preferred = Channel(candidate.preferred_channel)
+    return [preferred, Channel.EMAIL if preferred is Channel.SMS else Channel.SMS]
+
+
+def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
+    sms = channel is Channel.SMS
+    if not (candidate.phone if sms else candidate.email):
+        return NO_ROUTE
+    state = consent_state(
+        candidate.sms_consent if sms else candidate.email_consent,
+        granted_before=candidate.sms_granted_before if sms else candidate.email_granted_before,
+    )
+    return None if state is ConsentState.GRANTED else state.value

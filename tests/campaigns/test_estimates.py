@@ -1,0 +1,150 @@
+"""Estimates that count what shares the sender, and progress that says why messages wait."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from followup.campaigns.launches import launch
+from followup.campaigns.lifecycle import pause
+from followup.campaigns.waiting import why_waiting
+from followup.config import Settings
+from followup.db import transaction
+from followup.exceptions import InvalidInput
+from followup.models.campaigns import Campaign
+from followup.models.care import Office, Patient
+from followup.models.outbox import Message, MessageStatus, Purpose
+from followup.runtime import Runtime
+from tests.campaigns.test_languages import shown
+from tests.campaigns.test_lifecycle import NOW, new_campaign, patient
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The clinic's sender: one text a second for everything (the issue's clinic)."""
+    return Settings(database_url=database_url, sms_rate=1.0)
+
+
+def plan_texts(runtime: Runtime, patient_id: int, due: list[datetime], **values: object) -> None:
+    with transaction(runtime.sessions) as session:
+        for n, at in enumerate(due):
+            session.add(
+                Message(
+                    patient_id=patient_id,
+                    channel="sms",
+                    purpose=Purpose.CARE,
+                    template="check-in",
+                    step=f"s{n}",
+                    due_at=at,
+                    expires_at=at + timedelta(days=1),
+                    **values,
+                )
+            )
+
+
+def test_the_rate_is_bounded_by_the_global_limit(runtime: Runtime) -> None:
+    with pytest.raises(InvalidInput, match="sends at most 1 a second \\(FOLLOWUP_SMS_RATE\\)"):
+        new_campaign(runtime, rate=2.0)
+    with pytest.raises(InvalidInput, match="more than 0"):
+        new_campaign(runtime, rate=0.0)
+    # Email has no global limit: only the campaign's own bound.
+    new_campaign(
+        runtime, channel="email", sms_text=None, email_subject="News", email_text="Hi", rate=20.0
+    )
+
+
+def test_the_estimate_waits_behind_due_texts_and_counts_those_coming_due(
+    runtime: Runtime,
+) -> None:
+    for n in (1, 2, 3):
+        patient(runtime, f"P{n}")
+    elsewhere = patient(runtime, "P9", office=Office.WEEHAWKEN)
+    plan_texts(runtime, elsewhere, [NOW - timedelta(hours=1)] * 60)  # overdue
+    plan_texts(runtime, elsewhere, [NOW + timedelta(seconds=30)] * 120)  # coming due
+    campaign_id = new_campaign(runtime, rate=1.0)
+    estimate = shown(runtime, campaign_id).estimate
+    assert estimate is not None
+    assert (estimate.ahead, estimate.rate, estimate.limit) == (60, 1.0, 1.0)
+    assert estimate.starts == NOW + timedelta(seconds=60)
+    assert estimate.earliest == NOW + timedelta(seconds=62)
+    assert estimate.latest == NOW + timedelta(seconds=182)  # the 120 plan texts go first
+    lines = estimate.lines(NEW_YORK, NOW)
+    assert lines[0].startswith("Texts start about Fri Nov 20 10:01, behind 60 texts already due")
+    assert "the clinic's send limit is 1 a second" in lines[0]
+    assert lines[1] == (
+        "All sent between Fri Nov 20 10:01 and Fri Nov 20 10:03 (62 s from now to 3 min "
+        "from now; the later if plan texts coming due meanwhile go first)."
+    )
+
+
+def test_quiet_hours_and_the_frequency_cap_are_counted(runtime: Runtime) -> None:
+    capped = patient(runtime, "P1")
+    night = patient(runtime, "P2")
+    patient(runtime, "P3")
+    with transaction(runtime.sessions) as session:
+        session.get_one(Patient, night).timezone = "Asia/Tokyo"  # midnight there
+    # P1 had a plan text today: the daily cap (1 SMS) has no room for the campaign.
+    plan_texts(
+        runtime,
+        capped,
+        [NOW - timedelta(hours=1)],
+        status=MessageStatus.SENT,
+        attempted_at=NOW - timedelta(hours=1),
+    )
+    estimate = shown(runtime, new_campaign(runtime, rate=1.0)).estimate
+    assert estimate is not None
+    assert (estimate.quiet, estimate.capped) == (1, 1)
+    opens = datetime(2026, 11, 21, 8, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert estimate.quiet_opens == opens
+    assert estimate.earliest == opens + timedelta(seconds=1)
+    lines = estimate.lines(NEW_YORK, NOW)
+    assert "1 texts wait for quiet hours to end (08:00 the patient's time" in lines[2]
+    assert lines[3].startswith("1 recipients are held by the frequency cap (SMS: at most 1 a day")
+
+
+def test_progress_says_why_each_message_waits_and_when_it_should_go(runtime: Runtime) -> None:
+    ids = [patient(runtime, f"P{n}") for n in (1, 2, 3, 4, 5)]
+    with transaction(runtime.sessions) as session:
+        session.get_one(Patient, ids[4]).timezone = "Asia/Tokyo"
+    elsewhere = patient(runtime, "P9", office=Office.WEEHAWKEN)
+    plan_texts(runtime, elsewhere, [NOW - timedelta(hours=1)] * 40)
+    campaign_id = new_campaign(runtime, rate=1.0)
+    launch(runtime.sessions, campaign_id, settings=runtime.settings, by="M", now=NOW)
+    later = NOW + timedelta(days=1)
+    with transaction(runtime.sessions) as session:
+        rows = {m.patient_id: m for m in session.query(Message).filter_by(campaign_id=campaign_id)}
+        rows[ids[2]].status = MessageStatus.QUEUED
+        rows[ids[3]].due_at = later
+        rows[ids[3]].last_error = "frequency cap (SMS: at most 1 a day): moved to Sat 11-21"
+    with runtime.sessions() as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        waits = {
+            w.reason: (w.count, w.from_)
+            for w in why_waiting(
+                session, campaign, settings=runtime.settings, now=NOW + timedelta(seconds=5)
+            )
+        }
+    behind = NOW + timedelta(seconds=45)
+    assert waits == {
+        "queued behind 40 earlier messages (alerts and plan texts go first)": (2, behind),
+        "throttle: claimed, waiting its turn at the sender's limit": (
+            1,
+            NOW + timedelta(seconds=2),
+        ),
+        "held by the frequency cap (SMS: at most 1 a day): moved to Sat 11-21": (1, later),
+        "quiet hours until 08:00 (the patient's time)": (
+            1,
+            datetime(2026, 11, 21, 8, 0, tzinfo=ZoneInfo("Asia/Tokyo")),
+        ),
+    }
+    with transaction(runtime.sessions) as session:
+        pause(session, session.get_one(Campaign, campaign_id), by="M")
+    with runtime.sessions() as session:
+        [paused] = why_waiting(
+            session, session.get_one(Campaign, campaign_id), settings=runtime.settings, now=NOW
+        )
+    assert (paused.reason, paused.count) == ("paused: nothing goes until it is resumed", 5)
