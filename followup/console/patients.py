@@ -1,5 +1,5 @@
-"""Patients: find one; their details and consent history (changed on their documented
-request, recorded), visits, the plan's messages and their states, the series paused
+"""Patients: their details (corrected by staff), consent and its history (changed on
+their documented request, recorded), visits, the plan's messages and their states, the series paused
 or resumed, a pain chart; and the conversation, where staff answer."""
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.care.patients import get_patient, record_consent
+from followup.care.patients import change_details, get_patient, record_consent
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.programmes import programme_view
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
-from followup.db import escape_like, transaction
+from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient, Visit
@@ -43,32 +43,6 @@ SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
 CaresForPatients = Annotated[SignedIn, Depends(Needs(Ability.CARE_FOR_PATIENTS))]
 # What staff may change: care and campaign consent (alerts and answers need none).
 ConsentPurpose = Literal[Purpose.CARE, Purpose.CAMPAIGN]
-FOUND_AT_MOST = 50
-
-
-@router.get("/patients", response_class=HTMLResponse)
-def find(request: Request, who: SeesPatients, q: str = Query("", max_length=100)) -> HTMLResponse:
-    found: list[Patient] = []
-    if q.strip():
-        words = q.strip()
-        with runtime_of(request).sessions() as session:
-            found = list(
-                session.scalars(
-                    select(Patient)
-                    .where(
-                        or_(
-                            Patient.ref == words,
-                            Patient.last_name.ilike(escape_like(words) + "%", escape="\\"),
-                            Patient.first_name.ilike(escape_like(words) + "%", escape="\\"),
-                            Patient.phone == words,
-                        )
-                    )
-                    .order_by(Patient.last_name, Patient.first_name)
-                    .limit(FOUND_AT_MOST)
-                )
-            )
-        audit_view(request, who, "search-patients", f"{len(found)} found")
-    return page(request, "patients.html", who, q=q, found=found)
 
 
 @router.get("/patients/{ref}", response_class=HTMLResponse)
@@ -158,6 +132,40 @@ def change_consent(
             action="consent-change",
             address=client_address(request),
             detail=f"patient {ref}: {channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}",
+            patient_id=patient.id,
+        )
+    return see_other(f"/console/patients/{ref}")
+
+
+@router.post("/patients/{ref}/details", response_class=HTMLResponse)
+def details(
+    ref: str,
+    request: Request,
+    who: CaresForPatients,
+    first_name: str = Form("", max_length=100),
+    last_name: str = Form("", max_length=100),
+    phone: str = Form("", max_length=40),
+    email: str = Form("", max_length=320),
+    date_of_birth: str = Form("", max_length=20),
+) -> HTMLResponse:
+    """Correct the patient's name, contacts or date of birth (a bad one: nothing changes)."""
+    with transaction(runtime_of(request).sessions) as session:
+        patient = get_patient(session, ref)
+        change_details(
+            session,
+            patient,
+            first_name=plain(first_name, "the first name"),
+            last_name=plain(last_name, "the last name"),
+            phone=phone,
+            email=email,
+            date_of_birth=date_of_birth,
+        )
+        audit.record(
+            session,
+            actor=who.name,
+            action="patient-details",
+            address=client_address(request),
+            detail=f"patient {ref}: details corrected",
             patient_id=patient.id,
         )
     return see_other(f"/console/patients/{ref}")

@@ -73,6 +73,7 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("GET", "/console/patients"): S,
     ("GET", "/console/patients/{ref}"): S,
     ("POST", "/console/patients/{ref}/consent"): S,
+    ("POST", "/console/patients/{ref}/details"): S,
     ("POST", "/console/patients/{ref}/series"): S,
     ("GET", "/console/patients/{ref}/conversation"): S,
     ("POST", "/console/patients/{ref}/answer"): S,
