@@ -6,21 +6,21 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
 from followup.exceptions import NotFound
-from followup.models.base import LARGEST_ID, utcnow
+from followup.models.base import utcnow
 from followup.models.care import Patient
-from followup.models.staff import ApiToken, Role, RolePolicy, StaffMember
+from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
 from followup.staff import audit
 from followup.staff.access import Ability
 from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
@@ -29,6 +29,7 @@ from followup.staff.members import add_staff, disable, issue_token, revoke_token
 router = APIRouter(prefix="/console", include_in_schema=False)
 Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
 Auditor = Annotated[SignedIn, Depends(Needs(Ability.READ_AUDIT))]
+AUDIT = Paging("audit", [Key(AuditEntry.id, int, descending=True)])
 StaffAction = Literal["disable", "enable", "password", "second-factor", "token"]
 
 
@@ -155,11 +156,12 @@ def audit_log(
     action: str = Query("", max_length=40),
     since: date | None = None,
     until: date | None = None,
-    before: int | None = Query(None, ge=1, le=LARGEST_ID),
+    cursor: Cursor = "",
 ) -> HTMLResponse:
     """The log, newest first; dates are days in the clinic's time zone, both included."""
-    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
-    with runtime_of(request).sessions() as session:
+    runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
+    with runtime.sessions() as session:
         patient_id = (
             session.scalar(select(Patient.id).where(Patient.ref == patient.strip()))
             if patient.strip()
@@ -171,10 +173,13 @@ def audit_log(
             action=action or None,
             since=_start_of(since, zone),
             until=_start_of(until + timedelta(days=1), zone) if until else None,
-            before_id=before,
         )
-        found = [] if patient.strip() and patient_id is None else audit.entries(session, query)
-        named = {e.patient_id for e in found if e.patient_id}
+        statement = audit.entries(query)
+        if patient.strip() and patient_id is None:
+            statement = statement.where(false())
+        found = AUDIT.page(session, statement, cursor=cursor, secret=runtime.settings.secret_key)
+        shown = [row[0] for row in found.rows]
+        named = {e.patient_id for e in shown if e.patient_id}
         refs = {
             patient_id: ref
             for patient_id, ref in session.execute(
@@ -182,7 +187,6 @@ def audit_log(
             )
         }
         actions = audit.actions(session)
-    shown = found[: audit.PAGE]
     filters = {
         "actor": actor,
         "patient": patient,
@@ -190,18 +194,15 @@ def audit_log(
         "since": since.isoformat() if since else "",
         "until": until.isoformat() if until else "",
     }
-    more = None
-    if len(found) > audit.PAGE:
-        more = "?" + urlencode({k: v for k, v in filters.items() if v} | {"before": shown[-1].id})
     return page(
         request,
         "audit.html",
         who,
+        found=found,
         entries=shown,
         refs=refs,
         filters=filters,
         actions=actions,
-        more=more,
         unknown_patient=bool(patient.strip()) and patient_id is None,
     )
 

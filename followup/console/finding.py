@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from followup.care.search import matching
-from followup.console.paging import Key, Paging
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, page, runtime_of
 from followup.models.care import Patient
@@ -27,7 +27,7 @@ def find(
     request: Request,
     who: SeesPatients,
     q: str = Query("", max_length=100),
-    cursor: str = Query("", max_length=1000),
+    cursor: Cursor = "",
 ) -> HTMLResponse:
     found = None
     query = matching(q)

@@ -1,8 +1,10 @@
-"""The inbox: every reply, newest first, filtered by triage, handled or not, office,
-language or unknown number; staff mark replies handled and assign them."""
+"""The inbox: every reply, newest first, a page at a time, filtered by triage, handled
+or not, office, language, unknown number or "assigned to me"; staff mark replies
+handled and assign them (one list of staff names per page, not one per reply)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -11,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.care.patients import LANGUAGES
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import (
     Needs,
@@ -27,13 +30,17 @@ from followup.models.base import utcnow
 from followup.models.care import Office
 from followup.models.replies import Reply, Triage
 from followup.models.staff import StaffMember
-from followup.replies.conversations import assign, inbox, mark_handled
+from followup.replies.conversations import assign, mark_handled
+from followup.replies.inbox import InboxItem, inbox
 from followup.staff import audit
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 WorksInbox = Annotated[SignedIn, Depends(Needs(Ability.WORK_INBOX))]
 Choice = Literal["", "yes", "no"]
+REPLIES = Paging(
+    "inbox", [Key(Reply.received_at, datetime, descending=True), Key(Reply.id, int, True)]
+)
 
 
 @router.get("/inbox", response_class=HTMLResponse)
@@ -45,20 +52,29 @@ def inbox_page(
     office: Office | Literal[""] = "",
     language: str = Query("", max_length=10),
     unknown: Choice = "",
+    mine: Choice = "",
+    cursor: Cursor = "",
 ) -> HTMLResponse:
+    runtime = runtime_of(request)
     language = language if language in LANGUAGES else ""
-    with runtime_of(request).sessions() as session:
-        items = inbox(
-            session,
-            triage=triage or None,
-            handled={"yes": True, "no": False}.get(handled),
-            office=office or None,
-            language=language or None,
-            unknown_senders=unknown == "yes",
-        )
+    query = inbox(
+        triage=triage or None,
+        handled={"yes": True, "no": False}.get(handled),
+        office=office or None,
+        language=language or None,
+        unknown_senders=unknown == "yes",
+        assigned_to=who.staff_id if mine == "yes" else None,
+    )
+    with runtime.sessions() as session:
+        found = REPLIES.page(session, query, cursor=cursor, secret=runtime.settings.secret_key)
         staff = list(
-            session.scalars(select(StaffMember.name).where(StaffMember.disabled_at.is_(None)))
+            session.scalars(
+                select(StaffMember.name)
+                .where(StaffMember.disabled_at.is_(None))
+                .order_by(StaffMember.name)
+            )
         )
+    items = [InboxItem._make(row[: len(InboxItem._fields)]) for row in found.rows]
     audit_view(
         request, who, "read-inbox", f"replies {', '.join(str(i.reply_id) for i in items) or 'none'}"
     )
@@ -66,6 +82,7 @@ def inbox_page(
         request,
         "inbox.html",
         who,
+        found=found,
         items=items,
         staff=staff,
         filters={
@@ -74,6 +91,7 @@ def inbox_page(
             "office": office,
             "language": language,
             "unknown": unknown,
+            "mine": mine,
         },
         triages=[t.value for t in Triage],
         offices=list(Office),

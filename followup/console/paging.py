@@ -17,14 +17,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Query
 from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 SIZE = 50
+# A list page's `cursor` parameter: empty for the first page.
+Cursor = Annotated[str, Query(max_length=1000)]
 _SIGNATURE_BYTES = 16
 
 
@@ -39,7 +41,7 @@ class Key:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[Row[Any]]
+    rows: list[Row[*tuple[Any, ...]]]
     total: int
     start: int  # the first row's position in the whole list, from 1 (0: no rows)
     next_cursor: str | None
@@ -50,9 +52,9 @@ class Page:
         return self.start + len(self.rows) - 1 if self.rows else 0
 
     def summary(self, one: str, many: str) -> str:
-        """ "1,506 replies, showing 1–50"; "1 reply"; "No replies"."""
+        """What the list says: "1,506 replies, showing 1–50", "1 reply", "No replies match."."""
         if not self.total:
-            return f"No {many}"
+            return f"No {many} match."
         counted = f"{self.total:,} {one if self.total == 1 else many}"
         if self.total == len(self.rows):
             return counted
@@ -70,7 +72,9 @@ class Paging:
     def __init__(self, name: str, keys: Sequence[Key], *, size: int = SIZE) -> None:
         self.name, self.keys, self.size = name, tuple(keys), size
 
-    def page(self, session: Session, query: Select[Any], *, cursor: str, secret: str) -> Page:
+    def page(
+        self, session: Session, query: Select[*tuple[Any, ...]], *, cursor: str, secret: str
+    ) -> Page:
         """The page of `query`'s rows that `cursor` names (empty: the first). Each row
         holds the select's columns and then the sort keys'."""
         direction, boundary = self._decode(cursor, secret) if cursor else ("after", None)
@@ -113,7 +117,7 @@ class Paging:
             alternatives.append(and_(*same, later))
         return or_(*alternatives)
 
-    def _values(self, row: Row[Any]) -> list[Any]:
+    def _values(self, row: Row[*tuple[Any, ...]]) -> list[Any]:
         return list(row[len(row) - len(self.keys) :])
 
     def _sign(self, payload: bytes, secret: str) -> bytes:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.orm import Session
 
 from followup.models.care import Patient
 from followup.models.replies import Alert
-
-CLOSED_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -25,16 +24,21 @@ class ClosedAlert:
     patient_ref: str | None  # None: a number that matches no patient
     patient_name: str | None
 
+    @classmethod
+    def of(cls, row: Row[*tuple[Any, ...]]) -> ClosedAlert:
+        """From a row of `closed_alerts` (extra columns after these are passed over)."""
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
 
 def closed_alerts(
-    session: Session,
     *,
     level: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     by: str | None = None,
-) -> list[ClosedAlert]:
-    """Acknowledged alerts, the latest first; `since`/`until` bound when they were raised."""
+) -> Select[*tuple[Any, ...]]:
+    """Acknowledged alerts, each row a `ClosedAlert`'s fields; `since`/`until` bound when
+    they were raised. The caller orders and pages (the latest acknowledged first)."""
     conditions: list[ColumnElement[bool]] = [Alert.acknowledged_at.is_not(None)]
     if level:
         conditions.append(Alert.level == level)
@@ -44,7 +48,7 @@ def closed_alerts(
         conditions.append(Alert.created_at < until)
     if by:
         conditions.append(Alert.acknowledged_by == by)
-    rows = session.execute(
+    return (
         select(
             Alert.id,
             Alert.level,
@@ -57,22 +61,7 @@ def closed_alerts(
         )
         .outerjoin(Patient, Alert.patient_id == Patient.id)
         .where(*conditions)
-        .order_by(Alert.acknowledged_at.desc(), Alert.id.desc())
-        .limit(CLOSED_PAGE)
-    ).all()
-    return [
-        ClosedAlert(
-            row.id,
-            row.level,
-            row.created_at,
-            row.acknowledged_at,
-            row.acknowledged_by,
-            row.escalation_step,
-            row.ref,
-            row[7],
-        )
-        for row in rows
-    ]
+    )
 
 
 def acknowledgers(session: Session) -> list[str]:

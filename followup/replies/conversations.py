@@ -1,5 +1,5 @@
-"""A patient's conversation with the clinic, the inbox of replies staff work through,
-and staff answers, which go through the outbox like every other message.
+"""A patient's conversation with the clinic, replies handled and assigned (the inbox
+lists them: `followup.replies.inbox`), and staff answers, which go through the outbox like every other message.
 
 An answer is care: it needs the patient's care consent on its channel and keeps to
 their quiet hours, unless a clinician sends a safety call-back text, which is
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
 from followup.content.render import with_opt_out
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
-from followup.models.care import Patient, Visit
+from followup.models.care import Patient
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
 from followup.models.replies import Alert, Reply
 from followup.models.staff import AuditEntry, Role, StaffMember
@@ -29,7 +28,6 @@ from followup.staff.access import Ability, may
 ANSWER_LONGEST = 1000
 # An answer not sent within a day (no consent yet, a long quiet night) is stale.
 ANSWER_EXPIRES = timedelta(hours=24)
-INBOX_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -120,79 +118,6 @@ def same_answer_waiting(
         .order_by(Message.id.desc())
         .limit(1)
     ).first()
-
-
-class InboxItem(NamedTuple):
-    reply_id: int
-    received_at: datetime
-    patient_ref: str | None
-    patient_name: str | None
-    from_address: str
-    channel: str
-    body: str
-    pain: int | None
-    triage: str | None
-    handled_at: datetime | None
-    handled_by: str | None
-    assigned_to: str | None
-    alert_id: int | None  # a reply that raised an alert is handled through it
-    # "reschedule": an R to an appointment reminder, for the front desk.
-    keyword: str | None
-
-
-def inbox(
-    session: Session,
-    *,
-    triage: str | None = None,
-    handled: bool | None = None,
-    office: str | None = None,
-    language: str | None = None,
-    unknown_senders: bool = False,
-) -> list[InboxItem]:
-    """Replies, newest first, filtered as staff choose (office: of the latest visit)."""
-    assignee = StaffMember.__table__.alias("assignee")
-    query = (
-        select(
-            Reply.id,
-            Reply.received_at,
-            Patient.ref,
-            Patient.first_name + " " + Patient.last_name,
-            Reply.from_address,
-            Reply.channel,
-            Reply.body,
-            Reply.pain,
-            Reply.triage,
-            Reply.handled_at,
-            Reply.handled_by,
-            assignee.c.name,
-            Alert.id,
-            Reply.keyword,
-        )
-        .outerjoin(Patient, Reply.patient_id == Patient.id)
-        .outerjoin(Alert, Alert.reply_id == Reply.id)
-        .outerjoin(assignee, Reply.assigned_to == assignee.c.id)
-        .order_by(Reply.received_at.desc(), Reply.id.desc())
-        .limit(INBOX_PAGE)
-    )
-    conditions: list[ColumnElement[bool]] = []
-    if triage:
-        conditions.append(Reply.triage == triage)
-    if handled is not None:
-        conditions.append(Reply.handled_at.is_not(None) if handled else Reply.handled_at.is_(None))
-    if language:
-        conditions.append(Patient.language == language)
-    if unknown_senders:
-        conditions.append(Reply.patient_id.is_(None))
-    if office:
-        latest = (
-            select(Visit.office)
-            .where(Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None))
-            .order_by(Visit.visited_at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        conditions.append(latest == office)
-    return [InboxItem._make(row) for row in session.execute(query.where(*conditions)).all()]
 
 
 def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> None:
