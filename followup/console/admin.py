@@ -30,21 +30,31 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
 Auditor = Annotated[SignedIn, Depends(Needs(Ability.READ_AUDIT))]
 AUDIT = Paging("audit", [Key(AuditEntry.id, int, descending=True)])
+MEMBERS = Paging("staff", [Key(StaffMember.name, str), Key(StaffMember.id, int)])
 StaffAction = Literal["disable", "enable", "password", "second-factor", "token"]
 
 
 @router.get("/staff", response_class=HTMLResponse)
-def staff(request: Request, who: Admin) -> HTMLResponse:
-    return _staff_page(request, who)
+def staff(request: Request, who: Admin, cursor: Cursor = "") -> HTMLResponse:
+    return _staff_page(request, who, cursor=cursor)
 
 
 def _staff_page(
-    request: Request, who: SignedIn, *, link: str = "", token: str = "", error: str = ""
+    request: Request,
+    who: SignedIn,
+    *,
+    link: str = "",
+    token: str = "",
+    error: str = "",
+    cursor: str = "",
 ) -> HTMLResponse:
-    """The staff page; a new set-password link or API token is shown once, here (never
-    in an address, where history and logs would keep it)."""
-    with runtime_of(request).sessions() as session:
-        members = list(session.scalars(select(StaffMember).order_by(StaffMember.name)))
+    """The staff page (its members a page at a time); a new set-password link or API
+    token is shown once, here (never in an address, where history and logs keep it)."""
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = MEMBERS.page(
+            session, select(StaffMember), cursor=cursor, secret=runtime.settings.secret_key
+        )
         tokens = list(
             session.execute(
                 select(ApiToken.id, StaffMember.name, ApiToken.created_at)
@@ -59,7 +69,8 @@ def _staff_page(
         "staff.html",
         who,
         status=400 if error else 200,
-        members=members,
+        found=found,
+        members=[row[0] for row in found.rows],
         tokens=tokens,
         roles=list(Role),
         policies=policies,

@@ -5,6 +5,7 @@ watch progress by state. Status lines are the server's own, kept in the session.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ from followup.campaigns.lifecycle import (
     test_send,
 )
 from followup.campaigns.segments import Segment
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn, set_flash
 from followup.console.web import Needs, page, runtime_of, see_other
 from followup.content.encoding import sms_shape
@@ -41,6 +43,9 @@ from followup.tasks import write_in_background
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[SignedIn, Depends(Needs(Ability.RUN_CAMPAIGNS))]
+CAMPAIGNS = Paging(
+    "campaigns", [Key(Campaign.created_at, datetime, descending=True), Key(Campaign.id, int, True)]
+)
 Action = Literal["launch", "pause", "resume", "cancel"]
 FIELDS = (
     "name",
@@ -60,11 +65,14 @@ FIELDS = (
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
-def campaigns(request: Request, who: Staff) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
-        found = list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc())))
-        shown = [(c, progress(session, c)) for c in found]
-    return page(request, "campaigns.html", who, campaigns=shown)
+def campaigns(request: Request, who: Staff, cursor: Cursor = "") -> HTMLResponse:
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = CAMPAIGNS.page(
+            session, select(Campaign), cursor=cursor, secret=runtime.settings.secret_key
+        )
+        shown = [(row[0], progress(session, row[0])) for row in found.rows]
+    return page(request, "campaigns.html", who, found=found, campaigns=shown)
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse)

@@ -19,7 +19,14 @@ from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.programmes import programme_view
 from followup.console.sessions import SignedIn
-from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
+from followup.console.web import (
+    Needs,
+    audit_change,
+    audit_view,
+    page,
+    runtime_of,
+    see_other,
+)
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
@@ -35,7 +42,6 @@ from followup.replies.conversations import (
     thread,
 )
 from followup.schedule import into_sending_window
-from followup.staff import audit
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -43,6 +49,7 @@ SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
 CaresForPatients = Annotated[SignedIn, Depends(Needs(Ability.CARE_FOR_PATIENTS))]
 # What staff may change: care and campaign consent (alerts and answers need none).
 ConsentPurpose = Literal[Purpose.CARE, Purpose.CAMPAIGN]
+DETAILS_CORRECTED = "name, contacts or date of birth corrected"
 
 
 @router.get("/patients/{ref}", response_class=HTMLResponse)
@@ -126,13 +133,9 @@ def change_consent(
             source=source,
             by=who.name,
         )
-        audit.record(
-            session,
-            actor=who.name,
-            action="consent-change",
-            address=client_address(request),
-            detail=f"patient {ref}: {channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}",
-            patient_id=patient.id,
+        change = f"{channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}"
+        audit_change(
+            request, session, who.name, "consent-change", f"patient {ref}: {change}", patient.id
         )
     return see_other(f"/console/patients/{ref}")
 
@@ -160,14 +163,7 @@ def details(
             email=email,
             date_of_birth=date_of_birth,
         )
-        audit.record(
-            session,
-            actor=who.name,
-            action="patient-details",
-            address=client_address(request),
-            detail=f"patient {ref}: details corrected",
-            patient_id=patient.id,
-        )
+        audit_change(request, session, who.name, "patient-details", DETAILS_CORRECTED, patient.id)
     return see_other(f"/console/patients/{ref}")
 
 

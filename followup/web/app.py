@@ -20,6 +20,7 @@ from followup.web import (
     measure_pages,
     operations,
     pages,
+    patients_api,
     programme_pages,
     programmes_api,
     twilio,
@@ -57,6 +58,7 @@ def create_app(
     site.include_router(measure_pages.router)
     site.include_router(api.router)
     site.include_router(programmes_api.router)
+    site.include_router(patients_api.router)
     install_console(site)
 
     def body_limit(path: str) -> int:
