@@ -43,16 +43,16 @@ def seed(sessions: sessionmaker[Session], patients: int, replies: int) -> None:
     rows = []
     for n in range(patients):
         first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
-        ref = f"P-{n + 1000}"
+        ref, phone = f"P-{n + 1000}", f"+1201555{n % 10000:04d}"
         rows.append(
             {
                 "id": n + 1,
                 "ref": ref,
                 "first_name": first,
                 "last_name": last if n % 7 else f"{last}{n}",
-                "phone": f"+1201555{n % 10000:04d}",
+                "phone": phone,
                 "timezone": "America/New_York",
-                "search_text": search_text(first_name=first, last_name=last, ref=ref),
+                "search_text": search_text(first_name=first, last_name=last, ref=ref, phone=phone),
                 "created_at": now,
             }
         )

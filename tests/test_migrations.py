@@ -185,3 +185,22 @@ def test_notices_queued_before_0012_are_matched_to_their_alerts(empty_database: 
         found = db.execute(text("SELECT id, alert_id FROM messages ORDER BY id")).all()
     engine.dispose()
     assert [tuple(row) for row in found] == [(1, 1), (2, 1), (3, 2)]
+
+
+def test_patients_before_0015_are_found_after_it(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0014")
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, phone, preferred_channel,"
+                " language, timezone, created_at) VALUES (1, 'P-7', 'José', 'Núñez-Ríos',"
+                " '+12015550111', 'sms', 'en', 'America/New_York', '2026-11-20 15:00:00')"
+            )
+        )
+    command.upgrade(alembic_config(empty_database), "0015")
+    with engine.connect() as db:
+        found = db.scalar(text("SELECT search_text FROM patients WHERE id = 1"))
+        born = db.scalar(text("SELECT date_of_birth FROM patients WHERE id = 1"))
+    engine.dispose()
+    assert found == " nunezrios nunez rios jose #p7 #7 ~12015550111 " and born is None

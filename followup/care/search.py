@@ -3,9 +3,10 @@ Ana", "riv ana"), without regard to accents or case (José, Müller, Søren, Str
 phones in any US or E.164 form, reference prefixes, emails and dates of birth.
 
 Each patient keeps a folded `search_text` (their name words, the joined forms of
-hyphenated and apostrophe names, and their reference), written whenever the row is
-inserted or updated through the ORM, so every path that saves a patient (import, API,
-console, command line) keeps it current. Each word of a query must begin a word of it.
+hyphenated and apostrophe names, their reference, email and phone digits), written
+whenever the row is inserted or updated through the ORM, so every path that saves a
+patient (import, API, console, command line) keeps it current; one index serves every
+kind of query. Each word of a name query must begin a word of it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import unicodedata
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, and_, event, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, event, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper
 
@@ -31,7 +32,8 @@ _DATES = (
     re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
     re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{4})"),
 )
-REF_MARK = "#"  # a reference's word in `search_text`, apart from the name words
+# What marks a reference's, an email's and a phone's word in `search_text`.
+REF_MARK, EMAIL_MARK, PHONE_MARK = "#", "@", "~"
 SHORTEST_PHONE = 4  # the last four digits, as staff read them back
 
 
@@ -59,20 +61,32 @@ def ref_key(ref: str) -> str:
     return "".join(_WORDS.findall(fold(ref)))
 
 
-def search_text(*, first_name: str, last_name: str, ref: str) -> str:
-    """What a patient is found by: last name words first (the order results take),
-    then the first and middle names, then the reference; spaces around each word."""
+def search_text(
+    *, first_name: str, last_name: str, ref: str, phone: str | None = None, email: str | None = None
+) -> str:
+    """What a patient is found by, a space around each word: last name words first (the
+    order results take), the first and middle names, the reference (#), the email (@)
+    and last the phone's digits (~, so a phone's digits are matched only there)."""
     names = words(last_name) + [w for w in words(first_name) if w not in words(last_name)]
     key = ref_key(ref)
     refs = dict.fromkeys([key, key.lstrip("abcdefghijklmnopqrstuvwxyz")] if key else [])
-    return " ".join(["", *names, *(REF_MARK + r for r in refs if r), ""])
+    found = [*names, *(REF_MARK + r for r in refs if r)]
+    if email:
+        found.append(EMAIL_MARK + email.lower())
+    if phone:
+        found.append(PHONE_MARK + re.sub(r"\D", "", phone))
+    return " ".join(["", *found, ""])
 
 
 @event.listens_for(Patient, "before_insert")
 @event.listens_for(Patient, "before_update")
 def _keep_search_text(_mapper: Mapper[Patient], _connection: Connection, patient: Patient) -> None:
     patient.search_text = search_text(
-        first_name=patient.first_name, last_name=patient.last_name, ref=patient.ref
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        ref=patient.ref,
+        phone=patient.phone,
+        email=patient.email,
     )
 
 
@@ -104,7 +118,7 @@ def matching(query: str) -> Select[Patient] | None:
         conditions.append(_phone(digits))
     if not any(c.isspace() for c in text):
         email = escape_like(text.lower())
-        conditions.append(func.lower(Patient.email).like(email + "%", escape="\\"))
+        conditions.append(Patient.search_text.like(f"% {EMAIL_MARK}{email}%", escape="\\"))
     if "@" not in text:
         terms = [w for chunk in re.split(r"[\s,;]+", text) for w in _query_words(chunk)]
         if terms:
@@ -130,10 +144,8 @@ def _starts_a_word(term: str) -> ColumnElement[bool]:
 
 
 def _phone(digits: str) -> ColumnElement[bool]:
-    """A phone typed any way: ten US digits (or eleven with the 1), an E.164 number's
-    digits, or its last digits; stored phones are E.164."""
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
+    """A phone typed any way (ten US digits, eleven with the 1, an E.164 number's
+    digits) is found within the phone's digits; fewer than seven end them."""
     if len(digits) < 7:
-        return Patient.phone.like(f"%{digits}")
-    return Patient.phone.like(f"%{digits}%")
+        return Patient.search_text.like(f"%{PHONE_MARK}%{digits} ")
+    return Patient.search_text.like(f"% {PHONE_MARK}%{digits}%")

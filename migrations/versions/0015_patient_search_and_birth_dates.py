@@ -53,10 +53,19 @@ def _fill_search_text() -> None:
         sa.column("ref", sa.String),
         sa.column("first_name", sa.String),
         sa.column("last_name", sa.String),
+        sa.column("phone", sa.String),
+        sa.column("email", sa.String),
         sa.column("search_text", sa.String),
     )
     rows = bind.execute(
-        sa.select(patients.c.id, patients.c.ref, patients.c.first_name, patients.c.last_name)
+        sa.select(
+            patients.c.id,
+            patients.c.ref,
+            patients.c.first_name,
+            patients.c.last_name,
+            patients.c.phone,
+            patients.c.email,
+        )
     ).all()
     for row in rows:
         bind.execute(
@@ -64,7 +73,11 @@ def _fill_search_text() -> None:
             .where(patients.c.id == row.id)
             .values(
                 search_text=search_text(
-                    first_name=row.first_name, last_name=row.last_name, ref=row.ref
+                    first_name=row.first_name,
+                    last_name=row.last_name,
+                    ref=row.ref,
+                    phone=row.phone,
+                    email=row.email,
                 )
             )
         )

@@ -29,6 +29,7 @@ CORPUS = [
     ("P-20011", "Peña", "Straße", "201 555 0111", "", ""),
     ("Q-777", "Mary Jo", "De La Cruz", "201 555 0112", "mj@example.com", ""),
     ("P-20012", "Zoë", "D’Angelo", "201 555 0113", "", ""),
+    ("P-20013", "Kim", "Lee", "", "kim2015550107@example.com", ""),  # digits, not a phone
 ]
 
 
@@ -83,9 +84,13 @@ def test_joined_names_are_kept_whole_and_in_parts() -> None:
     assert words("  Mary   Jo ") == ["mary", "jo"]
 
 
-def test_search_text_puts_the_last_name_first_and_marks_the_reference() -> None:
+def test_search_text_puts_the_last_name_first_and_marks_the_rest() -> None:
     text = search_text(first_name="Ana", last_name="Rivera", ref="P-20001")
     assert text == " rivera ana #p20001 #20001 "
+    text = search_text(
+        first_name="Ana", last_name="Rivera", ref="7", phone="+19735550001", email="A.R@x.org"
+    )
+    assert text == " rivera ana #7 @a.r@x.org ~19735550001 "
 
 
 @pytest.mark.parametrize(
@@ -151,11 +156,13 @@ def test_dates_are_read_as_staff_type_them(typed: str, day: date | None) -> None
         ("1 973 555 0001", {"P-20001"}),
         ("973.555.0001", {"P-20001"}),
         ("0107", {"P-20007"}),
+        ("2015550107", {"P-20007"}),  # not Kim Lee, whose email holds those digits
         ("+45 32 12 34 56", {"P-20006"}),
         # Emails, any case, or their start.
         ("ana.rivera@example.com", {"P-20001"}),
         ("jgarcia@example.com", {"P-20003"}),
         ("JM@", {"P-20005"}),
+        ("kim2015", {"P-20013"}),
         # Dates of birth.
         ("03/14/1962", {"P-20001"}),
         ("1962-03-14", {"P-20001"}),
@@ -183,11 +190,13 @@ def test_search_text_follows_every_change_of_name(corpus: Runtime) -> None:
             patient,
             first_name="Jon",
             last_name="Smyth-Ødegård",
-            phone="201 555 0110",
-            email="",
+            phone="201 555 0199",
+            email="jon@example.org",
             date_of_birth="1970-12-31",
         )
     assert found(corpus, "odegard jon") == {"P-20010"}
+    assert found(corpus, "201-555-0199") == {"P-20010"} and not found(corpus, "201-555-0110")
+    assert found(corpus, "jon@example") == {"P-20010"}
     assert found(corpus, "12/31/1970") == {"P-20010"}
     assert "P-20010" not in found(corpus, "john smith")
     # A change made with the ORM by any other path is kept too.
