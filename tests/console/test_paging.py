@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from followup.console.paging import Key, Paging
+from followup.console.paging import Key, Page, Paging
 from followup.db import transaction
 from followup.models.base import utcnow
 from followup.models.care import Patient
@@ -43,6 +43,12 @@ def people(runtime: Runtime) -> list[int]:
             )
     with runtime.sessions() as session:
         return list(session.scalars(select(Patient.id).order_by(Patient.last_name, Patient.id)))
+
+
+def at(runtime: Runtime, cursor: str | None) -> Page:
+    """The page of all patients that `cursor` names (None or empty: the first)."""
+    with runtime.sessions() as session:
+        return BY_NAME.page(session, select(Patient.id), cursor=cursor or "", secret=SECRET)
 
 
 def walk(runtime: Runtime, paging: Paging, *, backwards_from: str = "") -> list[list[int]]:
@@ -82,18 +88,11 @@ def test_previous_links_walk_back_through_the_same_pages(
 def test_going_back_past_rows_that_went_away_lands_on_the_first_page(
     runtime: Runtime, people: list[int]
 ) -> None:
-    with runtime.sessions() as session:
-        first = BY_NAME.page(session, select(Patient.id), cursor="", secret=SECRET)
-        second = BY_NAME.page(
-            session, select(Patient.id), cursor=first.next_cursor or "", secret=SECRET
-        )
+    second = at(runtime, at(runtime, "").next_cursor)
     with transaction(runtime.sessions) as session:
         for patient_id in people[:3]:
             session.delete(session.get_one(Patient, patient_id))
-    with runtime.sessions() as session:
-        back = BY_NAME.page(
-            session, select(Patient.id), cursor=second.previous_cursor or "", secret=SECRET
-        )
+    back = at(runtime, second.previous_cursor)
     assert [row[0] for row in back.rows] == people[3:10] and back.start == 1
     assert back.previous_cursor is None
 
@@ -115,15 +114,11 @@ def test_the_first_page_says_where_it_is_and_has_no_previous(
 def test_rows_added_or_removed_between_pages_neither_repeat_nor_skip_the_rest(
     runtime: Runtime, people: list[int]
 ) -> None:
-    with runtime.sessions() as session:
-        first = BY_NAME.page(session, select(Patient.id), cursor="", secret=SECRET)
+    first = at(runtime, "")
     with transaction(runtime.sessions) as session:
         session.add(Patient(ref="NEW", first_name="Al", last_name="Aaron", timezone="UTC"))
         session.delete(session.get_one(Patient, people[7]))  # the next page's first row
-    with runtime.sessions() as session:
-        second = BY_NAME.page(
-            session, select(Patient.id), cursor=first.next_cursor or "", secret=SECRET
-        )
+    second = at(runtime, first.next_cursor)
     assert [row[0] for row in second.rows] == people[8:15]
     # Where it starts is as counted when the link was made (Aaron is not counted in).
     assert second.start == 8 and second.total == 30
