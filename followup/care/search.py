@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper
 
 from followup.db import escape_like
-from followup.models.care import Patient
+from followup.models.care import SEARCH_TEXT_LENGTH, Patient
 
 # Letters that Unicode does not decompose into a base letter and a mark.
 _LETTERS = str.maketrans(
@@ -75,7 +75,7 @@ def search_text(
         found.append(EMAIL_MARK + email.lower())
     if phone:
         found.append(PHONE_MARK + re.sub(r"\D", "", phone))
-    return " ".join(["", *found, ""])
+    return " ".join(["", *found, ""])[:SEARCH_TEXT_LENGTH]  # only the unlikeliest names reach it
 
 
 @event.listens_for(Patient, "before_insert")

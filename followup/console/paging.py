@@ -27,7 +27,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 SIZE = 50
 T = TypeVar("T")
 # A list page's `cursor` parameter: empty for the first page.
-Cursor = Annotated[str, Query(max_length=1000)]
+# (A patient's page ends on their search text: up to 1,000 characters, base64 in here.)
+Cursor = Annotated[str, Query(max_length=2000)]
 _SIGNATURE_BYTES = 16
 
 

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from followup.models.base import Base, Channel, utcnow
 
+# The longest names, reference and email (100 + 100 + 64 + 320), with their parts.
+SEARCH_TEXT_LENGTH = 1000
+
 
 class Office(StrEnum):
     JERSEY_CITY = "jersey-city"
@@ -42,7 +45,7 @@ class Patient(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     date_of_birth: Mapped[date | None]
     # Folded name words and reference, kept by `followup.care.search` on every save.
-    search_text: Mapped[str] = mapped_column(String(500), default="")
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_LENGTH), default="")
     discharged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("date_of_birth", sa.Date(), nullable=True))
         batch_op.add_column(
-            sa.Column("search_text", sa.String(length=500), nullable=False, server_default="")
+            sa.Column("search_text", sa.String(length=1000), nullable=False, server_default="")
         )
     _fill_search_text()
     with op.batch_alter_table("patients", schema=None) as batch_op:

@@ -203,3 +203,20 @@ def test_search_text_follows_every_change_of_name(corpus: Runtime) -> None:
     with transaction(corpus.sessions) as session:
         session.scalars(select(Patient).where(Patient.ref == "P-20010")).one().first_name = "Ívar"
     assert found(corpus, "ivar") == {"P-20010"}
+
+
+def test_the_longest_names_and_email_fit(runtime: Runtime) -> None:
+    long_last = "-".join(["Ñandú"] * 16)  # 95 characters, 17 words stored
+    email = "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".org"  # 254, the longest allowed
+    with transaction(runtime.sessions) as session:
+        save_patient(
+            session,
+            PatientDetails.parse(
+                ref="R" * 64,
+                first_name=" ".join(["Émilie"] * 14),
+                last_name=long_last,
+                email=email,
+            ),
+        )
+    assert found(runtime, "nandu emilie") == {"R" * 64}
+    assert found(runtime, email[:70]) == {"R" * 64}
