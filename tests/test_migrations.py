@@ -224,3 +224,22 @@ def test_campaigns_before_0016_get_slugs_and_their_text_as_english(empty_databas
         ),
         ("campaign-2026", "{}", "fallback"),
     ]
+
+
+def test_patients_before_0015_are_found_after_it(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0016")  # 0015 follows 0016
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, phone, preferred_channel,"
+                " language, timezone, created_at) VALUES (1, 'P-7', 'José', 'Núñez-Ríos',"
+                " '+12015550111', 'sms', 'en', 'America/New_York', '2026-11-20 15:00:00')"
+            )
+        )
+    command.upgrade(alembic_config(empty_database), "0015")
+    with engine.connect() as db:
+        found = db.scalar(text("SELECT search_text FROM patients WHERE id = 1"))
+        born = db.scalar(text("SELECT date_of_birth FROM patients WHERE id = 1"))
+    engine.dispose()
+    assert found == " nunezrios nunez rios jose #p7 #7 ~12015550111 " and born is None

@@ -107,6 +107,7 @@ def _patient_row(
         preferred_channel=_cell(row, "preferred_channel"),
         language=_cell(row, "language"),
         timezone=_cell(row, "timezone"),
+        date_of_birth=_cell(row, "date_of_birth"),
         default_timezone=settings.default_timezone,
     )
     consents = {}

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from followup.db import escape_like
+from followup.care.search import typed_date
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
 
 LANGUAGES = ("en", "es")
+EARLIEST_BIRTH = date(1900, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class PatientDetails:
     preferred_channel: Channel
     language: str
     timezone: str
+    date_of_birth: date | None = None
 
     @classmethod
     def parse(
@@ -45,6 +47,7 @@ class PatientDetails:
         preferred_channel: str = "",
         language: str = "",
         timezone: str = "",
+        date_of_birth: str = "",
         default_timezone: str = "America/New_York",
     ) -> PatientDetails:
         """Validate raw text; raise `InvalidInput` naming the first bad field."""
@@ -68,6 +71,7 @@ class PatientDetails:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise InvalidInput(f"time zone {zone!r} is not an IANA zone name") from None
+        born = parse_birth_date(date_of_birth, today=datetime.now(ZoneInfo(zone)).date())
         return cls(
             ref=ref,
             first_name=first_name,
@@ -77,7 +81,23 @@ class PatientDetails:
             preferred_channel=Channel(preferred),
             language=language,
             timezone=zone,
+            date_of_birth=born,
         )
+
+
+def parse_birth_date(raw: str, *, today: date) -> date | None:
+    """A date of birth as typed ("1962-03-14" or "03/14/1962"), or None for an empty
+    one; a date that does not exist, is after `today` or before 1900 is refused."""
+    if not raw.strip():
+        return None
+    born = typed_date(raw)
+    if born is None:
+        raise InvalidInput(f"date of birth {raw!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")
+    if born > today:
+        raise InvalidInput(f"date of birth {raw!r} is in the future")
+    if born < EARLIEST_BIRTH:
+        raise InvalidInput(f"date of birth {raw!r} is before 1900")
+    return born
 
 
 def normalize_phone(raw: str) -> str:
@@ -111,8 +131,38 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     patient.preferred_channel = details.preferred_channel
     patient.language = details.language
     patient.timezone = details.timezone
+    if details.date_of_birth is not None:  # a file without one keeps what staff entered
+        patient.date_of_birth = details.date_of_birth
     session.flush()
     return patient
+
+
+def change_details(
+    session: Session,
+    patient: Patient,
+    *,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    email: str,
+    date_of_birth: str,
+) -> None:
+    """Correct a patient's name, contacts and date of birth (empty: none), validated
+    as an import is; the search text follows (`followup.care.search`)."""
+    details = PatientDetails.parse(
+        ref=patient.ref,
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        email=email,
+        preferred_channel=patient.preferred_channel,
+        language=patient.language,
+        timezone=patient.timezone,
+        date_of_birth=date_of_birth,
+    )
+    save_patient(session, details)
+    patient.date_of_birth = details.date_of_birth
+    session.flush()
 
 
 def lock_patients(session: Session, patient_ids: list[int]) -> None:
@@ -126,23 +176,6 @@ def lock_patients(session: Session, patient_ids: list[int]) -> None:
         return
     session.execute(
         select(Patient.id).where(Patient.id.in_(ids)).order_by(Patient.id).with_for_update()
-    )
-
-
-def search_statement(words: str) -> Select[Patient]:
-    """Patients whose ref or phone is `words`, or whose last or first name starts with
-    it, by name; every patient when `words` is blank (an export of them all)."""
-    found = select(Patient).order_by(Patient.last_name, Patient.first_name, Patient.id)
-    words = words.strip()
-    if not words:
-        return found
-    return found.where(
-        or_(
-            Patient.ref == words,
-            Patient.last_name.ilike(escape_like(words) + "%", escape="\\"),
-            Patient.first_name.ilike(escape_like(words) + "%", escape="\\"),
-            Patient.phone == words,
-        )
     )
 
 

@@ -17,7 +17,7 @@ def alerts(ctx: click.Context) -> None:
     """List open alerts (emergencies first); `alerts ack` acknowledges one."""
     if ctx.invoked_subcommand is not None:
         return
-    from followup.replies.alerts import open_alerts
+    from followup.replies.open_alerts import open_alerts
 
     lazy: LazyRuntime = ctx.obj
     with lazy.get().sessions() as session:

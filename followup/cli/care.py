@@ -38,7 +38,8 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
     """Import a patients or visits CSV file (told apart by its header).
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
-    timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent.
+    timezone, sms_consent, email_consent, campaign_sms_consent, campaign_email_consent,
+    date_of_birth (1962-03-14 or 03/14/1962; empty keeps the one recorded).
     Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
     exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
     A file with any bad row imports nothing; each bad row is reported with its line.

@@ -15,7 +15,7 @@ from followup.exceptions import InvalidInput
 from followup.exports import lists
 from followup.exports.audited import audited_export
 from followup.models.staff import Role
-from followup.replies.conversations import InboxFilter
+from followup.replies.inbox import InboxFilter
 from followup.runtime import LazyRuntime
 from followup.staff.access import Ability, may
 from followup.staff.audit import AuditQuery

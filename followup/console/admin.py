@@ -4,10 +4,9 @@ log, filtered by member, patient, action and date, a page at a time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,13 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.console.confirm import Confirmation, confirm_page
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
 from followup.exceptions import NotFound
-from followup.models.base import LARGEST_ID, utcnow
+from followup.models.base import utcnow
 from followup.models.care import Patient
-from followup.models.staff import ApiToken, Role, RolePolicy, StaffMember
+from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
 from followup.staff import audit
 from followup.staff.access import Ability
 from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
@@ -40,21 +40,32 @@ Admin = Annotated[SignedIn, Depends(Needs(Ability.MANAGE_STAFF))]
 Auditor = Annotated[SignedIn, Depends(Needs(Ability.READ_AUDIT))]
 # No entry names patient #0: what a ref that matches nobody filters by.
 NO_PATIENT = 0
+AUDIT = Paging("audit", [Key(AuditEntry.id, int, descending=True)])
+MEMBERS = Paging("staff", [Key(StaffMember.name, str), Key(StaffMember.id, int)])
 StaffAction = Literal["disable", "enable", "password", "second-factor", "token"]
 
 
 @router.get("/staff", response_class=HTMLResponse)
-def staff(request: Request, who: Admin) -> HTMLResponse:
-    return _staff_page(request, who)
+def staff(request: Request, who: Admin, cursor: Cursor = "") -> HTMLResponse:
+    return _staff_page(request, who, cursor=cursor)
 
 
 def _staff_page(
-    request: Request, who: SignedIn, *, link: str = "", token: str = "", error: str = ""
+    request: Request,
+    who: SignedIn,
+    *,
+    link: str = "",
+    token: str = "",
+    error: str = "",
+    cursor: str = "",
 ) -> HTMLResponse:
-    """The staff page; a new set-password link or API token is shown once, here (never
-    in an address, where history and logs would keep it)."""
-    with runtime_of(request).sessions() as session:
-        members = list(session.scalars(select(StaffMember).order_by(StaffMember.name)))
+    """The staff page (its members a page at a time); a new set-password link or API
+    token is shown once, here (never in an address, where history and logs keep it)."""
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = MEMBERS.page(
+            session, select(StaffMember), cursor=cursor, secret=runtime.settings.secret_key
+        )
         tokens = list(
             session.execute(
                 select(ApiToken.id, StaffMember.name, ApiToken.created_at)
@@ -69,7 +80,8 @@ def _staff_page(
         "staff.html",
         who,
         status=400 if error else 200,
-        members=members,
+        found=found,
+        members=[row[0] for row in found.rows],
         tokens=tokens,
         roles=list(Role),
         policies=policies,
@@ -231,17 +243,18 @@ AuditFilters = Annotated[AuditAsked, Depends(audit_filters)]
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(
-    request: Request,
-    who: Auditor,
-    asked: AuditFilters,
-    before: int | None = Query(None, ge=1, le=LARGEST_ID),
+    request: Request, who: Auditor, asked: AuditFilters, cursor: Cursor = ""
 ) -> HTMLResponse:
     """The log, newest first, a page at a time."""
-    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
-    with runtime_of(request).sessions() as session:
+    runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
+    with runtime.sessions() as session:
         query = asked.query(session, zone)
-        found = audit.entries(session, replace(query, before_id=before))
-        named = {e.patient_id for e in found if e.patient_id}
+        found = AUDIT.page(
+            session, audit.entries(query), cursor=cursor, secret=runtime.settings.secret_key
+        )
+        shown = [row[0] for row in found.rows]
+        named = {e.patient_id for e in shown if e.patient_id}
         refs = {
             patient_id: ref
             for patient_id, ref in session.execute(
@@ -249,20 +262,16 @@ def audit_log(
             )
         }
         actions = audit.actions(session)
-    shown = found[: audit.PAGE]
     filters = asked.shown()
-    more = None
-    if len(found) > audit.PAGE:
-        more = "?" + urlencode({k: v for k, v in filters.items() if v} | {"before": shown[-1].id})
     return page(
         request,
         "audit.html",
         who,
+        found=found,
         entries=shown,
         refs=refs,
         filters=filters,
         actions=actions,
-        more=more,
         unknown_patient=query.patient_id == NO_PATIENT,
     )
 

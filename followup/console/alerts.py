@@ -6,7 +6,7 @@ acknowledged alerts stay findable under Closed, with their history."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from followup.console.chart import pain_chart
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.patients import goes_out, pain_scores
 from followup.console.sessions import SignedIn
 from followup.console.web import (
@@ -30,30 +31,37 @@ from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.care import Visit
 from followup.models.replies import Alert, Triage
-from followup.replies.alerts import OpenAlert, acknowledge, open_alerts, view_alert
-from followup.replies.closed_alerts import acknowledgers, closed_alerts
+from followup.replies.alerts import acknowledge, view_alert
+from followup.replies.closed_alerts import ClosedAlert, acknowledgers, alerts_statement
 from followup.replies.conversations import thread
 from followup.replies.notices import Notice, notices, told
+from followup.replies.open_alerts import URGENCY, OpenAlert, open_alerts_query
 from followup.staff import audit
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 SeeAlerts = Annotated[SignedIn, Depends(Needs(Ability.SEE_ALERTS))]
 Acknowledges = Annotated[SignedIn, Depends(Needs(Ability.ACKNOWLEDGE_ALERTS))]
+OPEN = Paging(
+    "open-alerts", [Key(URGENCY, int), Key(Alert.created_at, datetime), Key(Alert.id, int)]
+)
+CLOSED = Paging(
+    "closed-alerts",
+    [Key(Alert.acknowledged_at, datetime, descending=True), Key(Alert.id, int, True)],
+)
 
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request, who: SeeAlerts) -> HTMLResponse:
-    found, sent = _open(request)
-    return page(request, "alerts.html", who, alerts=found, told=sent)
+def alerts(request: Request, who: SeeAlerts, cursor: Cursor = "") -> HTMLResponse:
+    return page(request, "alerts.html", who, **_open(request, cursor))
 
 
 @router.get("/alerts/table", response_class=HTMLResponse)
-def alerts_table(request: Request, who: SeeAlerts) -> HTMLResponse:
-    """The table alone: what the page's script fetches every few seconds."""
-    found, sent = _open(request)
-    return page(request, "alerts-table.html", who, alerts=found, told=sent)
+def alerts_table(request: Request, who: SeeAlerts, cursor: Cursor = "") -> HTMLResponse:
+    """The table alone (of the same page): what the page's script fetches every few
+    seconds."""
+    return page(request, "alerts-table.html", who, **_open(request, cursor))
 
 
 @router.get("/alerts/closed", response_class=HTMLResponse)
@@ -64,24 +72,27 @@ def closed(
     since: str = "",
     until: str = "",
     by: str = "",
+    cursor: Cursor = "",
 ) -> HTMLResponse:
-    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
+    runtime = runtime_of(request)
+    zone = ZoneInfo(runtime.settings.clinic_timezone)
     if level and level not in {t.value for t in Triage}:
         raise InvalidInput(f"no alert level {level!r}")
-    with runtime_of(request).sessions() as session:
-        found = closed_alerts(
-            session,
-            level=level or None,
-            since=clinic_day(since, zone),
-            until=clinic_day(until, zone, after=True),
-            by=by or None,
-        )
+    query = alerts_statement(
+        level=level or None,
+        since=clinic_day(since, zone),
+        until=clinic_day(until, zone, after=True),
+        by=by or None,
+    )
+    with runtime.sessions() as session:
+        found = CLOSED.page(session, query, cursor=cursor, secret=runtime.settings.secret_key)
         people = acknowledgers(session)
     return page(
         request,
         "alerts-closed.html",
         who,
-        alerts=found,
+        found=found,
+        alerts=[ClosedAlert.of(row) for row in found.rows],
         people=people,
         levels=[Triage.EMERGENCY.value, Triage.ATTENTION.value],
         filters={"level": level, "since": since, "until": until, "by": by},
@@ -148,12 +159,17 @@ def ack(
     return see_other(f"/console/alerts/{alert_id}")
 
 
-def _open(request: Request) -> tuple[list[OpenAlert], dict[int, str]]:
-    """Open alerts, and for each what its notices really did."""
-    with runtime_of(request).sessions() as session:
-        found = list(open_alerts(session))
-        sent: dict[int, list[Notice]] = notices(session, [a.id for a in found])
-    return found, {a.id: told(sent.get(a.id, [])) for a in found}
+def _open(request: Request, cursor: str) -> dict[str, Any]:
+    """A page of open alerts, and for each what its notices really did."""
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = OPEN.page(
+            session, open_alerts_query(), cursor=cursor, secret=runtime.settings.secret_key
+        )
+        shown = [OpenAlert.of(row) for row in found.rows]
+        sent: dict[int, list[Notice]] = notices(session, [a.id for a in shown])
+    told_by_id = {a.id: told(sent.get(a.id, [])) for a in shown}
+    return {"found": found, "alerts": shown, "told": told_by_id, "cursor": cursor}
 
 
 def clinic_day(raw: str, zone: ZoneInfo, *, after: bool = False) -> datetime | None:

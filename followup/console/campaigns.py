@@ -8,6 +8,7 @@ by slug. Status lines are the server's own, kept in the session."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from followup.campaigns.previews import Preview, preview
 from followup.campaigns.segments import Segment
 from followup.campaigns.waiting import why_waiting
 from followup.care.patients import LANGUAGES
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn, set_flash
 from followup.console.web import Needs, page, runtime_of, see_other
 from followup.content.campaign_text import FALLBACK, LanguageText, language_name
@@ -47,6 +49,9 @@ PARTS = ("sms_text", "email_subject", "email_text")
 TEXT_FIELDS = tuple(
     part if language == "en" else f"{part}_{language}" for language in LANGUAGES for part in PARTS
 )
+CAMPAIGNS = Paging(
+    "campaigns", [Key(Campaign.created_at, datetime, descending=True), Key(Campaign.id, int, True)]
+)
 FIELDS = (
     "name",
     "channel",
@@ -64,11 +69,14 @@ FIELDS = (
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
-def campaigns(request: Request, who: Staff) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
-        found = list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc())))
-        shown = [(c, progress(session, c)) for c in found]
-    return page(request, "campaigns.html", who, campaigns=shown)
+def campaigns(request: Request, who: Staff, cursor: Cursor = "") -> HTMLResponse:
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = CAMPAIGNS.page(
+            session, select(Campaign), cursor=cursor, secret=runtime.settings.secret_key
+        )
+        shown = [(row[0], progress(session, row[0])) for row in found.rows]
+    return page(request, "campaigns.html", who, found=found, campaigns=shown)
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse)

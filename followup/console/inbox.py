@@ -1,9 +1,11 @@
-"""The inbox: every reply, newest first, filtered by triage, handled or not, office,
-language or unknown number; staff mark replies handled and assign them."""
+"""The inbox: every reply, newest first, a page at a time, filtered by triage, handled
+or not, office, language, unknown number or "assigned to me"; staff mark replies
+handled and assign them (one list of staff names per page, not one per reply)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.care.patients import LANGUAGES
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import (
     Needs,
@@ -28,13 +31,17 @@ from followup.models.base import utcnow
 from followup.models.care import Office
 from followup.models.replies import Reply, Triage
 from followup.models.staff import StaffMember
-from followup.replies.conversations import InboxFilter, assign, inbox, mark_handled
+from followup.replies.conversations import assign, mark_handled
+from followup.replies.inbox import InboxFilter, InboxItem, inbox
 from followup.staff import audit
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 WorksInbox = Annotated[SignedIn, Depends(Needs(Ability.WORK_INBOX))]
 Choice = Literal["", "yes", "no"]
+REPLIES = Paging(
+    "inbox", [Key(Reply.received_at, datetime, descending=True), Key(Reply.id, int, True)]
+)
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,15 @@ class InboxAsked:
 
 
 def inbox_filters(
+    who: WorksInbox,
     triage: Triage | Literal[""] = "",
     handled: Choice = "",
     office: Office | Literal[""] = "",
     language: str = Query("", max_length=10),
     unknown: Choice = "",
+    mine: Choice = "",
 ) -> InboxAsked:
-    """A dependency: the inbox's query parameters."""
+    """A dependency: the inbox's query parameters ("mine": assigned to the member asking)."""
     language = language if language in LANGUAGES else ""
     chosen = InboxFilter(
         triage=triage or None,
@@ -61,6 +70,7 @@ def inbox_filters(
         office=office or None,
         language=language or None,
         unknown_senders=unknown == "yes",
+        assigned_to=who.staff_id if mine == "yes" else None,
     )
     shown = {
         "triage": triage,
@@ -68,6 +78,7 @@ def inbox_filters(
         "office": office,
         "language": language,
         "unknown": unknown,
+        "mine": mine,
     }
     return InboxAsked(chosen, shown)
 
@@ -76,12 +87,22 @@ Filters = Annotated[InboxAsked, Depends(inbox_filters)]
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox_page(request: Request, who: WorksInbox, asked: Filters) -> HTMLResponse:
-    with runtime_of(request).sessions() as session:
-        items = inbox(session, asked.chosen)
-        staff = list(
-            session.scalars(select(StaffMember.name).where(StaffMember.disabled_at.is_(None)))
+def inbox_page(
+    request: Request, who: WorksInbox, asked: Filters, cursor: Cursor = ""
+) -> HTMLResponse:
+    runtime = runtime_of(request)
+    with runtime.sessions() as session:
+        found = REPLIES.page(
+            session, inbox(asked.chosen), cursor=cursor, secret=runtime.settings.secret_key
         )
+        staff = list(
+            session.scalars(
+                select(StaffMember.name)
+                .where(StaffMember.disabled_at.is_(None))
+                .order_by(StaffMember.name)
+            )
+        )
+    items = [InboxItem._make(row[: len(InboxItem._fields)]) for row in found.rows]
     audit_view(
         request, who, "read-inbox", f"replies {', '.join(str(i.reply_id) for i in items) or 'none'}"
     )
@@ -89,6 +110,7 @@ def inbox_page(request: Request, who: WorksInbox, asked: Filters) -> HTMLRespons
         request,
         "inbox.html",
         who,
+        found=found,
         items=items,
         staff=staff,
         filters=asked.shown,

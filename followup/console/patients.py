@@ -1,5 +1,5 @@
-"""Patients: find one; their details and consent history (changed on their documented
-request, recorded), visits, the plan's messages and their states, the series paused
+"""Patients: their details (corrected by staff), consent and its history (changed on
+their documented request, recorded), visits, the plan's messages and their states, the series paused
 or resumed, a pain chart; and the conversation, where staff answer."""
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from followup.care.consent import consent_standing
-from followup.care.patients import get_patient, record_consent, search_statement
+from followup.care.patients import change_details, get_patient, record_consent
 from followup.care.series import pause_in_force, pause_series, resume_series
 from followup.config import Settings
 from followup.console.chart import Score, pain_chart
 from followup.console.programmes import programme_view
 from followup.console.sessions import SignedIn
-from followup.console.web import Needs, audit_view, client_address, page, runtime_of, see_other
+from followup.console.web import (
+    Needs,
+    audit_change,
+    audit_view,
+    page,
+    runtime_of,
+    see_other,
+)
 from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import Channel, utcnow
@@ -36,7 +43,6 @@ from followup.replies.conversations import (
     thread,
 )
 from followup.schedule import into_sending_window
-from followup.staff import audit
 from followup.staff.access import Ability
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -44,18 +50,7 @@ SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
 CaresForPatients = Annotated[SignedIn, Depends(Needs(Ability.CARE_FOR_PATIENTS))]
 # What staff may change: care and campaign consent (alerts and answers need none).
 ConsentPurpose = Literal[Purpose.CARE, Purpose.CAMPAIGN]
-FOUND_AT_MOST = 50
-
-
-@router.get("/patients", response_class=HTMLResponse)
-def find(request: Request, who: SeesPatients, q: str = Query("", max_length=100)) -> HTMLResponse:
-    found: list[Patient] = []
-    if q.strip():
-        words = q.strip()
-        with runtime_of(request).sessions() as session:
-            found = list(session.scalars(search_statement(words).limit(FOUND_AT_MOST)))
-        audit_view(request, who, "search-patients", f"{len(found)} found")
-    return page(request, "patients.html", who, q=q, found=found)
+DETAILS_CORRECTED = "name, contacts or date of birth corrected"
 
 
 @router.get("/patients/{ref}", response_class=HTMLResponse)
@@ -146,14 +141,37 @@ def change_consent(
             source=source,
             by=who.name,
         )
-        audit.record(
-            session,
-            actor=who.name,
-            action="consent-change",
-            address=client_address(request),
-            detail=f"patient {ref}: {channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}",
-            patient_id=patient.id,
+        change = f"{channel} {purpose} {'granted' if granted == 'yes' else 'revoked'}"
+        audit_change(
+            request, session, who.name, "consent-change", f"patient {ref}: {change}", patient.id
         )
+    return see_other(f"/console/patients/{ref}")
+
+
+@router.post("/patients/{ref}/details", response_class=HTMLResponse)
+def details(
+    ref: str,
+    request: Request,
+    who: CaresForPatients,
+    first_name: str = Form("", max_length=100),
+    last_name: str = Form("", max_length=100),
+    phone: str = Form("", max_length=40),
+    email: str = Form("", max_length=320),
+    date_of_birth: str = Form("", max_length=20),
+) -> HTMLResponse:
+    """Correct the patient's name, contacts or date of birth (a bad one: nothing changes)."""
+    with transaction(runtime_of(request).sessions) as session:
+        patient = get_patient(session, ref)
+        change_details(
+            session,
+            patient,
+            first_name=plain(first_name, "the first name"),
+            last_name=plain(last_name, "the last name"),
+            phone=phone,
+            email=email,
+            date_of_birth=date_of_birth,
+        )
+        audit_change(request, session, who.name, "patient-details", DETAILS_CORRECTED, patient.id)
     return see_other(f"/console/patients/{ref}")
 
 

@@ -22,6 +22,7 @@ from followup.care.programs import (
     program_history,
 )
 from followup.config import Settings
+from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, page, runtime_of, see_other
 from followup.db import transaction
@@ -33,6 +34,8 @@ from followup.staff.access import Ability
 router = APIRouter(prefix="/console", include_in_schema=False)
 SeesPatients = Annotated[SignedIn, Depends(Needs(Ability.SEE_PATIENTS))]
 Assigns = Annotated[SignedIn, Depends(Needs(Ability.ASSIGN_EXERCISES))]
+# The longest silent first (as `needs_a_nudge` sorts them), then by reference.
+NUDGES = Paging("nudges", [Key(None, int, descending=True), Key(Patient.ref, str)])
 
 
 def programme_view(session: Session, patient: Patient, settings: Settings) -> dict[str, Any]:
@@ -83,12 +86,17 @@ def assign(
 
 
 @router.get("/nudges", response_class=HTMLResponse)
-def nudges(request: Request, who: SeesPatients) -> HTMLResponse:
+def nudges(request: Request, who: SeesPatients, cursor: Cursor = "") -> HTMLResponse:
     runtime = runtime_of(request)
     after = runtime.settings.nudge_after_reminders
     with runtime.sessions() as session:
-        found = needs_a_nudge(session, after=after)
-    audit_view(
-        request, who, "read-nudges", f"patients {', '.join(n.patient_ref for n in found) or 'none'}"
+        everyone = needs_a_nudge(session, after=after)
+    found = NUDGES.page_items(
+        everyone,
+        lambda n: [n.reminders_without_done, n.patient_ref],
+        cursor=cursor,
+        secret=runtime.settings.secret_key,
     )
-    return page(request, "nudges.html", who, nudges=found, after=after)
+    shown = ", ".join(n.patient_ref for n in found.rows) or "none"
+    audit_view(request, who, "read-nudges", f"patients {shown}")
+    return page(request, "nudges.html", who, found=found, nudges=found.rows, after=after)

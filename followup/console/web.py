@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from followup.console import display
 from followup.console.counts import counts
@@ -121,6 +122,20 @@ def audit_view(
             detail=detail,
             patient_id=patient_id,
         )
+
+
+def audit_change(
+    request: Request, session: Session, actor: str, action: str, detail: str, patient_id: int
+) -> None:
+    """What a member changed for a patient, in the change's own transaction."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        address=client_address(request),
+        detail=detail,
+        patient_id=patient_id,
+    )
 
 
 def see_other(location: str) -> HTMLResponse:

@@ -11,20 +11,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, func, select, text
+from sqlalchemy import Row, Select, false, func, select, text
 from sqlalchemy.orm import Session
 
 from followup.campaigns.names import get_campaign
 from followup.care.consent import standing_column
-from followup.care.patients import search_statement
+from followup.care.search import matching
 from followup.exports.sheet import local_time, time_header
 from followup.models.base import Channel
 from followup.models.care import Patient
 from followup.models.outbox import Message, Purpose
-from followup.models.replies import Alert
+from followup.models.replies import Alert, Reply
 from followup.models.staff import AuditEntry, Role
 from followup.replies.closed_alerts import alerts_statement
-from followup.replies.conversations import InboxFilter, InboxItem, inbox_statement
+from followup.replies.inbox import InboxFilter, InboxItem, inbox
 from followup.staff.access import Ability, may, reads_reply_text
 from followup.staff.audit import AuditQuery, statement
 
@@ -77,10 +77,14 @@ class Listing:
 def patients(*, q: str, zone: ZoneInfo) -> Listing:
     """The patients the search finds (every patient when it is blank), with where
     they stand on each channel's consent."""
-    columns = search_statement(q).with_only_columns(
+    found = matching(q)
+    if found is None:  # blank: everyone; nothing to search by: no one, as on the page
+        found = select(Patient).where(false()) if q.strip() else select(Patient)
+    columns = found.order_by(Patient.search_text, Patient.id).with_only_columns(
         Patient.ref,
         Patient.first_name,
         Patient.last_name,
+        Patient.date_of_birth,
         Patient.phone,
         Patient.email,
         Patient.preferred_channel,
@@ -95,6 +99,7 @@ def patients(*, q: str, zone: ZoneInfo) -> Listing:
         "ref",
         "first name",
         "last name",
+        "date of birth",
         "phone",
         "email",
         "preferred channel",
@@ -106,7 +111,7 @@ def patients(*, q: str, zone: ZoneInfo) -> Listing:
     ]
 
     def row(r: Row[*tuple[Any, ...]]) -> Sequence[object]:
-        return [*r[:8], local_time(r[8], zone), local_time(r[9], zone), *r[10:]]
+        return [*r[:9], local_time(r[9], zone), local_time(r[10], zone), *r[11:]]
 
     # The search words may be a phone number: the log says a search was given, not which.
     return Listing("patients", header, columns, row, {"search": "given" if q.strip() else ""})
@@ -117,7 +122,7 @@ def replies(
 ) -> Listing:
     """The inbox's replies; words and pain only where the role reads them there;
     `shown` is the filters as the person asked (for the audit log)."""
-    query = inbox_statement(chosen)
+    query = inbox(chosen).order_by(Reply.received_at.desc(), Reply.id.desc())
     header = [
         "reply",
         time_header("received", zone),

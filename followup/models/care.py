@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -15,6 +16,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from followup.models.base import Base, Channel, utcnow
+
+# The longest names, reference and email (100 + 100 + 64 + 320), with their parts.
+SEARCH_TEXT_LENGTH = 1000
 
 
 class Office(StrEnum):
@@ -39,10 +43,25 @@ class Patient(Base):
     preferred_channel: Mapped[str] = mapped_column(String(10), default=Channel.SMS)
     language: Mapped[str] = mapped_column(String(5), default="en")
     timezone: Mapped[str] = mapped_column(String(64))
+    date_of_birth: Mapped[date | None]
+    # Folded name words and reference, kept by `followup.care.search` on every save.
+    search_text: Mapped[str] = mapped_column(String(SEARCH_TEXT_LENGTH), default="")
     discharged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     visits: Mapped[list[Visit]] = relationship(back_populates="patient")
+
+    __table_args__ = (
+        # A trigram index on PostgreSQL serves "a word begins with" (LIKE '% riv%');
+        # SQLite gets a plain index (and, at a clinic's size, a quick scan).
+        Index(
+            "ix_patients_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        Index("ix_patients_date_of_birth", "date_of_birth"),
+    )
 
 
 class Episode(Base):

@@ -34,21 +34,6 @@ NOTIFY_FOR = timedelta(hours=24)
 SYSTEM = "followup"
 
 
-@dataclass(frozen=True)
-class OpenAlert:
-    id: int
-    level: str
-    created_at: datetime
-    escalation_step: int
-    notified: bool
-    patient_ref: str | None  # None: a number that matches no patient
-    patient_name: str | None
-    phone: str | None  # the patient's, or the unknown sender's number
-    reply: str
-    readers: str
-    model_probability: float | None
-
-
 class AlertReply(Protocol):
     @property
     def id(self) -> int: ...
@@ -242,46 +227,6 @@ def view_alert(session: Session, alert_id: int) -> AlertView | None:
         select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
     ).all()
     return AlertView(alert, list(events), patient, reply, list(replies))
-
-
-def open_alerts(session: Session) -> list[OpenAlert]:
-    rows = session.execute(
-        select(
-            Alert.id,
-            Alert.level,
-            Alert.created_at,
-            Alert.escalation_step,
-            Alert.notified_at,
-            Patient.ref,
-            Patient.first_name,
-            Patient.last_name,
-            Patient.phone,
-            Reply.from_address,
-            Reply.body,
-            Reply.readers,
-            Reply.model_probability,
-        )
-        .outerjoin(Patient, Alert.patient_id == Patient.id)
-        .join(Reply, Alert.reply_id == Reply.id)
-        .where(Alert.acknowledged_at.is_(None))
-        .order_by(Alert.level != Triage.EMERGENCY.value, Alert.created_at)
-    ).all()
-    return [
-        OpenAlert(
-            row.id,
-            row.level,
-            row.created_at,
-            row.escalation_step,
-            row.notified_at is not None,
-            row.ref,
-            f"{row.first_name} {row.last_name}" if row.ref is not None else None,
-            row.phone if row.ref is not None else row.from_address,
-            row.body,
-            row.readers,
-            row.model_probability,
-        )
-        for row in rows
-    ]
 
 
 def acknowledge(session: Session, *, alert_id: int, by: str, now: datetime, note: str = "") -> None:

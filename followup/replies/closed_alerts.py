@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.orm import Session
 
 from followup.models.care import Patient
 from followup.models.replies import Alert
-
-CLOSED_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,11 @@ class ClosedAlert:
     escalation_step: int
     patient_ref: str | None  # None: a number that matches no patient
     patient_name: str | None
+
+    @classmethod
+    def of(cls, row: Row[*tuple[Any, ...]]) -> ClosedAlert:
+        """From a row of `alerts_statement` (extra columns after these are passed over)."""
+        return cls(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 def alerts_statement(
@@ -63,23 +66,6 @@ def alerts_statement(
         .outerjoin(Patient, Alert.patient_id == Patient.id)
         .where(*conditions)
     )
-
-
-def closed_alerts(
-    session: Session,
-    *,
-    level: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    by: str | None = None,
-) -> list[ClosedAlert]:
-    """Acknowledged alerts, the latest first (a page of `alerts_statement`)."""
-    rows = session.execute(
-        alerts_statement(level=level, since=since, until=until, by=by)
-        .order_by(Alert.acknowledged_at.desc(), Alert.id.desc())
-        .limit(CLOSED_PAGE)
-    ).all()
-    return [ClosedAlert(*row) for row in rows]
 
 
 def acknowledgers(session: Session) -> list[str]:

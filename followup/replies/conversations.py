@@ -1,5 +1,5 @@
-"""A patient's conversation with the clinic, the inbox of replies staff work through,
-and staff answers, which go through the outbox like every other message.
+"""A patient's conversation with the clinic, replies handled and assigned (the inbox
+lists them: `followup.replies.inbox`), and staff answers, which go through the outbox like every other message.
 
 An answer is care: it needs the patient's care consent on its channel and keeps to
 their quiet hours, unless a clinician sends a safety call-back text, which is
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
 from followup.content.render import with_opt_out
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
-from followup.models.care import Patient, Visit
+from followup.models.care import Patient
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
 from followup.models.replies import Alert, Reply
 from followup.models.staff import AuditEntry, Role, StaffMember
@@ -29,7 +28,6 @@ from followup.staff.access import Ability, may
 ANSWER_LONGEST = 1000
 # An answer not sent within a day (no consent yet, a long quiet night) is stale.
 ANSWER_EXPIRES = timedelta(hours=24)
-INBOX_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -120,90 +118,6 @@ def same_answer_waiting(
         .order_by(Message.id.desc())
         .limit(1)
     ).first()
-
-
-class InboxItem(NamedTuple):
-    reply_id: int
-    received_at: datetime
-    patient_ref: str | None
-    patient_name: str | None
-    from_address: str
-    channel: str
-    body: str
-    pain: int | None
-    triage: str | None
-    handled_at: datetime | None
-    handled_by: str | None
-    assigned_to: str | None
-    alert_id: int | None  # a reply that raised an alert is handled through it
-    # "reschedule": an R to an appointment reminder, for the front desk.
-    keyword: str | None
-
-
-@dataclass(frozen=True)
-class InboxFilter:
-    """What staff choose to see of the inbox; every part optional (office: of the
-    patient's latest visit)."""
-
-    triage: str | None = None
-    handled: bool | None = None
-    office: str | None = None
-    language: str | None = None
-    unknown_senders: bool = False
-
-
-def inbox_statement(chosen: InboxFilter) -> Select[*tuple[Any, ...]]:
-    """Every reply `chosen` matches, newest first, as `InboxItem` columns; the inbox
-    shows a page of it, an export all of it."""
-    assignee = StaffMember.__table__.alias("assignee")
-    query = (
-        select(
-            Reply.id,
-            Reply.received_at,
-            Patient.ref,
-            Patient.first_name + " " + Patient.last_name,
-            Reply.from_address,
-            Reply.channel,
-            Reply.body,
-            Reply.pain,
-            Reply.triage,
-            Reply.handled_at,
-            Reply.handled_by,
-            assignee.c.name,
-            Alert.id,
-            Reply.keyword,
-        )
-        .outerjoin(Patient, Reply.patient_id == Patient.id)
-        .outerjoin(Alert, Alert.reply_id == Reply.id)
-        .outerjoin(assignee, Reply.assigned_to == assignee.c.id)
-        .order_by(Reply.received_at.desc(), Reply.id.desc())
-    )
-    conditions: list[ColumnElement[bool]] = []
-    if chosen.triage:
-        conditions.append(Reply.triage == chosen.triage)
-    if chosen.handled is not None:
-        handled = Reply.handled_at.is_not(None)
-        conditions.append(handled if chosen.handled else ~handled)
-    if chosen.language:
-        conditions.append(Patient.language == chosen.language)
-    if chosen.unknown_senders:
-        conditions.append(Reply.patient_id.is_(None))
-    if chosen.office:
-        latest = (
-            select(Visit.office)
-            .where(Visit.patient_id == Patient.id, Visit.cancelled_at.is_(None))
-            .order_by(Visit.visited_at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        conditions.append(latest == chosen.office)
-    return query.where(*conditions)
-
-
-def inbox(session: Session, chosen: InboxFilter) -> list[InboxItem]:
-    """The first page of replies `chosen` matches (`inbox_statement`)."""
-    query = inbox_statement(chosen).limit(INBOX_PAGE)
-    return [InboxItem._make(row) for row in session.execute(query).all()]
 
 
 def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> None:

@@ -142,6 +142,23 @@ class PatientOut(BaseModel):
     email: str | None
     language: str
     timezone: str
+    date_of_birth: date | None
+
+
+class PatientsFound(BaseModel):
+    total: int
+    patients: list[PatientOut]
+    next_cursor: str | None  # give it as `cursor` for the next page
+
+
+class PatientChange(BaseModel):
+    """Corrections to a patient; a field left out keeps its value, null clears it."""
+
+    first_name: Text | None = Field(default=None, min_length=1, max_length=100)
+    last_name: Text | None = Field(default=None, min_length=1, max_length=100)
+    phone: Text | None = Field(default=None, max_length=40)
+    email: Text | None = Field(default=None, max_length=320)
+    date_of_birth: date | None = None
 
 
 class VisitOut(BaseModel):

@@ -22,6 +22,7 @@ from followup.web import (
     measure_pages,
     operations,
     pages,
+    patients_api,
     programme_pages,
     programmes_api,
     twilio,
@@ -61,6 +62,7 @@ def create_app(
     site.include_router(campaigns_api.router)
     site.include_router(api.router)
     site.include_router(programmes_api.router)
+    site.include_router(patients_api.router)
     install_console(site)
 
     def body_limit(path: str) -> int:

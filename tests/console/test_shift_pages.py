@@ -16,7 +16,7 @@ from followup.models.care import Patient
 from followup.models.replies import Alert, Reply
 from followup.models.staff import Role
 from followup.replies.alerts import acknowledge
-from followup.replies.closed_alerts import closed_alerts
+from followup.replies.closed_alerts import ClosedAlert, alerts_statement
 from followup.replies.conversations import same_answer_waiting, thread
 from followup.runtime import Runtime
 from followup.web.app import create_app
@@ -79,9 +79,10 @@ def test_acknowledging_handles_the_reply_and_the_alert_is_closed(runtime: Runtim
     with runtime.sessions() as session:
         handled = session.get_one(Reply, reply_id)
         assert handled.handled_by == "lee" and handled.handled_at is not None
-        assert [a.id for a in closed_alerts(session, level="emergency", by="lee")] == [alert_id]
-        assert closed_alerts(session, level="attention") == []
-        assert closed_alerts(session, since=utcnow() + timedelta(days=1)) == []
+        lees = session.execute(alerts_statement(level="emergency", by="lee")).all()
+        assert [ClosedAlert.of(row).id for row in lees] == [alert_id]
+        assert session.execute(alerts_statement(level="attention")).all() == []
+        assert session.execute(alerts_statement(since=utcnow() + timedelta(days=1))).all() == []
 
 
 def test_the_closed_view_refuses_a_level_or_date_it_does_not_know(

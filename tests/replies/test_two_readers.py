@@ -143,7 +143,8 @@ def test_an_unknown_numbers_emergency_alerts_staff_and_is_answered_in_both_langu
     # Staff see the number and the text in the console.
     page = client.get(f"/console/alerts/{alert.id}")
     assert page.status_code in (200, 303, 401, 403)  # behind sign-in
-    from followup.replies.alerts import open_alerts, view_alert
+    from followup.replies.alerts import view_alert
+    from followup.replies.open_alerts import open_alerts
 
     with runtime.sessions() as session:
         [listed] = open_alerts(session)

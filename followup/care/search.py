@@ -1,0 +1,151 @@
+"""Finding patients as the front desk asks: names in any order ("Ana Rivera", "Rivera,
+Ana", "riv ana"), without regard to accents or case (José, Müller, Søren, Straße),
+phones in any US or E.164 form, reference prefixes, emails and dates of birth.
+
+Each patient keeps a folded `search_text` (their name words, the joined forms of
+hyphenated and apostrophe names, their reference, email and phone digits), written
+whenever the row is inserted or updated through the ORM, so every path that saves a
+patient (import, API, console, command line) keeps it current; one index serves every
+kind of query. Each word of a name query must begin a word of it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+from sqlalchemy import ColumnElement, Select, and_, event, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper
+
+from followup.db import escape_like
+from followup.models.care import SEARCH_TEXT_LENGTH, Patient
+
+# Letters that Unicode does not decompose into a base letter and a mark.
+_LETTERS = str.maketrans(
+    {"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+_WORDS = re.compile(r"[a-z0-9]+")
+_PHONE = re.compile(r"\+?[\d\s().-]+")
+_DATES = (
+    re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
+    re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{4})"),
+)
+# What marks a reference's, an email's and a phone's word in `search_text`.
+REF_MARK, EMAIL_MARK, PHONE_MARK = "#", "@", "~"
+SHORTEST_PHONE = 4  # the last four digits, as staff read them back
+
+
+def fold(text: str) -> str:
+    """Lower case ASCII without accents: "Müller" -> "muller", "Straße" -> "strasse"."""
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS))
+    return "".join(c for c in folded if not unicodedata.combining(c)).translate(_LETTERS)
+
+
+def words(text: str) -> list[str]:
+    """The folded words of `text`; a name joined by an apostrophe or hyphen gives the
+    whole and its parts ("O'Brien" -> obrien, o, brien; "Smith-Jones" -> smithjones,
+    smith, jones)."""
+    found: list[str] = []
+    for chunk in fold(text).split():
+        parts = _WORDS.findall(chunk)
+        for word in ["".join(parts), *parts] if len(parts) > 1 else parts:
+            if word not in found:
+                found.append(word)
+    return found
+
+
+def ref_key(ref: str) -> str:
+    """A reference without case or punctuation: "P-20001" -> "p20001"."""
+    return "".join(_WORDS.findall(fold(ref)))
+
+
+def search_text(
+    *, first_name: str, last_name: str, ref: str, phone: str | None = None, email: str | None = None
+) -> str:
+    """What a patient is found by, a space around each word: last name words first (the
+    order results take), the first and middle names, the reference (#), the email (@)
+    and last the phone's digits (~, so a phone's digits are matched only there)."""
+    names = words(last_name) + [w for w in words(first_name) if w not in words(last_name)]
+    key = ref_key(ref)
+    refs = dict.fromkeys([key, key.lstrip("abcdefghijklmnopqrstuvwxyz")] if key else [])
+    found = [*names, *(REF_MARK + r for r in refs if r)]
+    if email:
+        found.append(EMAIL_MARK + email.lower())
+    if phone:
+        found.append(PHONE_MARK + re.sub(r"\D", "", phone))
+    return " ".join(["", *found, ""])[:SEARCH_TEXT_LENGTH]  # only the unlikeliest names reach it
+
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _keep_search_text(_mapper: Mapper[Patient], _connection: Connection, patient: Patient) -> None:
+    patient.search_text = search_text(
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        ref=patient.ref,
+        phone=patient.phone,
+        email=patient.email,
+    )
+
+
+def typed_date(text: str) -> date | None:
+    """A date as staff type one ("1962-03-14", "03/14/1962", "3-14-1962"), else None."""
+    for pattern in _DATES:
+        match = pattern.fullmatch(text.strip())
+        if match:
+            try:
+                return date(int(match["y"]), int(match["m"]), int(match["d"]))
+            except ValueError:
+                return None
+    return None
+
+
+def matching(query: str) -> Select[Patient] | None:
+    """Patients matching what staff typed, unordered; None when it holds nothing to
+    search by. A query is a date of birth, a phone, an email or words of names and
+    references."""
+    text = query.strip()
+    if not text:
+        return None
+    born = typed_date(text)
+    if born is not None:
+        return select(Patient).where(Patient.date_of_birth == born)
+    conditions: list[ColumnElement[bool]] = []
+    digits = re.sub(r"\D", "", text)
+    if _PHONE.fullmatch(text) and len(digits) >= SHORTEST_PHONE:
+        conditions.append(_phone(digits))
+    if not any(c.isspace() for c in text):
+        email = escape_like(text.lower())
+        conditions.append(Patient.search_text.like(f"% {EMAIL_MARK}{email}%", escape="\\"))
+    if "@" not in text:
+        terms = [w for chunk in re.split(r"[\s,;]+", text) for w in _query_words(chunk)]
+        if terms:
+            conditions.append(and_(*(_starts_a_word(term) for term in terms)))
+    if not conditions:
+        return None
+    return select(Patient).where(or_(*conditions))
+
+
+def _query_words(chunk: str) -> list[str]:
+    """A typed word as it is stored: "O'Brien" -> obrien, "Smith-Jones" -> smithjones."""
+    joined = "".join(_WORDS.findall(fold(chunk)))
+    return [joined] if joined else []
+
+
+def _starts_a_word(term: str) -> ColumnElement[bool]:
+    """`term` begins a name word or, if it holds a digit, the reference."""
+    like = escape_like(term)
+    name = Patient.search_text.like(f"% {like}%", escape="\\")
+    if any(c.isdigit() for c in term):
+        return or_(name, Patient.search_text.like(f"% {REF_MARK}{like}%", escape="\\"))
+    return name
+
+
+def _phone(digits: str) -> ColumnElement[bool]:
+    """A phone typed any way (ten US digits, eleven with the 1, an E.164 number's
+    digits) is found within the phone's digits; fewer than seven end them."""
+    if len(digits) < 7:
+        return Patient.search_text.like(f"%{PHONE_MARK}%{digits} ")
+    return Patient.search_text.like(f"% {PHONE_MARK}%{digits}%")
