@@ -103,6 +103,13 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     if patient is None:
         patient = Patient(ref=details.ref)
         session.add(patient)
+    apply_details(patient, details)
+    session.flush()
+    return patient
+
+
+def apply_details(patient: Patient, details: PatientDetails) -> None:
+    """Give `patient` the contact details (not yet flushed)."""
     patient.first_name = details.first_name
     patient.last_name = details.last_name
     patient.phone = details.phone
@@ -110,8 +117,6 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     patient.preferred_channel = details.preferred_channel
     patient.language = details.language
     patient.timezone = details.timezone
-    session.flush()
-    return patient
 
 
 def lock_patients(session: Session, patient_ids: list[int]) -> None:
@@ -121,7 +126,12 @@ def lock_patients(session: Session, patient_ids: list[int]) -> None:
     ids = sorted(set(patient_ids))
     if session.get_bind().dialect.name == "sqlite":
         # No row locks in SQLite: a write takes the database's lock until the end.
-        session.execute(update(Patient).where(Patient.id.in_(ids)).values(id=Patient.id))
+        session.execute(
+            update(Patient)
+            .where(Patient.id.in_(ids))
+            .values(id=Patient.id)
+            .execution_options(synchronize_session=False)  # changes nothing to sync
+        )
         return
     session.execute(
         select(Patient.id).where(Patient.id.in_(ids)).order_by(Patient.id).with_for_update()
