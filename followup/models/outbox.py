@@ -64,7 +64,7 @@ class Message(Base):
     # None only for a staff notification about a reply from an unknown number.
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     # For a plan message: the episode's latest visit, which its times and text follow.
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     # For a staff notice (purpose `alert`): the alert it tells about. No foreign key:
