@@ -10,12 +10,14 @@ file changes nothing and plans nothing twice.
 from __future__ import annotations
 
 import csv
+import inspect
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -27,7 +29,7 @@ from followup.care.plans import load_plan
 from followup.care.programs import Assigned, parse_program
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
-from followup.db import transaction
+from followup.db import dialect_name, transaction
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, Office, Patient, Visit
@@ -42,6 +44,7 @@ CONSENT_COLUMNS = {
     "campaign_sms_consent": (Channel.SMS, Purpose.CAMPAIGN),
     "campaign_email_consent": (Channel.EMAIL, Purpose.CAMPAIGN),
 }
+SQLITE_TURN_SECONDS = 0.15
 BATCH_ROWS = 200  # rows per transaction (SQLite writers wait at most one), and per look-up
 T = TypeVar("T")
 YES, NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
@@ -74,10 +77,17 @@ class _VisitRow:
     clinician: str
     visited_at: datetime
     tags: str
-    plan: str | None
+    plan_name: str | None
     next_appointment_at: datetime | None
     # The home programme assigned at the visit; None (an empty cell) keeps the current one.
     exercises: list[Assigned] | None
+
+    def details(self) -> dict[str, Any]:
+        """The keywords of `record_visit` the row gives."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DETAILS}
+
+
+_DETAILS = set(inspect.signature(record_visit).parameters)
 
 
 @dataclass(frozen=True)
@@ -195,23 +205,16 @@ def _import_visits(
         now = at or utcnow()
         for visit in batch.rows:
             with _at_line(visit.line, done):
-                report.add(
-                    record_visit(
-                        session,
-                        settings=settings,
-                        ref=visit.ref,
-                        patient=patients[visit.patient_id],
-                        office=visit.office,
-                        clinician=visit.clinician,
-                        visited_at=visit.visited_at,
-                        tags=visit.tags,
-                        plan_name=visit.plan,
-                        next_appointment_at=visit.next_appointment_at,
-                        exercises=visit.exercises,
-                        now=now,
-                        skip_expired=True,
-                    )
+                patient = patients[visit.patient_id]
+                recorded = record_visit(
+                    session,
+                    settings=settings,
+                    patient=patient,
+                    now=now,
+                    skip_expired=True,
+                    **visit.details(),
                 )
+                report.add(recorded)
     return ImportResult("visits", len(parsed), report.detail(), report)
 
 
@@ -270,7 +273,7 @@ def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings
         clinician=clinician,
         visited_at=visited_at,
         tags=_cell(row, "tags"),
-        plan=plan,
+        plan_name=plan,
         next_appointment_at=next_appointment_at,
         exercises=parse_program(program, settings.exercises_dir) if program else None,
     )
@@ -291,7 +294,12 @@ def _batches(
         chunk = rows[start : start + BATCH_ROWS]
         with transaction(sessions) as session:
             yield start, _Batch(session, chunk)
+            sqlite = dialect_name(session) == "sqlite"
         progress(start + len(chunk), len(rows))
+        if sqlite:
+            # SQLite queues no one: a writer waiting on the lock polls (every 100 ms at
+            # most), and would never see it free between two batches without a pause.
+            time.sleep(SQLITE_TURN_SECONDS)
 
 
 @contextmanager
