@@ -45,7 +45,7 @@ class Reply(Base):
     # second reader's probability that it is one (see followup.replies.second_reader).
     readers: Mapped[str] = mapped_column(String(20), default="", server_default="")
     model_probability: Mapped[float | None] = mapped_column(Float)
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # the inbox: newest first
     # The automatic answer sent back at once (the TwiML reply), as the patient read it.
     answer: Mapped[str | None] = mapped_column(Text)
     # The inbox: who is looking after it, and who marked it handled.

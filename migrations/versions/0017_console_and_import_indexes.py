@@ -14,8 +14,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # (table, column): a visit's messages (appointment reminders, the patient page), a
-# message's replies and a visit's replies (outcomes, the conversation).
-INDEXES = (("messages", "visit_id"), ("replies", "message_id"), ("replies", "visit_id"))
+# message's replies and a visit's replies (outcomes, the conversation), and the
+# inbox's newest replies first.
+INDEXES = (
+    ("messages", "visit_id"),
+    ("replies", "message_id"),
+    ("replies", "visit_id"),
+    ("replies", "received_at"),
+)
 
 
 def upgrade() -> None:
