@@ -77,7 +77,7 @@ class Message(Base):
     # The step may move to email if the SMS is refused or undelivered.
     email_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=MessageStatus.SCHEDULED)
-    due_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)  # the health page: due since
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     recipient: Mapped[str | None] = mapped_column(String(320))

@@ -15,9 +15,10 @@ depends_on: str | Sequence[str] | None = None
 
 # (table, column): a visit's messages (appointment reminders, the patient page), a
 # message's replies and a visit's replies (outcomes, the conversation), and the
-# inbox's newest replies first.
+# inbox's newest replies first; the health page's messages due today and this week.
 INDEXES = (
     ("messages", "visit_id"),
+    ("messages", "due_at"),
     ("replies", "message_id"),
     ("replies", "visit_id"),
     ("replies", "received_at"),
