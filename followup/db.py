@@ -33,6 +33,7 @@ from followup.config import PROJECT_ROOT
 from followup.sql_time import register_sqlite_functions
 
 Insert = PostgresInsert | SQLiteInsert
+SQLITE_BUSY_MS = 30_000
 T = TypeVar("T")
 
 
@@ -46,7 +47,7 @@ def make_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000},
             hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_setup)
@@ -56,7 +57,11 @@ def make_engine(url: str, **options: Any) -> Engine:
 
 def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # WAL: readers never wait for the writer. busy_timeout: a writer waits up to 30 s
+    # for another's short transaction (an import batch, a dispatch claim) to end,
+    # rather than failing at once with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     register_sqlite_functions(dbapi_connection)
@@ -96,7 +101,7 @@ def per_dialect(build: Callable[[Callable[..., ColumnElement[bool]]], T]) -> dic
     return {"postgresql": build(postgresql_member), "sqlite": build(sqlite_member)}
 
 
-def insert(session: Session, model: type) -> Insert:
+def insert(session: Session, model: type | Table) -> Insert:
     """An INSERT that can `on_conflict_do_nothing` on both PostgreSQL and SQLite."""
     dialect = postgresql if on_postgresql(session) else sqlite
     return dialect.insert(model)

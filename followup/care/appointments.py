@@ -96,5 +96,6 @@ def cancel_appointment_reminders(
         session,
         update(Message)
         .where(*which)
+        .execution_options(synchronize_session=False)
         .values(status=MessageStatus.CANCELLED, last_error=reason, updated_at=now),
     )

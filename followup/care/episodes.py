@@ -22,13 +22,20 @@ from followup.config import Settings
 from followup.db import insert, rows_changed
 from followup.models.base import Channel
 from followup.models.care import Episode, Patient, Visit
-from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+from followup.models.outbox import MESSAGES, PENDING_STATUSES, Message, MessageStatus, Purpose
 
 
 @dataclass(frozen=True)
 class SeriesChange:
-    added: int  # steps newly planned
+    added: int  # steps newly planned, to be tried when due
     moved: int  # pending steps that now follow the latest visit
+    # Steps whose expiry had passed before they were planned (a visit recorded late):
+    # written straight as skipped, with the reason, and never tried.
+    expired: int = 0
+    # Of the `added`: on a channel the patient has no consent for, never asked or
+    # opted out. They go only if the patient consents before they are due.
+    unconsented: int = 0
+    opted_out: int = 0
 
 
 def episode_for_visit(
@@ -74,10 +81,17 @@ def live_visits(session: Session, episode_id: int) -> list[Visit]:
 
 
 def plan_series(
-    session: Session, *, episode: Episode, settings: Settings, now: datetime
+    session: Session,
+    *,
+    episode: Episode,
+    settings: Settings,
+    now: datetime,
+    skip_expired: bool = False,
 ) -> SeriesChange:
     """Bring the episode's series in line with its visits (at least one, not cancelled):
-    add the plan steps it never had, and move its pending steps to the latest visit."""
+    add the plan steps it never had, and move its pending steps to the latest visit.
+    With `skip_expired` (an import of past visits), a new step whose expiry is already
+    past is written as skipped with its reason, rather than left for dispatch to skip."""
     visits = live_visits(session, episode.id)
     anchor = visits[-1]
     patient = anchor.patient
@@ -96,6 +110,7 @@ def plan_series(
             continue
         channel, fallback = resolve_channel(step.channel, patient, consents)
         due_at, expires_at = step_times(step, anchor, patient, channel, settings)
+        late = skip_expired and expires_at <= now
         rows.append(
             {
                 "patient_id": patient.id,
@@ -106,7 +121,8 @@ def plan_series(
                 "purpose": Purpose.CARE.value,
                 "template": step.template,
                 "email_fallback": fallback,
-                "status": MessageStatus.SCHEDULED.value,
+                "status": (MessageStatus.SKIPPED if late else MessageStatus.SCHEDULED).value,
+                "last_error": expired_before_planned(expires_at) if late else None,
                 "due_at": due_at,
                 "expires_at": expires_at,
                 "attempts": 0,
@@ -114,15 +130,17 @@ def plan_series(
                 "created_at": now,
             }
         )
-    added = 0
+    inserted: list[tuple[str, str]] = []
     if rows:
+        # Many rows to one statement: compiled once, whatever the number of steps.
         statement = (
-            insert(session, Message)
-            .values(rows)
+            insert(session, MESSAGES)
             .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-            .returning(Message.id)
+            .returning(MESSAGES.c.channel, MESSAGES.c.status)
         )
-        added = len(session.execute(statement).all())
+        result = session.connection().execute(statement, rows)
+        inserted = [(row.channel, row.status) for row in result]
+    fresh = [Channel(channel) for channel, status in inserted if status != MessageStatus.SKIPPED]
     steps = {step.key: step for step in plan.steps}
     moved = 0
     for row in existing:
@@ -134,6 +152,7 @@ def plan_series(
         moved += rows_changed(
             session,
             update(Message)
+            .execution_options(synchronize_session=False)
             .where(
                 Message.id == row.id,
                 Message.status.in_(PENDING_STATUSES),
@@ -151,7 +170,21 @@ def plan_series(
                 updated_at=now,
             ),
         )
-    return SeriesChange(added, moved)
+    return SeriesChange(
+        added=len(fresh),
+        moved=moved,
+        expired=len(inserted) - len(fresh),
+        unconsented=sum(1 for channel in fresh if channel not in consents),
+        opted_out=sum(1 for channel in fresh if consents.get(channel) is False),
+    )
+
+
+def expired_before_planned(expires_at: datetime) -> str:
+    """The reason a step planned after its expiry is skipped at once."""
+    return (
+        f"expired at {expires_at:%Y-%m-%d %H:%M} UTC before it was planned "
+        "(the visit was recorded after the step's window)"
+    )
 
 
 def episode_starts(

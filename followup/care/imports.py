@@ -1,29 +1,38 @@
 """CSV import of patients and visits: every bad row reported, nothing half-written.
 
-The whole file is validated first; a file with any bad row changes nothing.
+The whole file is validated first (a query per few hundred rows for the patients and
+visits it names); a file with any bad row changes nothing. Then it is written in
+batches of `BATCH_ROWS` rows, one short transaction each, so that dispatch and the
+console go on meanwhile (SQLite included: see `followup.db`). A re-run of the same
+file changes nothing and plans nothing twice.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from dataclasses import dataclass
+import inspect
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from followup.care.patients import PatientDetails, record_consents, save_patient
+from followup.care.import_report import VisitsReport
+from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
 from followup.care.programs import Assigned, parse_program
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
+from followup.db import dialect_name, transaction
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
-from followup.models.base import Channel
-from followup.models.care import Office, Patient
+from followup.models.base import Channel, utcnow
+from followup.models.care import Consent, Office, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.plain_text import CONTROL_CHARACTERS
 
@@ -35,8 +44,13 @@ CONSENT_COLUMNS = {
     "campaign_sms_consent": (Channel.SMS, Purpose.CAMPAIGN),
     "campaign_email_consent": (Channel.EMAIL, Purpose.CAMPAIGN),
 }
+SQLITE_TURN_SECONDS = 0.15
+BATCH_ROWS = 200  # rows per transaction (SQLite writers wait at most one), and per look-up
 T = TypeVar("T")
 YES, NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
+Rows = list[tuple[int, dict[str, str]]]
+# Told (rows written, rows in the file) after each batch.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -44,24 +58,56 @@ class ImportResult:
     kind: str
     rows: int
     detail: str
+    visits: VisitsReport | None = None
+
+
+@dataclass(frozen=True)
+class _PatientRow:
+    line: int
+    details: PatientDetails
+    consents: dict[tuple[Channel, Purpose], bool]
 
 
 @dataclass(frozen=True)
 class _VisitRow:
+    line: int
     ref: str
-    patient: Patient
+    patient_id: int
     office: Office
     clinician: str
     visited_at: datetime
     tags: str
-    plan: str | None
+    plan_name: str | None
     next_appointment_at: datetime | None
     # The home programme assigned at the visit; None (an empty cell) keeps the current one.
     exercises: list[Assigned] | None
 
+    def details(self) -> dict[str, Any]:
+        """The keywords of `record_visit` the row gives."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DETAILS}
 
-def import_csv(session: Session, path: Path, *, settings: Settings) -> ImportResult:
-    """Import a patients or visits file, told apart by its header."""
+
+_DETAILS = set(inspect.signature(record_visit).parameters)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What validation needs of the patients and visits a visits file names."""
+
+    patients: dict[str, tuple[int, str, datetime | None]]  # ref: id, zone, discharged
+    visits: dict[str, tuple[int, datetime | None]]  # ref: patient id, cancelled
+
+
+def import_csv(
+    sessions: sessionmaker[Session],
+    path: Path,
+    *,
+    settings: Settings,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Import a patients or visits file, told apart by its header. `now` (default: the
+    clock at each batch) decides which plan steps are already past."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -70,10 +116,11 @@ def import_csv(session: Session, path: Path, *, settings: Settings) -> ImportRes
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InvalidInput(f"{path}: cannot read: {exc}") from None
+    tell = progress or (lambda done, total: None)
     if "patient_ref" in header:
-        return _import_visits(session, rows, header, settings)
+        return _import_visits(sessions, rows, header, settings, tell, now)
     if "first_name" in header:
-        return _import_patients(session, rows, header, path.name, settings)
+        return _import_patients(sessions, rows, header, path.name, settings, tell)
     raise InvalidInput(
         f"{path}: unknown file; a patients file has columns {', '.join(PATIENT_COLUMNS)}, "
         f"a visits file {', '.join(VISIT_COLUMNS)}"
@@ -81,23 +128,40 @@ def import_csv(session: Session, path: Path, *, settings: Settings) -> ImportRes
 
 
 def _import_patients(
-    session: Session,
-    rows: list[tuple[int, dict[str, str]]],
+    sessions: sessionmaker[Session],
+    rows: Rows,
     header: list[str],
     filename: str,
     settings: Settings,
+    progress: Progress,
 ) -> ImportResult:
     _require_columns(header, PATIENT_COLUMNS)
-    parsed = _validate(rows, "ref", lambda row: _patient_row(row, settings))
-    for details, consents in parsed:
-        patient = save_patient(session, details)
-        record_consents(session, patient, consents, source=f"csv import {filename}", by="import")
-    return ImportResult("patients", len(parsed), f"{len(parsed)} patients imported")
+    parsed = _validate(rows, "ref", lambda line, row: _patient_row(line, row, settings))
+    new = 0
+    for done, batch in _batches(sessions, parsed, progress):
+        session, refs = batch.session, [row.details.ref for row in batch.rows]
+        known = {p.ref: p for p in session.scalars(select(Patient).where(Patient.ref.in_(refs)))}
+        # Their consents into the session, so that recording one finds it there.
+        ids = [patient.id for patient in known.values()]
+        session.scalars(select(Consent).where(Consent.patient_id.in_(ids))).all()
+        patients = []
+        for row in batch.rows:
+            patient = known.get(row.details.ref) or Patient(ref=row.details.ref)
+            new += patient.id is None
+            apply_details(patient, row.details)
+            session.add(patient)
+            patients.append(patient)
+        session.flush()
+        for row, patient in zip(batch.rows, patients, strict=True):
+            with _at_line(row.line, done):
+                record_consents(
+                    session, patient, row.consents, source=f"csv import {filename}", by="import"
+                )
+    detail = f"{len(parsed)} patients imported ({new} new, {len(parsed) - new} updated)"
+    return ImportResult("patients", len(parsed), detail)
 
 
-def _patient_row(
-    row: dict[str, str], settings: Settings
-) -> tuple[PatientDetails, dict[tuple[Channel, Purpose], bool]]:
+def _patient_row(line: int, row: dict[str, str], settings: Settings) -> _PatientRow:
     details = PatientDetails.parse(
         ref=_cell(row, "ref"),
         first_name=_cell(row, "first_name"),
@@ -119,63 +183,137 @@ def _patient_row(
             consents[key] = False
         elif value:
             raise InvalidInput(f"{column} {value!r} is not yes or no")
-    return details, consents
+    return _PatientRow(line, details, consents)
 
 
 def _import_visits(
-    session: Session, rows: list[tuple[int, dict[str, str]]], header: list[str], settings: Settings
+    sessions: sessionmaker[Session],
+    rows: Rows,
+    header: list[str],
+    settings: Settings,
+    progress: Progress,
+    at: datetime | None,
 ) -> ImportResult:
     _require_columns(header, VISIT_COLUMNS)
-    parsed = _validate(rows, "ref", lambda row: _visit_row(session, row, settings))
-    added = 0
-    for visit in parsed:
-        record = record_visit(
-            session,
-            settings=settings,
-            ref=visit.ref,
-            patient=visit.patient,
-            office=visit.office,
-            clinician=visit.clinician,
-            visited_at=visit.visited_at,
-            tags=visit.tags,
-            plan_name=visit.plan,
-            next_appointment_at=visit.next_appointment_at,
-            exercises=visit.exercises,
-        )
-        added += record.messages_added
-    return ImportResult("visits", len(parsed), f"{len(parsed)} visits, {added} messages planned")
+    with sessions() as session:
+        known = _look_up(session, rows)
+    parsed = _validate(rows, "ref", lambda line, row: _visit_row(line, row, known, settings))
+    report = VisitsReport()
+    for done, batch in _batches(sessions, parsed, progress):
+        session, ids = batch.session, [visit.patient_id for visit in batch.rows]
+        patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))}
+        lock_patients(session, ids)
+        now = at or utcnow()
+        for visit in batch.rows:
+            with _at_line(visit.line, done):
+                patient = patients[visit.patient_id]
+                recorded = record_visit(
+                    session,
+                    settings=settings,
+                    patient=patient,
+                    now=now,
+                    skip_expired=True,
+                    **visit.details(),
+                )
+                report.add(recorded)
+    return ImportResult("visits", len(parsed), report.detail(), report)
 
 
-def _visit_row(session: Session, row: dict[str, str], settings: Settings) -> _VisitRow:
+def _look_up(session: Session, rows: Rows) -> _Known:
+    """The patients and the already recorded visits the file names, a query a batch."""
+    known = _Known({}, {})
+    for start in range(0, len(rows), BATCH_ROWS):
+        chunk = [row for _, row in rows[start : start + BATCH_ROWS]]
+        patient_refs = {_cell(row, "patient_ref") for row in chunk}
+        for ref, patient_id, zone, discharged in session.execute(
+            select(Patient.ref, Patient.id, Patient.timezone, Patient.discharged_at).where(
+                Patient.ref.in_(patient_refs)
+            )
+        ):
+            known.patients[ref] = (patient_id, zone, discharged)
+        visit_refs = {_cell(row, "ref") for row in chunk}
+        for ref, patient_id, cancelled in session.execute(
+            select(Visit.ref, Visit.patient_id, Visit.cancelled_at).where(Visit.ref.in_(visit_refs))
+        ):
+            known.visits[ref] = (patient_id, cancelled)
+    return known
+
+
+def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings) -> _VisitRow:
     ref = _cell(row, "ref")
     if not ref:
         raise InvalidInput("visit ref is empty")
     patient_ref = _cell(row, "patient_ref")
-    patient = session.scalar(select(Patient).where(Patient.ref == patient_ref))
-    if patient is None:
+    if patient_ref not in known.patients:
         raise InvalidInput(f"no patient with ref {patient_ref!r}")
+    patient_id, timezone, discharged_at = known.patients[patient_ref]
+    recorded = known.visits.get(ref)
+    if recorded is not None and recorded[0] != patient_id:
+        raise InvalidInput(f"visit {ref!r} belongs to another patient")
+    if recorded is not None and recorded[1] is not None:
+        raise InvalidInput(f"visit {ref!r} was cancelled")
     clinician = _cell(row, "clinician")
     if not clinician:
         raise InvalidInput("clinician is empty")
     plan = _cell(row, "plan") or None
     load_plan(settings.plans_dir, plan or settings.default_plan)
-    zone = ZoneInfo(patient.timezone)
+    zone = ZoneInfo(timezone)
     visited_at = parse_local_time(_cell(row, "visited_at"), zone)
-    if patient.discharged_at is not None and visited_at <= patient.discharged_at:
+    if discharged_at is not None and visited_at <= discharged_at:
         raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
     booked = _cell(row, "next_appointment")
+    next_appointment_at = parse_local_time(booked, zone) if booked else None
+    if next_appointment_at is not None and next_appointment_at <= visited_at:
+        raise InvalidInput("the next appointment must come after the visit")
     program = _cell(row, "exercises")
     return _VisitRow(
+        line=line,
         ref=ref,
-        patient=patient,
+        patient_id=patient_id,
         office=parse_office(_cell(row, "office")),
         clinician=clinician,
         visited_at=visited_at,
         tags=_cell(row, "tags"),
-        plan=plan,
-        next_appointment_at=parse_local_time(booked, zone) if booked else None,
+        plan_name=plan,
+        next_appointment_at=next_appointment_at,
         exercises=parse_program(program, settings.exercises_dir) if program else None,
     )
+
+
+@dataclass(frozen=True)
+class _Batch(Generic[T]):
+    session: Session
+    rows: Sequence[T]
+
+
+def _batches(
+    sessions: sessionmaker[Session], rows: list[T], progress: Progress
+) -> Iterator[tuple[int, _Batch[T]]]:
+    """`rows` in batches, each in a transaction of its own: yields (rows written before
+    the batch, the batch); reports progress after each commit."""
+    for start in range(0, len(rows), BATCH_ROWS):
+        chunk = rows[start : start + BATCH_ROWS]
+        with transaction(sessions) as session:
+            yield start, _Batch(session, chunk)
+            sqlite = dialect_name(session) == "sqlite"
+        progress(start + len(chunk), len(rows))
+        if sqlite:
+            # SQLite queues no one: a writer waiting on the lock polls (every 100 ms at
+            # most), and would never see it free between two batches without a pause.
+            time.sleep(SQLITE_TURN_SECONDS)
+
+
+@contextmanager
+def _at_line(line: int, done: int) -> Iterator[None]:
+    """A row that fails while being written (the data changed since validation) stops
+    the import at its line; the batches before it stay written."""
+    try:
+        yield
+    except FollowupError as exc:
+        raise InvalidInput(
+            f"line {line}: {exc}; stopped there: the {done} rows before its batch were "
+            "imported (running the file again imports the rest and repeats nothing)"
+        ) from None
 
 
 def parse_local_time(raw: str, zone: ZoneInfo) -> datetime:
@@ -187,9 +325,7 @@ def parse_local_time(raw: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _validate(
-    rows: list[tuple[int, dict[str, str]]], key: str, parse: Callable[[dict[str, str]], T]
-) -> list[T]:
+def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:
     problems: list[tuple[int, str]] = []
     parsed: list[T] = []
     seen: dict[str, int] = {}
@@ -207,7 +343,7 @@ def _validate(
             continue
         seen[ref] = line
         try:
-            parsed.append(parse(row))
+            parsed.append(parse(line, row))
         except FollowupError as exc:
             problems.append((line, str(exc)))
     if problems:

@@ -124,6 +124,13 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     if patient is None:
         patient = Patient(ref=details.ref)
         session.add(patient)
+    apply_details(patient, details)
+    session.flush()
+    return patient
+
+
+def apply_details(patient: Patient, details: PatientDetails) -> None:
+    """Give `patient` the contact details (not yet flushed)."""
     patient.first_name = details.first_name
     patient.last_name = details.last_name
     patient.phone = details.phone
@@ -133,8 +140,6 @@ def save_patient(session: Session, details: PatientDetails) -> Patient:
     patient.timezone = details.timezone
     if details.date_of_birth is not None:  # a file without one keeps what staff entered
         patient.date_of_birth = details.date_of_birth
-    session.flush()
-    return patient
 
 
 def change_details(
@@ -172,7 +177,12 @@ def lock_patients(session: Session, patient_ids: list[int]) -> None:
     ids = sorted(set(patient_ids))
     if session.get_bind().dialect.name == "sqlite":
         # No row locks in SQLite: a write takes the database's lock until the end.
-        session.execute(update(Patient).where(Patient.id.in_(ids)).values(id=Patient.id))
+        session.execute(
+            update(Patient)
+            .where(Patient.id.in_(ids))
+            .values(id=Patient.id)
+            .execution_options(synchronize_session=False)  # changes nothing to sync
+        )
         return
     session.execute(
         select(Patient.id).where(Patient.id.in_(ids)).order_by(Patient.id).with_for_update()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,10 +56,18 @@ class Plan:
 
 
 def load_plan(plans_dir: Path, name: str) -> Plan:
+    """The plan file `name`, parsed once while it is unchanged (an import reads it for
+    every row)."""
     path = plans_dir / f"{name}.toml"
     if not path.is_file():
         raise NotFound(f"no plan named {name!r} in {plans_dir}")
-    return parse_plan(name, path.read_text(encoding="utf-8"))
+    stat = path.stat()
+    return _read_plan(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=32)
+def _read_plan(path: Path, _mtime_ns: int, _size: int) -> Plan:
+    return parse_plan(path.stem, path.read_text(encoding="utf-8"))
 
 
 def list_plans(plans_dir: Path) -> list[Plan]:

@@ -10,7 +10,13 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from followup.care.appointments import cancel_appointment_reminders, plan_appointment_reminder
-from followup.care.episodes import close_episode, episode_for_visit, live_visits, plan_series
+from followup.care.episodes import (
+    SeriesChange,
+    close_episode,
+    episode_for_visit,
+    live_visits,
+    plan_series,
+)
 from followup.care.measures import plan_discharge_measures
 from followup.care.patients import lock_patients
 from followup.care.plans import load_plan
@@ -29,6 +35,7 @@ class VisitRecord:
     created: bool
     messages_added: int
     messages_moved: int
+    series: SeriesChange  # the plan steps' part of the above, with what was not planned
 
 
 @dataclass(frozen=True)
@@ -65,13 +72,15 @@ def record_visit(
     next_appointment_at: datetime | None = None,
     exercises: list[Assigned] | None = None,
     now: datetime | None = None,
+    skip_expired: bool = False,
 ) -> VisitRecord:
     """Record a visit and plan its episode's series. Recording the same ref again is
     safe: a changed time or next appointment moves the pending steps, anything else
     changes nothing and sends nothing twice. A visit after the patient's discharge
     takes them back into care, in a new episode. `exercises` (when given) are the home
     programme assigned at this visit (`followup.care.programs`); the next appointment
-    gets its reminder (`followup.care.appointments`)."""
+    gets its reminder (`followup.care.appointments`). `skip_expired`: see
+    `followup.care.episodes.plan_series`."""
     if visited_at.tzinfo is None or (next_appointment_at and next_appointment_at.tzinfo is None):
         raise InvalidInput("visit and appointment times need a time zone")
     if next_appointment_at is not None and next_appointment_at <= visited_at:
@@ -115,10 +124,14 @@ def record_visit(
     if exercises is not None:
         assign_program(session, visit=visit, assigned=exercises, by=visit.clinician, now=now)
     change = plan_series(
-        session, episode=session.get_one(Episode, visit.episode_id), settings=settings, now=now
+        session,
+        episode=session.get_one(Episode, visit.episode_id),
+        settings=settings,
+        now=now,
+        skip_expired=skip_expired,
     )
     added = plan_appointment_reminder(session, visit=visit, settings=settings, now=now)
-    return VisitRecord(visit, created, change.added + added, change.moved)
+    return VisitRecord(visit, created, change.added + added, change.moved, change)
 
 
 def get_visit(session: Session, ref: str) -> Visit:

@@ -3,13 +3,17 @@ schedule, and pausing or resuming a series."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
 
-from followup.care.imports import import_csv, parse_local_time
+from followup.care.imports import Progress, import_csv, parse_local_time
 from followup.care.patients import get_patient
 from followup.care.programs import parse_program, program_code
 from followup.care.series import pause_in_force
@@ -28,13 +32,35 @@ from followup.models.care import Visit
 from followup.models.outbox import Message
 from followup.runtime import LazyRuntime
 
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
 pass_runtime = click.make_pass_decorator(LazyRuntime)
+
+
+@contextmanager
+def import_progress() -> Iterator[Progress]:
+    """A progress bar on stderr while an import writes its batches; nothing when
+    stderr is not a terminal (a cron job's log gets the report alone)."""
+    with ExitStack() as stack:
+        bars: list[ProgressBar[int]] = []
+
+        def advance(done: int, total: int) -> None:
+            if not sys.stderr.isatty():
+                return
+            if not bars:
+                bar = click.progressbar(length=total, label="importing", file=sys.stderr)
+                bars.append(stack.enter_context(bar))
+            bars[0].update(done - bars[0].pos)
+
+        yield advance
 
 
 @click.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path))
+@click.option("--at", "at", default=None, help="Pretend it is this time (ISO 8601 with offset).")
 @pass_runtime
-def import_(lazy: LazyRuntime, csv_file: Path) -> None:
+def import_(lazy: LazyRuntime, csv_file: Path, at: str | None) -> None:
     """Import a patients or visits CSV file (told apart by its header).
 
     Patients: ref, first_name, last_name, phone, email, preferred_channel, language,
@@ -43,10 +69,14 @@ def import_(lazy: LazyRuntime, csv_file: Path) -> None:
     Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
     exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
     A file with any bad row imports nothing; each bad row is reported with its line.
+    Written in short batches (a progress bar on a terminal); the report counts the
+    messages planned, the steps already past (recorded as skipped), those to a channel
+    without consent, and bad rows.
     """
+    now = parse_local_time(at, ZoneInfo("UTC")) if at else None
     rt = lazy.get()
-    with transaction(rt.sessions) as session:
-        result = import_csv(session, csv_file, settings=rt.settings)
+    with import_progress() as progress:
+        result = import_csv(rt.sessions, csv_file, settings=rt.settings, progress=progress, now=now)
     click.echo(result.detail)
 
 

@@ -64,7 +64,7 @@ class Message(Base):
     # None only for a staff notification about a reply from an unknown number.
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     # For a plan message: the episode's latest visit, which its times and text follow.
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     # For a staff notice (purpose `alert`): the alert it tells about. No foreign key:
@@ -77,7 +77,7 @@ class Message(Base):
     # The step may move to email if the SMS is refused or undelivered.
     email_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=MessageStatus.SCHEDULED)
-    due_at: Mapped[datetime]
+    due_at: Mapped[datetime] = mapped_column(index=True)  # the health page: due since
     expires_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     recipient: Mapped[str | None] = mapped_column(String(320))

@@ -34,8 +34,8 @@ class Reply(Base):
     channel: Mapped[str] = mapped_column(String(10))
     from_address: Mapped[str] = mapped_column(String(320))
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     body: Mapped[str] = mapped_column(Text)
     keyword: Mapped[str | None] = mapped_column(String(10))
     pain: Mapped[int | None] = mapped_column(Integer)
@@ -45,7 +45,7 @@ class Reply(Base):
     # second reader's probability that it is one (see followup.replies.second_reader).
     readers: Mapped[str] = mapped_column(String(20), default="", server_default="")
     model_probability: Mapped[float | None] = mapped_column(Float)
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # the inbox: newest first
     # The automatic answer sent back at once (the TwiML reply), as the patient read it.
     answer: Mapped[str | None] = mapped_column(Text)
     # The inbox: who is looking after it, and who marked it handled.

@@ -83,7 +83,9 @@ def born(runtime: Runtime, ref: str) -> date | None:
 def test_a_csv_import_reads_the_column_and_an_empty_cell_keeps_the_date(
     runtime: Runtime, tmp_path: Path
 ) -> None:
-    assert run_import(runtime, write(tmp_path, "p.csv", PATIENTS)) == "2 patients imported"
+    assert run_import(runtime, write(tmp_path, "p.csv", PATIENTS)) == (
+        "2 patients imported (2 new, 0 updated)"
+    )
     assert born(runtime, "P1") == date(1962, 3, 14) and born(runtime, "P2") is None
     again = "ref,first_name,last_name,email,date_of_birth\nP1,Ana,Rivera,ana@example.com,\n"
     run_import(runtime, write(tmp_path, "again.csv", again))

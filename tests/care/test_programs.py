@@ -180,15 +180,14 @@ def test_the_visits_csv_takes_an_exercises_column_and_a_bad_one_imports_nothing(
         'V2,P2,Hoboken,Dr. Lee,2026-11-16 11:00,"bridge:40x10"\n'
     )
     refused = pytest.raises(InvalidInput, match="line 3: dose '40x10': sets must be 1 to 5")
-    with refused, transaction(runtime.sessions) as session:
-        import_csv(session, bad, settings=runtime.settings)
+    with refused:
+        import_csv(runtime.sessions, bad, settings=runtime.settings)
     good = tmp_path / "good.csv"
     good.write_text(
         header + 'V1,P1,Hoboken,Dr. Lee,2026-11-16 10:00,"bridge:2x10,walk:15min"\n'
         "V2,P2,Hoboken,Dr. Lee,2026-11-16 11:00,\n"
     )
-    with transaction(runtime.sessions) as session:
-        import_csv(session, good, settings=runtime.settings)
+    import_csv(runtime.sessions, good, settings=runtime.settings)
     with runtime.sessions() as session:
         rows = session.execute(
             select(Visit.ref, ExerciseAssignment.exercise, ExerciseAssignment.dose).join(

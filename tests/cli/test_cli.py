@@ -20,6 +20,8 @@ from followup.runtime import Runtime
 from tests.care.test_imports import PATIENTS, VISITS
 from tests.conftest import add_patient
 
+MORNING = "2026-11-16T12:00:00+00:00"  # the imports are rehearsed before the visits
+
 
 @pytest.fixture
 def cli(database_url: str) -> CliRunner:
@@ -43,10 +45,11 @@ def test_import_record_schedule_and_dispatch(cli: CliRunner, tmp_path: Path) -> 
     assert cli.invoke(main, ["init-db"]).exit_code == 0
     assert (
         cli.invoke(main, ["import", str(tmp_path / "patients.csv")]).output
-        == "2 patients imported\n"
+        == "2 patients imported (2 new, 0 updated)\n"
     )
     assert (
-        "14 messages planned" in cli.invoke(main, ["import", str(tmp_path / "visits.csv")]).output
+        "14 messages planned"
+        in cli.invoke(main, ["import", str(tmp_path / "visits.csv"), "--at", MORNING]).output
     )
 
     shown = cli.invoke(main, ["schedule", "P1"])
@@ -176,7 +179,7 @@ def test_status_counts_states_and_lists_what_staff_must_decide(
     (tmp_path / "visits.csv").write_text(VISITS)
     cli.invoke(main, ["init-db"])
     cli.invoke(main, ["import", str(tmp_path / "patients.csv")])
-    cli.invoke(main, ["import", str(tmp_path / "visits.csv")])
+    cli.invoke(main, ["import", str(tmp_path / "visits.csv"), "--at", MORNING])
     cli.invoke(main, ["dispatch", "--at", "2026-11-16T23:00:00+00:00"])
     engine = create_engine(cli.env["FOLLOWUP_DATABASE_URL"] or "")
     with engine.begin() as connection:

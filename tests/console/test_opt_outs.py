@@ -35,8 +35,7 @@ def test_only_withdrawn_consent_counts_as_an_opt_out(
     week_ago = utcnow() - timedelta(days=7)
     path = tmp_path / "patients.csv"
     path.write_text(IMPORT, encoding="utf-8")
-    with transaction(web_runtime.sessions) as session:
-        import_csv(session, path, settings=web_runtime.settings)
+    import_csv(web_runtime.sessions, path, settings=web_runtime.settings)
     add_patient(web_runtime, "P1")  # SMS and email care consent
     assert sms(console, "STOP").status_code == 200  # P1 texts STOP
     make_staff(web_runtime, "dana", Role.STAFF)

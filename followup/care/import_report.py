@@ -1,0 +1,55 @@
+"""What a visits import did, counted and said in words a person at the front desk reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from followup.care.visits import VisitRecord
+
+
+@dataclass
+class VisitsReport:
+    """Counts over every row of a visits file (the file's rows were all valid: a file
+    with a bad row is refused whole, with each bad row's line and reason)."""
+
+    new: int = 0
+    again: int = 0  # visits already recorded (a re-run, or a corrected row)
+    planned: int = 0  # messages planned, plan steps and appointment reminders
+    moved: int = 0  # pending messages that now follow a later visit
+    # Plan steps whose expiry had passed before the import: written as skipped.
+    expired: int = 0
+    # Of the planned plan steps: to a channel without consent, never asked / opted out.
+    unconsented: int = 0
+    opted_out: int = 0
+
+    def add(self, record: VisitRecord) -> None:
+        if record.created:
+            self.new += 1
+        else:
+            self.again += 1
+        self.planned += record.messages_added
+        self.moved += record.messages_moved
+        self.expired += record.series.expired
+        self.unconsented += record.series.unconsented
+        self.opted_out += record.series.opted_out
+
+    @property
+    def visits(self) -> int:
+        return self.new + self.again
+
+    def detail(self) -> str:
+        moved = f", {self.moved} pending moved to a later visit" if self.moved else ""
+        lines = [
+            f"{self.visits} visits ({self.new} new, {self.again} already recorded), "
+            f"{self.planned} messages planned{moved}",
+            f"already past: {self.expired} plan steps recorded as skipped, not sent (their "
+            "expiry had passed before the import; a re-run plans them no more)",
+        ]
+        held = self.unconsented + self.opted_out
+        lines.append(
+            f"no consent: {held} of the planned are to a channel the patient has not "
+            f"consented to ({self.unconsented} never asked, {self.opted_out} opted out); "
+            "each goes only if the patient consents before it is due, else it is skipped"
+        )
+        lines.append("bad rows: 0")
+        return "\n".join(lines)
