@@ -67,17 +67,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="timed requests per URL")
     parser.add_argument("--import-rows", type=int, default=2000)
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="PostgreSQL server URL")
+    parser.add_argument("--database", default=DATABASE, help="created and dropped by the run")
     args = parser.parse_args()
-    url = str(make_url(args.server_url).set(database=DATABASE))
+    database = args.database
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        parser.error("--database: lower-case letters, digits and underscores")
+    url = str(make_url(args.server_url).set(database=database))
     admin = create_engine(args.server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {database}"))
     try:
         run(url, Scale.of(args.scale), args.requests, args.import_rows)
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         admin.dispose()
 
 
