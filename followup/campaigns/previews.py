@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from followup.campaigns.estimates import Estimate, Send, estimate
-from followup.campaigns.reach import ConsentState, choose_channel
+from followup.campaigns.reach import NEVER_ASKED, choose_channel
 from followup.campaigns.segments import Segment, candidates
 from followup.config import Settings
 from followup.content.campaign_text import SKIP, CampaignText, language_name
@@ -57,7 +57,7 @@ class Preview:
             return "0 recipients: no patient matches this segment"
         n = self.segment_size
         patients = f"{n} patient{'s' if n != 1 else ''}"
-        if set(self.excluded) == {ConsentState.NEVER_ASKED.value}:
+        if set(self.excluded) == {NEVER_ASKED}:
             return (
                 f"0 recipients: none of the {patients} in this segment has campaign "
                 "consent on record (never asked); record it on each patient's page or in "

@@ -8,32 +8,22 @@ patient's consent history, else a "no" given when asked.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from followup.campaigns.segments import Candidate
+from followup.care.consent import ConsentStanding, standing_of
 from followup.care.plans import PREFERRED
 from followup.models.base import Channel
 
-
-class ConsentState(StrEnum):
-    GRANTED = "granted"
-    NEVER_ASKED = "no campaign consent on record (never asked)"
-    REVOKED = "opted out (revoked)"
-    DECLINED = "said no when asked (never opted in)"
+# Why a patient's campaign consent leaves them out, in the preview's words.
+LEFT_OUT = {
+    ConsentStanding.NEVER_ASKED: "no campaign consent on record (never asked)",
+    ConsentStanding.REVOKED: "opted out (revoked)",
+    ConsentStanding.NEVER_CONSENTED: "said no when asked (never opted in)",
+}
+NEVER_ASKED = LEFT_OUT[ConsentStanding.NEVER_ASKED]
 
 
 NO_ROUTE = "no contact route"
 DISCHARGED = "discharged"
-
-
-def consent_state(granted: bool | None, *, granted_before: bool) -> ConsentState:
-    """The campaign consent on one channel, from its current row (None: no row) and
-    whether the history holds a consent given."""
-    if granted is None:
-        return ConsentState.NEVER_ASKED
-    if granted:
-        return ConsentState.GRANTED
-    return ConsentState.REVOKED if granted_before else ConsentState.DECLINED
 
 
 def choose_channel(candidate: Candidate, wanted: str) -> tuple[Channel | None, str | None]:
@@ -59,8 +49,8 @@ def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
     sms = channel is Channel.SMS
     if not (candidate.phone if sms else candidate.email):
         return NO_ROUTE
-    state = consent_state(
+    standing = standing_of(
         candidate.sms_consent if sms else candidate.email_consent,
         granted_before=candidate.sms_granted_before if sms else candidate.email_granted_before,
     )
-    return None if state is ConsentState.GRANTED else state.value
+    return None if standing is ConsentStanding.GRANTED else LEFT_OUT[standing]

@@ -28,6 +28,16 @@ class ConsentStanding(StrEnum):
     REVOKED = "revoked"  # granted once, then withdrawn: an opt-out
 
 
+def standing_of(granted: bool | None, *, granted_before: bool) -> ConsentStanding:
+    """The standing from the current decision (None: none on record) and whether the
+    history holds a consent given: `standing_column`, for rows already loaded."""
+    if granted is None:
+        return ConsentStanding.NEVER_ASKED
+    if granted:
+        return ConsentStanding.GRANTED
+    return ConsentStanding.REVOKED if granted_before else ConsentStanding.NEVER_CONSENTED
+
+
 def is_revocation() -> ColumnElement[bool]:
     """For a query over `ConsentEvent`: this event withdrew a consent once granted."""
     earlier = aliased(ConsentEvent)

@@ -22,8 +22,9 @@ from followup.campaigns.launches import request_launch
 from followup.campaigns.lifecycle import cancel, pause, resume
 from followup.campaigns.names import get_campaign
 from followup.campaigns.previews import preview
+from followup.console.confirm import Confirmation, confirm_page
 from followup.console.sessions import SignedIn
-from followup.console.web import Needs, page, runtime_of, see_other
+from followup.console.web import Needs, runtime_of, see_other
 from followup.content.campaign_text import language_name
 from followup.db import transaction
 from followup.models.base import utcnow
@@ -46,15 +47,19 @@ def confirm(campaign: str, action: Action, request: Request, who: Staff) -> HTML
     with runtime.sessions() as session:
         chosen = get_campaign(session, campaign)
         consequence, details = _consequence(session, runtime, chosen, action)
-    return page(
+    label, address = LABELS[action], f"/console/campaigns/{chosen.slug}"
+    return confirm_page(
         request,
-        "campaign-confirm.html",
         who,
-        campaign=chosen,
-        action=action,
-        label=LABELS[action],
-        consequence=consequence,
-        details=details,
+        Confirmation(
+            title=f"{label} “{chosen.name}”?",
+            headline=consequence,
+            consequences=details,
+            action=f"{address}/{action}",
+            button=f"Yes, {label.lower()}",
+            back=address,
+            fields={"confirmed": "yes"},
+        ),
     )
 
 

@@ -17,8 +17,9 @@ from followup.console.web import page
 
 @dataclass(frozen=True)
 class Confirmation:
-    """`title` asks the question ("Disable maria?"); `consequences` are what happens,
-    one sentence each; the form posts `fields` (and the CSRF token) to `action`."""
+    """`title` asks the question ("Disable maria?"); `headline`, if any, is the one
+    consequence to read first ("Send to 933 patients ..."), `consequences` the rest, one
+    sentence each; the form posts `fields` (and the CSRF token) to `action`."""
 
     title: str
     consequences: Sequence[str]
@@ -26,6 +27,7 @@ class Confirmation:
     button: str
     back: str
     fields: Mapping[str, str] = field(default_factory=dict)
+    headline: str = ""
 
 
 def confirm_page(request: Request, who: SignedIn, confirmation: Confirmation) -> HTMLResponse:

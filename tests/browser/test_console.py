@@ -143,7 +143,7 @@ def test_a_campaign_is_built_in_two_languages_confirmed_launched_and_paused(
     expect(page.get_by_test_id("consequence")).to_have_text(
         "Send to 2 patients: 2 by text; this cannot be undone."
     )
-    expect(page.get_by_test_id("consequence-details")).to_contain_text("Spanish: 1")
+    expect(page.get_by_test_id("consequences")).to_contain_text("Spanish: 1")
     with runtime.sessions() as session:
         assert session.scalars(select(Message).where(Message.campaign_id.is_not(None))).all() == []
     page.get_by_role("button", name="Yes, launch").click()

@@ -53,7 +53,7 @@ def test_disable_asks_first_and_cancel_changes_nothing(browser: Browser, clinic:
     page.get_by_role("link", name="Disable… maria").click()
     expect(page.get_by_role("heading", name="Disable maria?")).to_be_visible()
     expect(page.get_by_test_id("consequences")).to_contain_text("signed out of the console")
-    page.get_by_role("link", name="Cancel, go back").click()
+    page.get_by_role("link", name="No, go back").click()
     expect(page.get_by_role("heading", name="Staff", exact=True)).to_be_visible()
 
     def disabled() -> bool:
