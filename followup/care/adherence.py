@@ -12,16 +12,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from followup.care.programs import PROGRAM_TEMPLATES
 from followup.models.care import Episode, Patient
 from followup.models.outbox import Message, MessageStatus
 from followup.models.programs import ExerciseAssignment, ExerciseReport
+from followup.sql_time import shifted
 
 FOLLOWED_WITHIN = timedelta(hours=48)
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED)
+_WITHIN_MICROSECONDS = FOLLOWED_WITHIN // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,32 @@ def adherence(session: Session, episode_ids: set[int]) -> dict[int, EpisodeAdher
             max(done[episode_id], default=None),
         )
     return found
+
+
+def reminders_followed(session: Session, episode_ids: Select[int]) -> dict[int, tuple[int, int]]:
+    """Per episode, the programme reminders sent and those followed by a DONE, counted
+    in SQL by the same rule as `adherence`."""
+    followed = (
+        select(ExerciseReport.id)
+        .where(
+            ExerciseReport.episode_id == Message.episode_id,
+            ExerciseReport.recorded_at >= Message.sent_at,
+            ExerciseReport.recorded_at <= shifted(Message.sent_at, _WITHIN_MICROSECONDS),
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(Message.episode_id, func.count(), func.sum(case((followed, 1), else_=0)))
+        .where(
+            Message.episode_id.in_(episode_ids),
+            Message.template.in_(PROGRAM_TEMPLATES),
+            Message.status.in_(SENT),
+            Message.sent_at.is_not(None),
+            Message.patient_id.is_not(None),
+        )
+        .group_by(Message.episode_id)
+    )
+    return {episode_id: (sent, done) for episode_id, sent, done in rows}
 
 
 @dataclass(frozen=True)

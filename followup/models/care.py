@@ -113,7 +113,7 @@ class Visit(Base):
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
     office: Mapped[str] = mapped_column(String(20))
     clinician: Mapped[str] = mapped_column(String(100))
-    visited_at: Mapped[datetime]
+    visited_at: Mapped[datetime] = mapped_column(index=True)  # outcomes: first visits
     # Comma-separated condition or programme tags, e.g. "lower-back,popping".
     tags: Mapped[str] = mapped_column(String(500), default="")
     plan: Mapped[str] = mapped_column(String(64))
