@@ -121,9 +121,9 @@ def run(
         )
     if only:
         urls = _pages(campaign, min(4242, scale.patients))
-        client = _serve_and_time_pages(url, port, settings, only, urls, requests_per_url)
+        timed = _serve_and_time_pages(url, port, settings, only, urls, requests_per_url)
         runtime.close()
-        _report(client, {}, 0.0, 0.0, 0)
+        _report(timed, {}, 0.0, 0.0, 0)
         return
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port))
     server.start()
