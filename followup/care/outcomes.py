@@ -54,7 +54,11 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
     chosen = session.execute(_first_visits(start, end)).all()
     if not chosen:
         return []
-    ids = select(_first_visits(start, end).subquery().c.episode_id)
+    # Episodes with a live visit in the period: the chosen ones and a few more (whose
+    # first visit came before), cheaper to find than the first visits again.
+    ids = select(Visit.episode_id).where(
+        Visit.cancelled_at.is_(None), Visit.visited_at >= start, Visit.visited_at < end
+    )
     pains = _pain_changes(session, ids)
     forms: dict[int, list[MeasureResponse]] = defaultdict(list)
     for response in session.scalars(
@@ -65,6 +69,7 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
         forms[response.episode_id].append(response)
     check_ins = _check_ins(session, ids)
     followed = reminders_followed(session, ids)
+    labels = {office: Office(office).label for office in {row.office for row in chosen}}
     outcomes = []
     for episode_id, patient_id, clinician, office in chosen:
         psfs = forms[episode_id]
@@ -75,7 +80,7 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
                 episode_id=episode_id,
                 patient_id=patient_id,
                 clinician=clinician,
-                office=Office(office).label,
+                office=labels[office],
                 pain_change=pains.get(episode_id),
                 psfs_change=psfs[-1].psfs_mean - psfs[0].psfs_mean if len(psfs) > 1 else None,
                 global_change=next(

@@ -106,6 +106,8 @@ class ConsentEvent(Base):
 
 class Visit(Base):
     __tablename__ = "visits"
+    # A campaign segment's patients seen at an office, read from the index alone.
+    __table_args__ = (Index("ix_visits_office_patient", "office", "patient_id", "cancelled_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
