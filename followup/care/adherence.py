@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from followup.care.programs import PROGRAM_TEMPLATES
@@ -84,10 +84,20 @@ def adherence(session: Session, episode_ids: set[int]) -> dict[int, EpisodeAdher
     return found
 
 
-def reminders_followed(session: Session, episode_ids: Select[int]) -> dict[int, tuple[int, int]]:
-    """Per episode, the programme reminders sent and those followed by a DONE, counted
-    in SQL by the same rule as `adherence`."""
-    followed = (
+def reminder_sent() -> ColumnElement[bool]:
+    """A message that is a programme reminder `adherence` counts: sent, to a patient."""
+    return and_(
+        Message.template.in_(PROGRAM_TEMPLATES),
+        Message.status.in_(SENT),
+        Message.sent_at.is_not(None),
+        Message.patient_id.is_not(None),
+    )
+
+
+def followed_by_done() -> ColumnElement[bool]:
+    """A reminder followed by a DONE within `FOLLOWED_WITHIN`, as `adherence` reads it,
+    for counting in SQL."""
+    return (
         select(ExerciseReport.id)
         .where(
             ExerciseReport.episode_id == Message.episode_id,
@@ -96,18 +106,6 @@ def reminders_followed(session: Session, episode_ids: Select[int]) -> dict[int, 
         )
         .exists()
     )
-    rows = session.execute(
-        select(Message.episode_id, func.count(), func.sum(case((followed, 1), else_=0)))
-        .where(
-            Message.episode_id.in_(episode_ids),
-            Message.template.in_(PROGRAM_TEMPLATES),
-            Message.status.in_(SENT),
-            Message.sent_at.is_not(None),
-            Message.patient_id.is_not(None),
-        )
-        .group_by(Message.episode_id)
-    )
-    return {episode_id: (sent, done) for episode_id, sent, done in rows}
 
 
 @dataclass(frozen=True)

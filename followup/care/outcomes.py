@@ -21,7 +21,7 @@ from statistics import mean
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from followup.care.adherence import reminders_followed
+from followup.care.adherence import followed_by_done, reminder_sent
 from followup.care.measures import PAIN_MCID, PSFS_MCID
 from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.models.care import Office, Visit
@@ -67,14 +67,12 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
         .order_by(MeasureResponse.submitted_at)
     ):
         forms[response.episode_id].append(response)
-    check_ins = _check_ins(session, ids)
-    followed = reminders_followed(session, ids)
+    counts = _message_counts(session, ids)
     labels = {office: Office(office).label for office in {row.office for row in chosen}}
     outcomes = []
     for episode_id, patient_id, clinician, office in chosen:
         psfs = forms[episode_id]
-        sent, answered = check_ins.get(episode_id, (0, 0))
-        reminders, done = followed.get(episode_id, (0, 0))
+        sent, answered, reminders, done = counts.get(episode_id, (0, 0, 0, 0))
         outcomes.append(
             EpisodeOutcome(
                 episode_id=episode_id,
@@ -148,22 +146,25 @@ def _pain_changes(session: Session, ids: Select[int]) -> dict[int, float]:
     return dict(changes)
 
 
-def _check_ins(session: Session, ids: Select[int]) -> dict[int, tuple[int, int]]:
-    """Check-ins sent per episode, and those answered (a reply or a form)."""
+def _message_counts(session: Session, ids: Select[int]) -> dict[int, tuple[int, ...]]:
+    """Per episode, in one pass over its messages: check-ins sent, those answered (a
+    reply or a form), programme reminders sent and those followed by a DONE."""
+    check_in = and_(
+        Message.template.in_(CHECK_INS),
+        Message.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
+    )
     answered = or_(
         select(Reply.id).where(Reply.message_id == Message.id).exists(),
         select(MeasureResponse.id).where(MeasureResponse.message_id == Message.id).exists(),
     )
+    reminder = reminder_sent()
+    counted = (check_in, and_(check_in, answered), reminder, and_(reminder, followed_by_done()))
     rows = session.execute(
-        select(Message.episode_id, func.count(), func.sum(case((answered, 1), else_=0)))
-        .where(
-            Message.episode_id.in_(ids),
-            Message.template.in_(CHECK_INS),
-            Message.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
-        )
+        select(Message.episode_id, *(func.sum(case((rule, 1), else_=0)) for rule in counted))
+        .where(Message.episode_id.in_(ids), or_(check_in, reminder))
         .group_by(Message.episode_id)
     )
-    return {episode_id: (sent, answered) for episode_id, sent, answered in rows}
+    return {episode_id: tuple(counts) for episode_id, *counts in rows}
 
 
 @dataclass(frozen=True)
