@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from followup.care.search import search_text
+
 FIRST = [
     "Ana",
     "Ben",
@@ -147,6 +149,9 @@ def _patients(n: int, now: datetime) -> Iterator[dict[str, Any]]:
             "language": "es" if i % 7 == 0 else "en",
             "timezone": "America/New_York",
             "created_at": now - timedelta(days=400),
+            "search_text": search_text(
+                first_name=first, last_name=last, ref=f"B{i}", phone=phone_of(i), email=email_of(i)
+            ),
         }
 
 

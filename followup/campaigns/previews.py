@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from followup.campaigns.estimates import Estimate, Send, estimate
-from followup.campaigns.reach import NEVER_ASKED, choose_channel
-from followup.campaigns.segments import Segment, candidates
+from followup.campaigns.reach import NEVER_ASKED, why_not
+from followup.campaigns.segments import Segment, candidates_with_channel
 from followup.config import Settings
 from followup.content.campaign_text import SKIP, CampaignText, language_name
 from followup.content.render import Renderer
-from followup.models.base import utcnow
+from followup.models.base import Channel, utcnow
 from followup.models.campaigns import Campaign
 
 SAMPLES_PER_LANGUAGE = 2
@@ -75,43 +76,78 @@ def preview(
     renderer: Renderer,
     now: datetime | None = None,
 ) -> Preview:
-    """Who would receive it on which channel, who would not and why, and how it reads."""
+    """Who would receive it on which channel, who would not and why, and how it reads:
+    counted in the database, per channel, reason and language."""
     now = now or utcnow()
     text = CampaignText(campaign, renderer, settings)
     result = Preview(missing_text=campaign.missing_text)
     result.fallback = None if campaign.missing_text == SKIP else text.language_for("")
     zone = ZoneInfo(settings.default_timezone)
-    sends: list[Send] = []
-    shown: Counter[str] = Counter()
-    for candidate in candidates(session, Segment.from_json(campaign.segment), zone=zone, now=now):
-        result.segment_size += 1
-        channel, reason = choose_channel(candidate, campaign.channel)
+    found = candidates_with_channel(
+        Segment.from_json(campaign.segment), wanted=campaign.channel, zone=zone, now=now
+    ).subquery()
+    reason = why_not(found.c, campaign.channel)
+    groups = session.execute(
+        select(
+            found.c.channel, reason, found.c.language, func.count(), func.min(found.c.patient_id)
+        )
+        .group_by(found.c.channel, reason, found.c.language)
+        .order_by(func.min(found.c.patient_id))
+    ).all()
+    written_in: dict[str, str | None] = {}
+    for channel, why, language, count, _ in groups:  # in the order patients come, by id
+        result.segment_size += count
         if channel is None:
-            result.excluded[reason or "unreachable"] += 1
+            result.excluded[why or "unreachable"] += count
             continue
-        written = text.language_for(candidate.language)
-        if written != candidate.language:
-            result.without_text[candidate.language] += 1
+        written = written_in.setdefault(language, text.language_for(language))
+        if written != language:
+            result.without_text[language] += count
         if written is None:
-            result.excluded[f"no {language_name(candidate.language)} text (skipped)"] += 1
+            result.excluded[f"no {language_name(language)} text (skipped)"] += count
             continue
-        result.recipients[channel.value] += 1
-        result.languages[candidate.language] += 1
-        sends.append(Send(candidate.patient_id, channel, candidate.timezone))
-        if shown[candidate.language] < SAMPLES_PER_LANGUAGE:
-            shown[candidate.language] += 1
-            rendered = text.sample(
-                channel, first_name=candidate.first_name, language=candidate.language
-            )
-            result.samples.append(
-                Sample(
-                    candidate.first_name,
-                    channel.value,
-                    candidate.language,
-                    written,
-                    rendered.body,
-                    rendered.subject,
-                )
-            )
+        result.recipients[channel] += count
+        result.languages[language] += count
+    texted = [language for language, written in written_in.items() if written is not None]
+    recipients = select(found).where(found.c.channel.is_not(None), found.c.language.in_(texted))
+    result.samples = _samples(session, recipients.subquery(), text, written_in)
+    sends = [
+        Send(patient_id, Channel(channel), timezone)
+        for patient_id, channel, timezone in session.execute(
+            recipients.with_only_columns(
+                found.c.patient_id, found.c.channel, found.c.timezone
+            ).order_by(found.c.patient_id)
+        )
+    ]
     result.estimate = estimate(session, campaign, sends, settings=settings, now=now)
     return result
+
+
+def _samples(
+    session: Session, recipients: Subquery, text: CampaignText, written_in: dict[str, str | None]
+) -> list[Sample]:
+    """The first recipients (by id) of each language, rendered as they would read it."""
+    place = (
+        func.row_number()
+        .over(partition_by=recipients.c.language, order_by=recipients.c.patient_id)
+        .label("place")
+    )
+    ranked = select(recipients, place).subquery()
+    samples = []
+    for first_name, channel, language in session.execute(
+        select(ranked.c.first_name, ranked.c.channel, ranked.c.language)
+        .where(ranked.c.place <= SAMPLES_PER_LANGUAGE)
+        .order_by(ranked.c.patient_id)
+    ):
+        rendered = text.sample(Channel(channel), first_name=first_name, language=language)
+        samples.append(
+            Sample(
+                first_name,
+                channel,
+                language,
+                written_in[language] or "",
+                rendered.body,
+                rendered.subject,
+            )
+        )
+    return samples

@@ -8,6 +8,11 @@ patient's consent history, else a "no" given when asked.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal, null
+from sqlalchemy.sql.expression import ColumnCollection
+
 from followup.campaigns.segments import Candidate
 from followup.care.consent import ConsentStanding, standing_of
 from followup.care.plans import PREFERRED
@@ -54,3 +59,36 @@ def _unreachable(candidate: Candidate, channel: Channel) -> str | None:
         granted_before=candidate.sms_granted_before if sms else candidate.email_granted_before,
     )
     return None if standing is ConsentStanding.GRANTED else LEFT_OUT[standing]
+
+
+def why_not(c: ColumnCollection[str, Any], wanted: str) -> ColumnElement[str | None]:
+    """`choose_channel`'s reason, in SQL, over a `Candidate`'s columns by name: None
+    for a reachable patient."""
+    first: ColumnElement[Any]
+    if wanted == PREFERRED:
+        first = case(
+            (c.preferred_channel == Channel.EMAIL.value, _unreachable_sql(c, Channel.EMAIL)),
+            else_=_unreachable_sql(c, Channel.SMS),
+        )
+    else:
+        first = _unreachable_sql(c, Channel(wanted))
+    return case(
+        (c.discharged, literal(DISCHARGED)),
+        (c.channel.is_not(None), null()),
+        else_=first,
+    )
+
+
+def _unreachable_sql(c: ColumnCollection[str, Any], channel: Channel) -> ColumnElement[str]:
+    sms = channel is Channel.SMS
+    granted = c.sms_consent if sms else c.email_consent
+    return case(
+        (func.coalesce(c.phone if sms else c.email, "") == "", literal(NO_ROUTE)),
+        (granted.is_(None), literal(NEVER_ASKED)),
+        (granted, null()),
+        (
+            c.sms_granted_before if sms else c.email_granted_before,
+            literal(LEFT_OUT[ConsentStanding.REVOKED]),
+        ),
+        else_=literal(LEFT_OUT[ConsentStanding.NEVER_CONSENTED]),
+    )

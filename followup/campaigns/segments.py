@@ -142,6 +142,19 @@ def reachable(
     return _filtered(query, segment, now or utcnow(), zone)
 
 
+def candidates_with_channel(
+    segment: Segment, *, wanted: str, zone: ZoneInfo, now: datetime | None = None
+) -> Select[*tuple[Any, ...]]:
+    """The segment's patients with every `Candidate` column (by its field's name) and
+    `channel`, chosen in the database as `reach.choose_channel` chooses it."""
+    sms, email = aliased(Consent), aliased(Consent)
+    columns = _candidate_columns(sms, email)
+    query = _with_consents(
+        select(*columns, _channel_case(wanted, sms, email).label("channel")), sms, email
+    )
+    return _filtered(query, segment, now or utcnow(), zone)
+
+
 def _channel_case(wanted: str, sms: type[Consent], email: type[Consent]) -> ColumnElement[Any]:
     can = {
         Channel.SMS: and_(func.coalesce(Patient.phone, "") != "", sms.granted == true()),
@@ -166,7 +179,13 @@ def _channel_case(wanted: str, sms: type[Consent], email: type[Consent]) -> Colu
 
 def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any, ...]]:
     sms, email = aliased(Consent), aliased(Consent)
-    columns = select(
+    columns = select(*_candidate_columns(sms, email))
+    return _filtered(_with_consents(columns, sms, email), segment, now, zone)
+
+
+def _candidate_columns(sms: type[Consent], email: type[Consent]) -> list[ColumnElement[Any]]:
+    """A `Candidate`'s columns, each labelled with its field's name."""
+    columns: list[Any] = [
         Patient.id,
         Patient.first_name,
         Patient.language,
@@ -179,8 +198,8 @@ def _query(segment: Segment, now: datetime, zone: ZoneInfo) -> Select[*tuple[Any
         email.granted,
         _ever_granted(Channel.SMS),
         _ever_granted(Channel.EMAIL),
-    )
-    return _filtered(_with_consents(columns, sms, email), segment, now, zone)
+    ]
+    return [c.label(name) for c, name in zip(columns, Candidate._fields, strict=True)]
 
 
 def _ever_granted(channel: Channel) -> ColumnElement[bool]:

@@ -12,16 +12,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from followup.care.programs import PROGRAM_TEMPLATES
 from followup.models.care import Episode, Patient
 from followup.models.outbox import Message, MessageStatus
 from followup.models.programs import ExerciseAssignment, ExerciseReport
+from followup.sql_time import shifted
 
 FOLLOWED_WITHIN = timedelta(hours=48)
 SENT = (MessageStatus.SENT, MessageStatus.DELIVERED)
+_WITHIN_MICROSECONDS = FOLLOWED_WITHIN // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,30 @@ def adherence(session: Session, episode_ids: set[int]) -> dict[int, EpisodeAdher
             max(done[episode_id], default=None),
         )
     return found
+
+
+def reminder_sent() -> ColumnElement[bool]:
+    """A message that is a programme reminder `adherence` counts: sent, to a patient."""
+    return and_(
+        Message.template.in_(PROGRAM_TEMPLATES),
+        Message.status.in_(SENT),
+        Message.sent_at.is_not(None),
+        Message.patient_id.is_not(None),
+    )
+
+
+def followed_by_done() -> ColumnElement[bool]:
+    """A reminder followed by a DONE within `FOLLOWED_WITHIN`, as `adherence` reads it,
+    for counting in SQL."""
+    return (
+        select(ExerciseReport.id)
+        .where(
+            ExerciseReport.episode_id == Message.episode_id,
+            ExerciseReport.recorded_at >= Message.sent_at,
+            ExerciseReport.recorded_at <= shifted(Message.sent_at, _WITHIN_MICROSECONDS),
+        )
+        .exists()
+    )
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import mean
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from followup.care.adherence import adherence
+from followup.care.adherence import followed_by_done, reminder_sent
 from followup.care.measures import PAIN_MCID, PSFS_MCID
 from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.models.care import Office, Visit
@@ -50,25 +50,16 @@ class EpisodeOutcome:
 
 
 def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> list[EpisodeOutcome]:
-    """Every episode whose first live visit is in [start, end)."""
-    first: dict[int, Visit] = {}
-    for visit in session.scalars(
-        select(Visit).where(Visit.cancelled_at.is_(None)).order_by(Visit.visited_at, Visit.id)
-    ):
-        first.setdefault(visit.episode_id, visit)
-    chosen = {e: v for e, v in first.items() if start <= v.visited_at < end}
+    """Every episode whose first live visit is in [start, end), counted in SQL."""
+    chosen = session.execute(_first_visits(start, end)).all()
     if not chosen:
         return []
-    ids = set(chosen)
-    pains: dict[int, list[int]] = defaultdict(list)
-    for episode_id, pain in session.execute(
-        select(Visit.episode_id, Reply.pain)
-        .join(Visit, Reply.visit_id == Visit.id)
-        .where(Visit.episode_id.in_(ids), Reply.pain.is_not(None))
-        .order_by(Reply.received_at)
-    ):
-        if pain is not None:
-            pains[episode_id].append(pain)
+    # Episodes with a live visit in the period: the chosen ones and a few more (whose
+    # first visit came before), cheaper to find than the first visits again.
+    ids = select(Visit.episode_id).where(
+        Visit.cancelled_at.is_(None), Visit.visited_at >= start, Visit.visited_at < end
+    )
+    pains = _pain_changes(session, ids)
     forms: dict[int, list[MeasureResponse]] = defaultdict(list)
     for response in session.scalars(
         select(MeasureResponse)
@@ -76,57 +67,104 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
         .order_by(MeasureResponse.submitted_at)
     ):
         forms[response.episode_id].append(response)
-    sent, answered = _check_ins(session, ids)
-    followed = adherence(session, ids)
+    counts = _message_counts(session, ids)
+    labels = {office: Office(office).label for office in {row.office for row in chosen}}
     outcomes = []
-    for episode_id, visit in chosen.items():
-        scores, psfs = pains[episode_id], forms[episode_id]
-        done = followed.get(episode_id)
+    for episode_id, patient_id, clinician, office in chosen:
+        psfs = forms[episode_id]
+        sent, answered, reminders, done = counts.get(episode_id, (0, 0, 0, 0))
         outcomes.append(
             EpisodeOutcome(
                 episode_id=episode_id,
-                patient_id=visit.patient_id,
-                clinician=visit.clinician,
-                office=Office(visit.office).label,
-                pain_change=float(scores[0] - scores[-1]) if len(scores) > 1 else None,
+                patient_id=patient_id,
+                clinician=clinician,
+                office=labels[office],
+                pain_change=pains.get(episode_id),
                 psfs_change=psfs[-1].psfs_mean - psfs[0].psfs_mean if len(psfs) > 1 else None,
                 global_change=next(
                     (r.global_change for r in psfs if r.global_change is not None), None
                 ),
-                check_ins=sent[episode_id],
-                answered=answered[episode_id],
-                reminders=done.reminders if done else 0,
-                followed=done.followed if done else 0,
+                check_ins=sent,
+                answered=answered,
+                reminders=reminders,
+                followed=done,
             )
         )
     return outcomes
 
 
-def _check_ins(session: Session, ids: set[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """Check-ins sent per episode, and those answered (a reply or a form)."""
-    messages = session.execute(
-        select(Message.id, Message.episode_id).where(
-            Message.episode_id.in_(ids),
-            Message.template.in_(CHECK_INS),
-            Message.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
-        )
-    ).all()
-    message_ids = [m.id for m in messages]
-    answered_ids = set(
-        session.scalars(select(Reply.message_id).where(Reply.message_id.in_(message_ids)))
-    ) | set(
-        session.scalars(
-            select(MeasureResponse.message_id).where(MeasureResponse.message_id.in_(message_ids))
-        )
+def _first_visits(start: datetime, end: datetime) -> Select[int, int, str, str]:
+    """Each episode's first live visit (by time, then id), when it is in [start, end)."""
+    other = aliased(Visit)
+    earlier = select(other.id).where(
+        other.episode_id == Visit.episode_id,
+        other.cancelled_at.is_(None),
+        or_(
+            other.visited_at < Visit.visited_at,
+            and_(other.visited_at == Visit.visited_at, other.id < Visit.id),
+        ),
     )
-    sent: dict[int, int] = defaultdict(int)
-    answered: dict[int, int] = defaultdict(int)
-    for message_id, episode_id in messages:
-        if episode_id is None:
-            continue
-        sent[episode_id] += 1
-        answered[episode_id] += message_id in answered_ids
-    return sent, answered
+    return (
+        select(Visit.episode_id, Visit.patient_id, Visit.clinician, Visit.office)
+        .where(
+            Visit.cancelled_at.is_(None),
+            Visit.visited_at >= start,
+            Visit.visited_at < end,
+            ~earlier.exists(),
+        )
+        .order_by(Visit.visited_at, Visit.id)
+    )
+
+
+def _pain_changes(session: Session, ids: Select[int]) -> dict[int, float]:
+    """First pain score less the last (by time received), per episode with two or more."""
+    ranked = (
+        select(
+            Visit.episode_id,
+            Reply.pain,
+            func.row_number()
+            .over(partition_by=Visit.episode_id, order_by=(Reply.received_at, Reply.id))
+            .label("first"),
+            func.row_number()
+            .over(
+                partition_by=Visit.episode_id,
+                order_by=(Reply.received_at.desc(), Reply.id.desc()),
+            )
+            .label("last"),
+        )
+        .join(Visit, Reply.visit_id == Visit.id)
+        .where(Visit.episode_id.in_(ids), Reply.pain.is_not(None))
+        .subquery()
+    )
+    changes: dict[int, float] = defaultdict(float)
+    for episode_id, pain, first in session.execute(
+        select(ranked.c.episode_id, ranked.c.pain, ranked.c.first).where(
+            or_(ranked.c.first == 1, ranked.c.last == 1), ranked.c.first != ranked.c.last
+        )
+    ):
+        changes[episode_id] += pain if first == 1 else -pain
+    return dict(changes)
+
+
+def _message_counts(session: Session, ids: Select[int]) -> dict[int, tuple[int, ...]]:
+    """Per episode, in one pass over its messages: check-ins sent, those answered (a
+    reply or a form), programme reminders sent and those followed by a DONE."""
+    check_in = and_(
+        Message.template.in_(CHECK_INS),
+        Message.status.in_((MessageStatus.SENT, MessageStatus.DELIVERED)),
+    )
+    answered = or_(
+        select(Reply.id).where(Reply.message_id == Message.id).exists(),
+        select(MeasureResponse.id).where(MeasureResponse.message_id == Message.id).exists(),
+    )
+    reminder = reminder_sent()
+    counted = (check_in, and_(check_in, answered), reminder, and_(reminder, followed_by_done()))
+    rows = session.execute(
+        select(Message.episode_id, *(func.sum(case((rule, 1), else_=0)) for rule in counted))
+        .where(Message.episode_id.in_(ids), or_(check_in, reminder))
+        .group_by(Message.episode_id)
+    )
+    return {episode_id: tuple(counts) for episode_id, *counts in rows}
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,14 @@ def health(request: Request, who: SeesDelivery) -> HTMLResponse:
     today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     week = now - timedelta(days=7)
     with runtime.sessions() as session:
+        states_today, states_week = states_since(session, today, week)
         return page(
             request,
             "health.html",
             who,
             actions=ACTIONS,
-            today=states_since(session, today),
-            week=states_since(session, week),
+            today=states_today,
+            week=states_week,
             unknown=needs_attention(session),
             failures=failures_by_code(session, week),
             opt_outs=opt_outs(session, week),

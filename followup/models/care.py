@@ -106,6 +106,8 @@ class ConsentEvent(Base):
 
 class Visit(Base):
     __tablename__ = "visits"
+    # A campaign segment's patients seen at an office, read from the index alone.
+    __table_args__ = (Index("ix_visits_office_patient", "office", "patient_id", "cancelled_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
@@ -113,7 +115,7 @@ class Visit(Base):
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id"), index=True)
     office: Mapped[str] = mapped_column(String(20))
     clinician: Mapped[str] = mapped_column(String(100))
-    visited_at: Mapped[datetime]
+    visited_at: Mapped[datetime] = mapped_column(index=True)  # outcomes: first visits
     # Comma-separated condition or programme tags, e.g. "lower-back,popping".
     tags: Mapped[str] = mapped_column(String(500), default="")
     plan: Mapped[str] = mapped_column(String(64))

@@ -57,7 +57,18 @@ class Message(Base):
         UniqueConstraint(
             "campaign_id", "patient_id", "channel", name="uq_messages_campaign_patient_channel"
         ),
-        Index("ix_messages_status_due_at", "status", "due_at"),
+        # The outbox's due messages, and the texts waiting ahead of a campaign.
+        Index(
+            "ix_messages_status_due_at_channel_campaign",
+            "status",
+            "due_at",
+            "channel",
+            "campaign_id",
+        ),
+        # The health page: failures by code since a day.
+        Index("ix_messages_status_updated_at", "status", "updated_at"),
+        # The outcomes page: an episode's check-ins and programme reminders.
+        Index("ix_messages_episode_template_status", "episode_id", "template", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
