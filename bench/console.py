@@ -254,12 +254,12 @@ def _searches(patients: int) -> dict[str, str]:
 
 def _hits(runtime: Runtime, urls: dict[str, str]) -> dict[str, int]:
     """How many patients each search finds (what the page's total says)."""
-    hits = {}
+    hits = dict.fromkeys(urls, 0)
     with runtime.sessions() as session:
         for name, path in urls.items():
             query = matching(parse_qs(urlsplit(path).query)["q"][0])
-            counted = select(func.count()).select_from(query.subquery()) if query else None
-            hits[name] = session.scalar(counted) or 0 if counted is not None else 0
+            if query is not None:
+                hits[name] = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return hits
 
 
