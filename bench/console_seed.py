@@ -1,17 +1,19 @@
 """A clinic of a few years, COPYed into PostgreSQL: patients, visits, messages, replies,
-alerts and audit rows, with names, phones, refs and emails a search can find."""
+alerts and audit rows, with names (accents, apostrophes, hyphens, 1% Smith), phones,
+refs, emails and dates of birth a search can find (each patient's `search_text` as
+`followup.care.search` writes it)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from followup.care.search import search_text
+from followup.care.search import fold, search_text
 
 FIRST = [
     "Ana",
@@ -31,8 +33,16 @@ FIRST = [
     "Omar",
     "Pat",
     "Quinn",
+    "José",
+    "Zoë",
+    "Seán",
+    "Ana María",
+    "Renée",
+    "Søren",
 ]
-LAST = [
+# Surnames staff meet often, with accents, apostrophes and hyphens; the rest of the
+# patients get one of a few hundred made-up ones (a few hundred patients each).
+REAL = [
     "Rivera",
     "Okafor",
     "Park",
@@ -40,27 +50,25 @@ LAST = [
     "Li",
     "Kowalski",
     "Morales",
-    "Smith",
     "Patel",
-    "Garcia",
-    "Cohen",
-    "Rossi",
-    "Kim",
-    "Haddad",
-    "Murphy",
-    "Santos",
-    "Ito",
-    "Brown",
+    "García",
+    "Núñez",
+    "Fernández",
+    "Peña",
     "Müller",
     "O'Brien",
-    "Diaz",
-    "Singh",
-    "Lopez",
-    "Chen",
-    "Walker",
-    "Reyes",
-    "Bauer",
+    "D'Angelo",
+    "Rivera-Núñez",
+    "Smith-Jones",
+    "Cohen",
+    "Haddad",
+    "Ørsted",
 ]
+STEMS = ["Al", "Bar", "Cal", "Dal", "Fer", "Gal", "Har", "Kel", "Lan", "Mar", "Nor", "Pal"]
+STEMS += ["Ros", "Sal", "Tor", "Val", "Wes", "Yor"]
+ENDS = ["ton", "ley", "ez", "ini", "ova", "sen", "berg", "ford", "ard", "ino", "ski", "elli"]
+ENDS += ["ero", "wood"]
+AREAS = ("201", "973", "551")
 STATUSES = ("sent",) * 6 + ("delivered",) * 2 + ("skipped", "scheduled", "failed", "cancelled")
 
 
@@ -79,17 +87,32 @@ class Scale:
 
 
 def name_of(i: int) -> tuple[str, str]:
-    """Patient `i`'s first and last name (Last names repeat: a search finds many)."""
-    return FIRST[i % len(FIRST)], f"{LAST[(i // len(FIRST)) % len(LAST)]}{i // 600 or ''}"
+    """Patient `i`'s first and last name: 1% are Smith, 20% bear one of `REAL`'s
+    surnames (some 1,000 each), the rest a made-up one (some 300 each)."""
+    first = FIRST[i % len(FIRST)]
+    mixed = i * 7919 // 13 + i // 100  # spreads surnames over first names
+    if i % 100 == 0:
+        return first, "Smith"
+    if i % 5 == 0:
+        return first, REAL[mixed % len(REAL)]
+    stem, end = divmod(mixed % (len(STEMS) * len(ENDS)), len(ENDS))
+    return first, STEMS[stem] + ENDS[end]
 
 
 def phone_of(i: int) -> str:
-    return f"+1{201 + i % 3}555{i % 10_000:04d}" if i < 30_000 else f"+1973{i:07d}"
+    """Three area codes, exchanges 555 and on: patient 4's is +19735550001."""
+    line = i // len(AREAS)
+    return f"+1{AREAS[i % len(AREAS)]}{555 + line // 10_000}{line % 10_000:04d}"
 
 
 def email_of(i: int) -> str:
     first, last = name_of(i)
-    return f"{first}.{last}{i}@example.com".lower().replace("'", "")
+    return f"{fold(first)}.{fold(last)}{i}@example.com".replace("'", "").replace(" ", "")
+
+
+def born_of(i: int) -> date:
+    """A date of birth between 1930 and 2010 (some 3 patients share each)."""
+    return date(1930, 1, 1) + timedelta(days=i * 7919 % (80 * 365))
 
 
 def seed(dsn: str, scale: Scale, now: datetime) -> dict[str, int]:
@@ -145,13 +168,14 @@ def _patients(n: int, now: datetime) -> Iterator[dict[str, Any]]:
             "last_name": last,
             "phone": phone_of(i),
             "email": email_of(i),
+            "date_of_birth": born_of(i),
+            "search_text": search_text(
+                first_name=first, last_name=last, ref=f"B{i}", phone=phone_of(i), email=email_of(i)
+            ),
             "preferred_channel": "sms",
             "language": "es" if i % 7 == 0 else "en",
             "timezone": "America/New_York",
             "created_at": now - timedelta(days=400),
-            "search_text": search_text(
-                first_name=first, last_name=last, ref=f"B{i}", phone=phone_of(i), email=email_of(i)
-            ),
         }
 
 

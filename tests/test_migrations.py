@@ -243,3 +243,17 @@ def test_patients_before_0015_are_found_after_it(empty_database: str) -> None:
         born = db.scalar(text("SELECT date_of_birth FROM patients WHERE id = 1"))
     engine.dispose()
     assert found == " nunezrios nunez rios jose #p7 #7 ~12015550111 " and born is None
+
+
+def test_the_search_index_keeps_no_pending_list_after_0019(empty_database: str) -> None:
+    """Every search would read a GIN index's pending list whole (migration 0019)."""
+    if empty_database.startswith("sqlite"):
+        pytest.skip("SQLite's plain index keeps no pending list")
+    upgrade_to_head(empty_database)
+    engine = create_engine(empty_database)
+    with engine.connect() as db:
+        options = db.scalar(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'ix_patients_search_text'")
+        )
+    engine.dispose()
+    assert options == ["fastupdate=off"]

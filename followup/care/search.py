@@ -15,9 +15,9 @@ import re
 import unicodedata
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, and_, event, or_, select
+from sqlalchemy import ColumnElement, Select, and_, event, or_, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, Session
 
 from followup.db import escape_like
 from followup.models.care import SEARCH_TEXT_LENGTH, Patient
@@ -126,6 +126,15 @@ def matching(query: str) -> Select[Patient] | None:
     if not conditions:
         return None
     return select(Patient).where(or_(*conditions))
+
+
+def prefer_the_index(session: Session) -> None:
+    """On PostgreSQL, have `session`'s transaction read the trigram index rather than
+    every patient: the planner prices a LIKE at a small fraction of its real cost, so
+    at 100,000 patients it scans them all (some 270 ms a search) where the index
+    finds the same rows in about 10 ms. SQLite has no such choice to make."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_seqscan = off"))
 
 
 def _query_words(chunk: str) -> list[str]:

@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
-from followup.care.search import matching
-from followup.console.paging import Cursor, Key, Paging
+from followup.care.search import matching, prefer_the_index
+from followup.console.paging import Cursor, Key, Page, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, page, runtime_of
 from followup.models.care import Patient
@@ -34,7 +36,14 @@ def find(
     runtime = runtime_of(request)
     if query is not None:
         with runtime.sessions() as session:
-            found = FOUND.page(session, query, cursor=cursor, secret=runtime.settings.secret_key)
+            found = found_page(session, query, cursor=cursor, secret=runtime.settings.secret_key)
         shown = ", ".join(row[0].ref for row in found.rows) or "none"
         audit_view(request, who, "search-patients", f"{found.total} found: {shown}")
     return page(request, "patients.html", who, q=q, found=found)
+
+
+def found_page(session: Session, query: Select[Patient], *, cursor: str, secret: str) -> Page:
+    """The page of `query`'s patients (from `matching`) that `cursor` names, and their
+    total, both read through the search index."""
+    prefer_the_index(session)
+    return FOUND.page(session, query, cursor=cursor, secret=secret)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from followup.care.patients import change_details
 from followup.care.search import matching
-from followup.console.finding import FOUND
+from followup.console.finding import found_page
 from followup.console.paging import Cursor
 from followup.console.patients import DETAILS_CORRECTED
 from followup.console.web import audit_change
@@ -37,7 +37,7 @@ def find_patients(
     query = matching(q)
     if query is None:
         return PatientsFound(total=0, patients=[], next_cursor=None)
-    found = FOUND.page(db, query, cursor=cursor, secret=rt.settings.secret_key)
+    found = found_page(db, query, cursor=cursor, secret=rt.settings.secret_key)
     patients: list[Patient] = [row[0] for row in found.rows]
     shown = ", ".join(p.ref for p in patients) or "none"
     _audit_read(rt, request, member, "search-patients", f"{found.total} found: {shown}")
