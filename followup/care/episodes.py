@@ -173,7 +173,8 @@ def plan_series(
     return series_change([(row.channel, row.status) for row in inserted], moved, consents)
 
 
-def series_visit(visit: Visit) -> SeriesVisit:
+def series_visit(visit: Any) -> SeriesVisit:
+    """A visit, or a row of its columns, as its series needs it."""
     return SeriesVisit(
         visit.id, visit.visited_at, visit.next_appointment_at, visit.plan, visit.tags
     )
