@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from followup.care.search import search_text
+
 FIRST = [
     "Ana",
     "Ben",
@@ -136,13 +138,17 @@ def _chain(first: dict[str, Any], rest: Iterable[dict[str, Any]]) -> Iterator[di
 def _patients(n: int, now: datetime) -> Iterator[dict[str, Any]]:
     for i in range(1, n + 1):
         first, last = name_of(i)
+        phone, email = phone_of(i), email_of(i)
         yield {
             "id": i,
             "ref": f"B{i}",
             "first_name": first,
             "last_name": last,
-            "phone": phone_of(i),
-            "email": email_of(i),
+            "phone": phone,
+            "email": email,
+            "search_text": search_text(
+                first_name=first, last_name=last, ref=f"B{i}", phone=phone, email=email
+            ),
             "preferred_channel": "sms",
             "language": "es" if i % 7 == 0 else "en",
             "timezone": "America/New_York",
