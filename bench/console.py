@@ -101,7 +101,7 @@ def run(url: str, scale: Scale, requests_per_url: int, import_rows: int, import_
     port = free_port()
     settings = Settings(database_url=url, public_url=f"http://127.0.0.1:{port}")
     runtime = Runtime(settings)
-    campaign = _staff_and_campaign(runtime)
+    campaign = "" if import_only else _staff_and_campaign(runtime)
     analyze(runtime.engine)
     print(
         f"seeded in {time.perf_counter() - started:.0f} s: "

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, bindparam, func, or_, select, update
+from sqlalchemy import ARRAY, CursorResult, Row, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from followup.care.plans import (
     care_consents,
@@ -27,9 +29,10 @@ from followup.care.plans import (
     step_times,
 )
 from followup.config import Settings
+from followup.db import on_postgresql
 from followup.models.base import Channel
 from followup.models.care import Episode, Patient, Visit
-from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
+from followup.models.outbox import MESSAGES, PENDING_STATUSES, Message, MessageStatus, Purpose
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,24 @@ MOVE = (
         due_at=bindparam("new_due"),
         expires_at=bindparam("new_expires"),
         updated_at=bindparam("moved_at"),
+    )
+)
+# `MOVE` on PostgreSQL: once over the rows as arrays, where an executemany is a round
+# trip a row.
+_TIME = MESSAGES.c.due_at.type.compile(dialect=postgresql.dialect())
+MOVE_ARRAYS = text(
+    "UPDATE messages SET status = :scheduled, visit_id = m.anchor_id, due_at = m.new_due,"
+    " expires_at = m.new_expires, updated_at = m.moved_at"
+    " FROM unnest(CAST(:message_id AS INTEGER[]), CAST(:anchor_id AS INTEGER[]),"
+    f" CAST(:new_due AS {_TIME}[]), CAST(:new_expires AS {_TIME}[]),"
+    f" CAST(:moved_at AS {_TIME}[])) AS m(message_id, anchor_id, new_due, new_expires, moved_at)"
+    " WHERE messages.id = m.message_id AND messages.status IN (:scheduled, :queued)"
+    " AND (messages.visit_id != m.anchor_id OR messages.due_at != m.new_due"
+    " OR messages.expires_at != m.new_expires)"
+).bindparams(
+    *(
+        bindparam(name, type_=ARRAY(MESSAGES.c.due_at.type))
+        for name in ("new_due", "new_expires", "moved_at")
     )
 )
 # The outbox columns `series_work` reads of an episode's existing rows.
@@ -249,7 +270,14 @@ def write_series(session: Session, work: SeriesWork) -> tuple[list[Row[Any]], in
     inserted = insert_care_messages(session, work.inserts)
     if not work.moves:
         return inserted, 0
-    result = session.connection().execute(MOVE, work.moves)
+    statement: Executable
+    if on_postgresql(session):
+        columns = {name: [move[name] for move in work.moves] for name in work.moves[0]}
+        scheduled, queued = PENDING_STATUSES
+        statement, rows = MOVE_ARRAYS, [{**columns, "scheduled": scheduled, "queued": queued}]
+    else:
+        statement, rows = MOVE, work.moves
+    result = session.connection().execute(statement, rows)
     return inserted, cast("CursorResult[Any]", result).rowcount
 
 

@@ -21,11 +21,11 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.db import insert
+from followup.db import insert_rows
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
 from followup.models.care import Consent, Patient
-from followup.models.outbox import MESSAGES, MessageStatus, Purpose
+from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.schedule import into_sending_window, local_datetime, step_due_at
 
 PREFERRED = "preferred"
@@ -198,15 +198,13 @@ def add_care_message(
 def insert_care_messages(session: Session, rows: list[dict[str, Any]]) -> list[Row[Any]]:
     """Insert outbox rows (all with the same keys) but those an episode has already
     (episode, step, channel); returns the (episode_id, step, channel, status) inserted."""
-    if not rows:
-        return []
-    # Many rows to one statement: compiled once, whatever the number of rows.
-    statement = (
-        insert(session, MESSAGES)
-        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-        .returning(MESSAGES.c.episode_id, MESSAGES.c.step, MESSAGES.c.channel, MESSAGES.c.status)
+    return insert_rows(
+        session,
+        Message,
+        rows,
+        unique=("episode_id", "step", "channel"),
+        returning=("episode_id", "step", "channel", "status"),
     )
-    return list(session.connection().execute(statement, rows))
 
 
 def care_message_row(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from followup.care.appointments import (
@@ -40,6 +40,7 @@ from followup.care.plans import load_plan
 from followup.care.programs import Assigned
 from followup.care.visits import parse_tags, record_visit
 from followup.config import Settings
+from followup.db import insert_rows
 from followup.models.base import Channel
 from followup.models.care import Consent, Episode, Office, Patient, Visit
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
@@ -268,43 +269,37 @@ def _place(
 
 def _insert_visits(session: Session, planned: list[_Planned], settings: Settings) -> None:
     """Insert the episodes the new visits open, then the new visits (ids in order)."""
-    connection = session.connection()
     opening = [item for item in planned if item.created and item.episode_id is None]
-    if opening:
-        ids = connection.execute(
-            insert(Episode).returning(Episode.id, sort_by_parameter_order=True),
-            [
-                {"patient_id": item.row.patient_id, "opened_at": item.row.visited_at}
-                for item in opening
-            ],
-        ).scalars()
-        for item, episode_id in zip(opening, ids, strict=True):
-            item.episode_id = episode_id
+    episodes = insert_rows(
+        session,
+        Episode,
+        [{"patient_id": item.row.patient_id, "opened_at": item.row.visited_at} for item in opening],
+        returning=("patient_id", "id"),
+    )
+    opened = {
+        row.patient_id: row.id for row in episodes
+    }  # one new visit a patient in a batch: one episode each
+    for item in opening:
+        item.episode_id = opened[item.row.patient_id]
     new = [item for item in planned if item.created]
-    if not new:
-        return
-    values: list[dict[str, Any]] = []
-    for item in new:
-        row = item.row
-        values.append(
-            {
-                "ref": row.ref,
-                "patient_id": row.patient_id,
-                "episode_id": item.episode_id,
-                "office": row.office.value,
-                "clinician": row.clinician.strip(),
-                "tags": parse_tags(row.tags),
-                "visited_at": row.visited_at,
-                "plan": load_plan(settings.plans_dir, row.plan_name or settings.default_plan).name,
-                "next_appointment_at": row.next_appointment_at,
-            }
-        )
-    ids = connection.execute(
-        insert(Visit).returning(Visit.id, sort_by_parameter_order=True), values
-    ).scalars()
-    for item, fields_, visit_id in zip(new, values, ids, strict=True):
+    values: list[dict[str, Any]] = [
+        {
+            "ref": item.row.ref,
+            "patient_id": item.row.patient_id,
+            "episode_id": item.episode_id,
+            "office": item.row.office.value,
+            "clinician": item.row.clinician.strip(),
+            "tags": parse_tags(item.row.tags),
+            "visited_at": item.row.visited_at,
+            "plan": load_plan(settings.plans_dir, item.row.plan_name or settings.default_plan).name,
+            "next_appointment_at": item.row.next_appointment_at,
+        }
+        for item in new
+    ]
+    ids = {row.ref: row.id for row in insert_rows(session, Visit, values, returning=("ref", "id"))}
+    for item, fields_ in zip(new, values, strict=True):
         item.visit = SeriesVisit(
-            visit_id,
+            ids[item.row.ref],
             item.row.visited_at,
             item.row.next_appointment_at,
             fields_["plan"],
