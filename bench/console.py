@@ -3,6 +3,7 @@
     python bench/console.py [--scale 1.0] [--requests 20] [--import-rows 2000]
                             [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
                             [--database bench_console] [--searches-only] [--keep]
+                            [--import-only] [--sqlite]
 
 Creates database `bench_console` (dropped at the end), COPYs 100,000 patients, 300,000
 visits, 1,000,000 messages, 100,000 replies (with their alerts) and 100,000 audit rows
@@ -14,8 +15,10 @@ CSV through `followup import`'s code and COPYs the same file into a scratch tabl
 prints both rates.
 Goals, printed and not asserted: every page p95 <= 200 ms, search p95 <= 100 ms,
 import >= 0.3 of the bare COPY. A full-scale run takes some minutes; seeding alone
-about a minute (printed). `--searches-only` times the searches alone; `--keep` leaves
-the database for EXPLAIN ANALYZE.
+about a minute (printed). `--searches-only` times the searches alone; `--import-only`
+the import alone (no pages); `--sqlite` times the import on a fresh SQLite file instead
+(patients imported first; no COPY to compare with there, the rate alone is printed);
+`--keep` leaves the database for EXPLAIN ANALYZE.
 """
 
 from __future__ import annotations
@@ -75,8 +78,13 @@ def main() -> None:
     parser.add_argument(
         "--searches-only", action="store_true", help="time the searches alone (no pages, import)"
     )
+    parser.add_argument("--import-only", action="store_true", help="no pages, no searches")
+    parser.add_argument("--sqlite", action="store_true", help="the import on SQLite, alone")
     parser.add_argument("--keep", action="store_true", help="leave the database at the end")
     args = parser.parse_args()
+    if args.sqlite:
+        _sqlite_import(args.import_rows)
+        return
     database = args.database
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
         parser.error("--database: lower-case letters, digits and underscores")
@@ -86,7 +94,14 @@ def main() -> None:
         connection.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         connection.execute(text(f"CREATE DATABASE {database}"))
     try:
-        run(url, Scale.of(args.scale), args.requests, args.import_rows, args.searches_only)
+        run(
+            url,
+            Scale.of(args.scale),
+            args.requests,
+            args.import_rows,
+            searches_only=args.searches_only,
+            import_only=args.import_only,
+        )
     finally:
         if not args.keep:
             with admin.connect() as connection:
@@ -95,7 +110,13 @@ def main() -> None:
 
 
 def run(
-    url: str, scale: Scale, requests_per_url: int, import_rows: int, searches_only: bool
+    url: str,
+    scale: Scale,
+    requests_per_url: int,
+    import_rows: int,
+    *,
+    searches_only: bool,
+    import_only: bool,
 ) -> None:
     upgrade_to_head(url)
     now = datetime.now(UTC)
@@ -104,13 +125,18 @@ def run(
     port = free_port()
     settings = Settings(database_url=url, public_url=f"http://127.0.0.1:{port}")
     runtime = Runtime(settings)
-    campaign = _staff_and_campaign(runtime)
+    campaign = "" if import_only else _staff_and_campaign(runtime)
     analyze(runtime.engine)
     print(
         f"seeded in {time.perf_counter() - started:.0f} s: "
         + ", ".join(f"{rows:,} {table}" for table, rows in written.items()),
         flush=True,
     )
+    if import_only:
+        ours, bare = _import_rates(runtime, scale.patients, import_rows, now)
+        runtime.close()
+        _report_import(ours, bare, import_rows)
+        return
     queries = _searches(scale.patients)
     hits = _hits(runtime, queries)
     server = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, port))
@@ -287,12 +313,7 @@ def _timed(client: requests.Session, url: str) -> float:
 def _import_rates(runtime: Runtime, patients: int, rows: int, now: datetime) -> tuple[float, float]:
     """Rows/s of the visits import, and of a bare COPY of the same file."""
     with TemporaryDirectory() as folder:
-        path = Path(folder) / "visits.csv"
-        lines = ["ref,patient_ref,office,clinician,visited_at,tags"]
-        for n in range(rows):
-            at = (now + timedelta(days=1, minutes=n)).astimezone(UTC)
-            lines.append(f"IV{n},B{1 + n * 7 % patients},Hoboken,Dr. Lee,{at:%Y-%m-%dT%H:%M%z},")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        path = _visits_file(Path(folder), patients, rows, now)
         started = time.perf_counter()
         result = import_csv(runtime.sessions, path, settings=runtime.settings)
         ours = rows / (time.perf_counter() - started)
@@ -310,6 +331,37 @@ def _import_rates(runtime: Runtime, patients: int, rows: int, now: datetime) -> 
             connection.commit()
             bare = rows / (time.perf_counter() - started)
     return ours, bare
+
+
+def _visits_file(folder: Path, patients: int, rows: int, now: datetime) -> Path:
+    """A visits CSV of `rows` visits tomorrow, to patients B1... (of `patients`)."""
+    path = folder / "visits.csv"
+    lines = ["ref,patient_ref,office,clinician,visited_at,tags"]
+    for n in range(rows):
+        at = (now + timedelta(days=1, minutes=n)).astimezone(UTC)
+        lines.append(f"IV{n},B{1 + n * 7 % patients},Hoboken,Dr. Lee,{at:%Y-%m-%dT%H:%M%z},")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _sqlite_import(rows: int) -> None:
+    """The visits import's rate on a fresh SQLite file, its patients imported first."""
+    with TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/bench.db"
+        upgrade_to_head(url)
+        runtime = Runtime(Settings(database_url=url))
+        patients = Path(folder) / "patients.csv"
+        lines = ["ref,first_name,last_name,phone,sms_consent"]
+        lines += [f"B{n},Ana,Diaz{n},+1201555{n % 10000:04d},yes" for n in range(1, rows + 1)]
+        patients.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        import_csv(runtime.sessions, patients, settings=runtime.settings)
+        path = _visits_file(Path(folder), rows, rows, datetime.now(UTC))
+        started = time.perf_counter()
+        result = import_csv(runtime.sessions, path, settings=runtime.settings)
+        rate = rows / (time.perf_counter() - started)
+        runtime.close()
+    print(result.detail)
+    print(f"\nimport of {rows} visits on SQLite: {rate:.0f} rows/s")
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -343,9 +395,12 @@ def _report(
     worst_search = max(_percentile(v, 0.95) for v in searches.values())
     print(summary("console worst search p95", worst_search, SEARCH_GOAL_MS, "ms", "<= 1.00"))
     if imported:
-        ours, bare = imported
-        print(f"\nimport of {import_rows} visits: {ours:.0f} rows/s; bare COPY {bare:.0f} rows/s")
-        print(summary("visits import rate", ours, bare, "rows/s", f">= {IMPORT_GOAL}"))
+        _report_import(*imported, import_rows)
+
+
+def _report_import(ours: float, bare: float, import_rows: int) -> None:
+    print(f"\nimport of {import_rows} visits: {ours:.0f} rows/s; bare COPY {bare:.0f} rows/s")
+    print(summary("visits import rate", ours, bare, "rows/s", f">= {IMPORT_GOAL}"))
 
 
 if __name__ == "__main__":

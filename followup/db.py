@@ -112,11 +112,11 @@ def insert_rows(
     model: type,
     rows: Sequence[dict[str, Any]],
     *,
-    unique: str | None = None,
+    unique: str | tuple[str, ...] | None = None,
     returning: tuple[str, ...] = (),
 ) -> list[Row[Any]]:
     """Insert `rows` (all with the same keys) in one statement, skipping those that
-    clash on the `unique` column; returns the `returning` columns of the rows inserted.
+    clash on the `unique` column(s); returns the `returning` columns of the rows inserted.
 
     On PostgreSQL the rows go as one array per column (`unnest`): the statement is the
     same for every batch, so it is parsed and planned once, where a multi-row VALUES
@@ -134,7 +134,9 @@ def insert_rows(
         return list(result) if returning else []
     many = sqlite.insert(table)
     if unique:
-        many = many.on_conflict_do_nothing(index_elements=[unique])
+        many = many.on_conflict_do_nothing(
+            index_elements=[unique] if isinstance(unique, str) else list(unique)
+        )
     if not returning:
         session.connection().execute(many, list(rows))
         return []
@@ -144,7 +146,10 @@ def insert_rows(
 
 @cache
 def _insert_arrays(
-    table: Table, columns: tuple[str, ...], unique: str | None, returning: tuple[str, ...]
+    table: Table,
+    columns: tuple[str, ...],
+    unique: str | tuple[str, ...] | None,
+    returning: tuple[str, ...],
 ) -> TextClause:
     dialect = postgresql.dialect()
     arrays = ", ".join(
@@ -152,7 +157,9 @@ def _insert_arrays(
     )
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
     if unique:
-        sql += f" ON CONFLICT ({unique}) DO NOTHING"
+        sql += (
+            f" ON CONFLICT ({unique if isinstance(unique, str) else ', '.join(unique)}) DO NOTHING"
+        )
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
     types = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns]

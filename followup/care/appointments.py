@@ -11,15 +11,17 @@ cancelled (recorded again without one, or its visit cancelled), nothing is sent.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from followup.care.plans import add_care_message
+from followup.care.plans import care_consents, care_message_row, insert_care_messages
 from followup.config import Settings
 from followup.db import rows_changed
-from followup.models.care import Visit
+from followup.models.base import Channel
+from followup.models.care import Patient, Visit
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus
 from followup.schedule import into_sending_window, local_datetime
 
@@ -33,7 +35,11 @@ def reminder_step(visit: Visit) -> str | None:
     """The outbox step of the visit's appointment reminder, or None with no appointment."""
     if visit.next_appointment_at is None:
         return None
-    return f"{STEP_PREFIX}{visit.id}-{visit.next_appointment_at:%Y%m%d%H%M}"
+    return appointment_step(visit.id, visit.next_appointment_at)
+
+
+def appointment_step(visit_id: int, booked: datetime) -> str:
+    return f"{STEP_PREFIX}{visit_id}-{booked:%Y%m%d%H%M}"
 
 
 def reminded_appointment(visit: Visit, step: str | None, now: datetime) -> datetime | None:
@@ -56,28 +62,54 @@ def plan_appointment_reminder(
     )
     if step is None or visit.next_appointment_at is None or visit.cancelled_at is not None:
         return 0
-    patient = visit.patient
-    zone = ZoneInfo(patient.timezone)
-    booked = visit.next_appointment_at
-    due = local_datetime(
-        booked.astimezone(zone).date() - timedelta(days=1), settings.appointment_reminder_at, zone
-    )
-    due = into_sending_window(
-        max(due, now), zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
-    )
-    return add_care_message(
-        session,
-        patient=patient,
-        episode_id=visit.episode_id,
+    row = reminder_row(
+        visit.patient,
+        care_consents(session, visit.patient_id),
         visit_id=visit.id,
-        step=step,
+        episode_id=visit.episode_id,
+        booked=visit.next_appointment_at,
+        settings=settings,
+        now=now,
+    )
+    return len(insert_care_messages(session, [row] if row else []))
+
+
+def reminder_row(
+    patient: Patient,
+    consents: dict[Channel, bool],
+    *,
+    visit_id: int,
+    episode_id: int,
+    booked: datetime,
+    settings: Settings,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The outbox row of the reminder of the visit's appointment at `booked`."""
+    return care_message_row(
+        patient,
+        consents,
+        episode_id=episode_id,
+        visit_id=visit_id,
+        step=appointment_step(visit_id, booked),
         template=TEMPLATE,
-        due_at=due,
+        due_at=reminder_due(booked, patient, settings, now),
         # The reminder is no use this close to the appointment (nor one booked too
         # close to remind in the sending window).
         expires_at=booked - LAST_USEFUL,
         settings=settings,
         now=now,
+    )
+
+
+def reminder_due(booked: datetime, patient: Patient, settings: Settings, now: datetime) -> datetime:
+    """When the reminder of an appointment at `booked` is due: the day before, at the
+    clinic's hour, in the patient's sending window (at once when that is past)."""
+    zone = ZoneInfo(patient.timezone)
+    due = local_datetime(
+        booked.astimezone(zone).date() - timedelta(days=1), settings.appointment_reminder_at, zone
+    )
+    return into_sending_window(
+        max(due, now), zone=zone, start=settings.quiet_hours_start, end=settings.quiet_hours_end
     )
 
 

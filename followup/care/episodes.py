@@ -11,15 +11,25 @@ patient's row lock makes two visits recorded at once take turns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ARRAY, CursorResult, Row, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
-from followup.care.plans import care_consents, load_plan, resolve_channel, step_times
+from followup.care.plans import (
+    care_consents,
+    insert_care_messages,
+    load_plan,
+    resolve_channel,
+    step_times,
+)
 from followup.config import Settings
-from followup.db import insert, rows_changed
+from followup.db import on_postgresql
 from followup.models.base import Channel
 from followup.models.care import Episode, Patient, Visit
 from followup.models.outbox import MESSAGES, PENDING_STATUSES, Message, MessageStatus, Purpose
@@ -80,6 +90,78 @@ def live_visits(session: Session, episode_id: int) -> list[Visit]:
     )
 
 
+@dataclass(frozen=True)
+class SeriesVisit:
+    """What an episode's series needs of one of its live visits."""
+
+    id: int
+    visited_at: datetime
+    next_appointment_at: datetime | None
+    plan: str
+    tags: str
+
+
+@dataclass
+class SeriesWork:
+    """What bringing an episode's series in line writes: outbox rows to add, and moves
+    of pending rows (keys of `MOVE`)."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Conditional: a row a worker claimed meanwhile is left to the worker.
+MOVE = (
+    update(Message)
+    .where(
+        Message.id == bindparam("message_id"),
+        # Not `in_`: an executemany takes no expanding list.
+        or_(*(Message.status == status for status in PENDING_STATUSES)),
+        or_(
+            Message.visit_id != bindparam("anchor_id"),
+            Message.due_at != bindparam("new_due"),
+            Message.expires_at != bindparam("new_expires"),
+        ),
+    )
+    .values(
+        status=MessageStatus.SCHEDULED,
+        visit_id=bindparam("anchor_id"),
+        due_at=bindparam("new_due"),
+        expires_at=bindparam("new_expires"),
+        updated_at=bindparam("moved_at"),
+    )
+)
+# `MOVE` on PostgreSQL: once over the rows as arrays, where an executemany is a round
+# trip a row.
+_TIME = MESSAGES.c.due_at.type.compile(dialect=postgresql.dialect())
+MOVE_ARRAYS = text(
+    "UPDATE messages SET status = :scheduled, visit_id = m.anchor_id, due_at = m.new_due,"
+    " expires_at = m.new_expires, updated_at = m.moved_at"
+    " FROM unnest(CAST(:message_id AS INTEGER[]), CAST(:anchor_id AS INTEGER[]),"
+    f" CAST(:new_due AS {_TIME}[]), CAST(:new_expires AS {_TIME}[]),"
+    f" CAST(:moved_at AS {_TIME}[])) AS m(message_id, anchor_id, new_due, new_expires, moved_at)"
+    " WHERE messages.id = m.message_id AND messages.status IN (:scheduled, :queued)"
+    " AND (messages.visit_id != m.anchor_id OR messages.due_at != m.new_due"
+    " OR messages.expires_at != m.new_expires)"
+).bindparams(
+    *(
+        bindparam(name, type_=ARRAY(MESSAGES.c.due_at.type))
+        for name in ("new_due", "new_expires", "moved_at")
+    )
+)
+# The outbox columns `series_work` reads of an episode's existing rows.
+SERIES_COLUMNS = (
+    Message.id,
+    Message.episode_id,
+    Message.step,
+    Message.channel,
+    Message.status,
+    Message.visit_id,
+    Message.due_at,
+    Message.expires_at,
+)
+
+
 def plan_series(
     session: Session,
     *,
@@ -92,30 +174,63 @@ def plan_series(
     add the plan steps it never had, and move its pending steps to the latest visit.
     With `skip_expired` (an import of past visits), a new step whose expiry is already
     past is written as skipped with its reason, rather than left for dispatch to skip."""
-    visits = live_visits(session, episode.id)
+    visits = [series_visit(visit) for visit in live_visits(session, episode.id)]
+    patient = session.get_one(Patient, episode.patient_id)
+    existing = session.execute(
+        select(*SERIES_COLUMNS).where(Message.episode_id == episode.id)
+    ).all()
+    consents = care_consents(session, patient.id)
+    work = series_work(
+        episode_id=episode.id,
+        visits=visits,
+        patient=patient,
+        existing=existing,
+        consents=consents,
+        settings=settings,
+        now=now,
+        skip_expired=skip_expired,
+    )
+    inserted, moved = write_series(session, work)
+    return series_change([(row.channel, row.status) for row in inserted], moved, consents)
+
+
+def series_visit(visit: Any) -> SeriesVisit:
+    """A visit, or a row of its columns, as its series needs it."""
+    return SeriesVisit(
+        visit.id, visit.visited_at, visit.next_appointment_at, visit.plan, visit.tags
+    )
+
+
+def series_work(
+    *,
+    episode_id: int,
+    visits: Sequence[SeriesVisit],
+    patient: Patient,
+    existing: Sequence[Any],
+    consents: dict[Channel, bool],
+    settings: Settings,
+    now: datetime,
+    skip_expired: bool,
+) -> SeriesWork:
+    """The episode's series in line with its live `visits` (earliest first), given its
+    `existing` outbox rows (`SERIES_COLUMNS`): computed, not written."""
     anchor = visits[-1]
-    patient = anchor.patient
+    times = (anchor.visited_at, anchor.next_appointment_at)
     plan = load_plan(settings.plans_dir, anchor.plan)
     tags = {tag for visit in visits for tag in visit.tags.split(",") if tag}
-    existing = session.execute(
-        select(Message.id, Message.step, Message.channel, Message.status).where(
-            Message.episode_id == episode.id
-        )
-    ).all()
     had = {row.step for row in existing}
-    consents = care_consents(session, patient.id)
-    rows = []
+    work = SeriesWork()
     for step in plan.steps:
         if step.key in had or not step.applies(tags):
             continue
         channel, fallback = resolve_channel(step.channel, patient, consents)
-        due_at, expires_at = step_times(step, anchor, patient, channel, settings)
+        due_at, expires_at = step_times(step, times, patient, channel, settings)
         late = skip_expired and expires_at <= now
-        rows.append(
+        work.inserts.append(
             {
                 "patient_id": patient.id,
                 "visit_id": anchor.id,
-                "episode_id": episode.id,
+                "episode_id": episode_id,
                 "step": step.key,
                 "channel": channel.value,
                 "purpose": Purpose.CARE.value,
@@ -130,46 +245,47 @@ def plan_series(
                 "created_at": now,
             }
         )
-    inserted: list[tuple[str, str]] = []
-    if rows:
-        # Many rows to one statement: compiled once, whatever the number of steps.
-        statement = (
-            insert(session, MESSAGES)
-            .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-            .returning(MESSAGES.c.channel, MESSAGES.c.status)
-        )
-        result = session.connection().execute(statement, rows)
-        inserted = [(row.channel, row.status) for row in result]
-    fresh = [Channel(channel) for channel, status in inserted if status != MessageStatus.SKIPPED]
     steps = {step.key: step for step in plan.steps}
-    moved = 0
     for row in existing:
         planned = steps.get(row.step or "")
         if planned is None or row.status not in PENDING_STATUSES:
             continue
-        due_at, expires_at = step_times(planned, anchor, patient, Channel(row.channel), settings)
-        # Conditional: a row a worker claimed meanwhile is left to the worker.
-        moved += rows_changed(
-            session,
-            update(Message)
-            .execution_options(synchronize_session=False)
-            .where(
-                Message.id == row.id,
-                Message.status.in_(PENDING_STATUSES),
-                or_(
-                    Message.visit_id != anchor.id,
-                    Message.due_at != due_at,
-                    Message.expires_at != expires_at,
-                ),
+        due_at, expires_at = step_times(planned, times, patient, Channel(row.channel), settings)
+        if (row.visit_id, row.due_at, row.expires_at) != (anchor.id, due_at, expires_at):
+            work.moves.append(
+                {
+                    "message_id": row.id,
+                    "anchor_id": anchor.id,
+                    "new_due": due_at,
+                    "new_expires": expires_at,
+                    "moved_at": now,
+                }
             )
-            .values(
-                status=MessageStatus.SCHEDULED,
-                visit_id=anchor.id,
-                due_at=due_at,
-                expires_at=expires_at,
-                updated_at=now,
-            ),
-        )
+    return work
+
+
+def write_series(session: Session, work: SeriesWork) -> tuple[list[Row[Any]], int]:
+    """Write `work`: the outbox rows inserted (`insert_care_messages`), and how many
+    pending rows moved."""
+    inserted = insert_care_messages(session, work.inserts)
+    if not work.moves:
+        return inserted, 0
+    statement: Executable
+    if on_postgresql(session):
+        columns = {name: [move[name] for move in work.moves] for name in work.moves[0]}
+        scheduled, queued = PENDING_STATUSES
+        statement, rows = MOVE_ARRAYS, [{**columns, "scheduled": scheduled, "queued": queued}]
+    else:
+        statement, rows = MOVE, work.moves
+    result = session.connection().execute(statement, rows)
+    return inserted, cast("CursorResult[Any]", result).rowcount
+
+
+def series_change(
+    inserted: Sequence[tuple[str, str]], moved: int, consents: dict[Channel, bool]
+) -> SeriesChange:
+    """The change of a series that got the plan steps `inserted` (channel, status)."""
+    fresh = [Channel(channel) for channel, status in inserted if status != MessageStatus.SKIPPED]
     return SeriesChange(
         added=len(fresh),
         moved=moved,

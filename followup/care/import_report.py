@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from followup.care.episodes import SeriesChange
 from followup.care.visits import VisitRecord
 
 
@@ -23,15 +24,20 @@ class VisitsReport:
     opted_out: int = 0
 
     def add(self, record: VisitRecord) -> None:
-        if record.created:
+        self.count(record.created, record.messages_added - record.series.added, record.series)
+
+    def count(self, created: bool, reminders: int, series: SeriesChange) -> None:
+        """A visit (`created` or recorded again) that got `reminders` appointment
+        reminders and changed its episode's series by `series`."""
+        if created:
             self.new += 1
         else:
             self.again += 1
-        self.planned += record.messages_added
-        self.moved += record.messages_moved
-        self.expired += record.series.expired
-        self.unconsented += record.series.unconsented
-        self.opted_out += record.series.opted_out
+        self.planned += series.added + reminders
+        self.moved += series.moved
+        self.expired += series.expired
+        self.unconsented += series.unconsented
+        self.opted_out += series.opted_out
 
     @property
     def visits(self) -> int:

@@ -10,14 +10,13 @@ file changes nothing and plans nothing twice.
 from __future__ import annotations
 
 import csv
-import inspect
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -26,13 +25,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from followup.care.import_report import VisitsReport
 from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
-from followup.care.programs import Assigned, parse_program
+from followup.care.programs import parse_program
+from followup.care.visit_batches import VisitRow, record_batch
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
 from followup.db import dialect_name, transaction
 from followup.exceptions import FollowupError, ImportErrors, InvalidInput
 from followup.models.base import Channel, utcnow
-from followup.models.care import Consent, Office, Patient, Visit
+from followup.models.care import Consent, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.plain_text import CONTROL_CHARACTERS
 
@@ -66,28 +66,6 @@ class _PatientRow:
     line: int
     details: PatientDetails
     consents: dict[tuple[Channel, Purpose], bool]
-
-
-@dataclass(frozen=True)
-class _VisitRow:
-    line: int
-    ref: str
-    patient_id: int
-    office: Office
-    clinician: str
-    visited_at: datetime
-    tags: str
-    plan_name: str | None
-    next_appointment_at: datetime | None
-    # The home programme assigned at the visit; None (an empty cell) keeps the current one.
-    exercises: list[Assigned] | None
-
-    def details(self) -> dict[str, Any]:
-        """The keywords of `record_visit` the row gives."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in _DETAILS}
-
-
-_DETAILS = set(inspect.signature(record_visit).parameters)
 
 
 @dataclass(frozen=True)
@@ -204,7 +182,16 @@ def _import_visits(
         patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))}
         lock_patients(session, ids)
         now = at or utcnow()
-        for visit in batch.rows:
+        rare = record_batch(
+            session,
+            batch.rows,
+            patients,
+            settings=settings,
+            now=now,
+            report=report,
+            at_line=lambda line, done=done: _at_line(line, done),  # type: ignore[misc]
+        )
+        for visit in rare:
             with _at_line(visit.line, done):
                 patient = patients[visit.patient_id]
                 recorded = record_visit(
@@ -239,7 +226,7 @@ def _look_up(session: Session, rows: Rows) -> _Known:
     return known
 
 
-def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings) -> _VisitRow:
+def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings) -> VisitRow:
     ref = _cell(row, "ref")
     if not ref:
         raise InvalidInput("visit ref is empty")
@@ -266,7 +253,7 @@ def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings
     if next_appointment_at is not None and next_appointment_at <= visited_at:
         raise InvalidInput("the next appointment must come after the visit")
     program = _cell(row, "exercises")
-    return _VisitRow(
+    return VisitRow(
         line=line,
         ref=ref,
         patient_id=patient_id,

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from followup.config import Settings
-from followup.db import insert
+from followup.db import insert_rows
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel
-from followup.models.care import Consent, Patient, Visit
+from followup.models.care import Consent, Patient
 from followup.models.outbox import Message, MessageStatus, Purpose
 from followup.schedule import into_sending_window, local_datetime, step_due_at
 
@@ -114,12 +115,17 @@ def _list(value: object) -> list[object]:
 
 
 def step_times(
-    step: Step, anchor: Visit, patient: Patient, channel: Channel, settings: Settings
+    step: Step,
+    anchor: tuple[datetime, datetime | None],
+    patient: Patient,
+    channel: Channel,
+    settings: Settings,
 ) -> tuple[datetime, datetime]:
-    """(due, expiry) of `step` after the `anchor` visit, in the patient's sending window."""
+    """(due, expiry) of `step` after the anchor visit (its time, its next appointment),
+    in the patient's sending window."""
     zone = ZoneInfo(patient.timezone)
-    planned = step_due_at(anchor.visited_at, day_offset=step.day, at=step.at, zone=zone)
-    booked = anchor.next_appointment_at
+    visited_at, booked = anchor
+    planned = step_due_at(visited_at, day_offset=step.day, at=step.at, zone=zone)
     if step.not_while_booked and booked is not None:
         day_after = booked.astimezone(zone).date() + timedelta(days=1)
         planned = max(planned, local_datetime(day_after, step.at, zone).astimezone(UTC))
@@ -174,7 +180,48 @@ def add_care_message(
     discharge form) on the patient's preferred channel with email as fallback, due at
     `due_at` (for a text, in the sending window) until `expires_at`. Returns 1 if added;
     0 when the episode has it already, or the window opens too late for it."""
-    channel, fallback = resolve_channel(PREFERRED, patient, care_consents(session, patient.id))
+    row = care_message_row(
+        patient,
+        care_consents(session, patient.id),
+        episode_id=episode_id,
+        visit_id=visit_id,
+        step=step,
+        template=template,
+        due_at=due_at,
+        expires_at=expires_at,
+        settings=settings,
+        now=now,
+    )
+    return len(insert_care_messages(session, [row] if row else []))
+
+
+def insert_care_messages(session: Session, rows: list[dict[str, Any]]) -> list[Row[Any]]:
+    """Insert outbox rows (all with the same keys) but those an episode has already
+    (episode, step, channel); returns the (episode_id, step, channel, status) inserted."""
+    return insert_rows(
+        session,
+        Message,
+        rows,
+        unique=("episode_id", "step", "channel"),
+        returning=("episode_id", "step", "channel", "status"),
+    )
+
+
+def care_message_row(
+    patient: Patient,
+    consents: dict[Channel, bool],
+    *,
+    episode_id: int,
+    visit_id: int | None,
+    step: str,
+    template: str,
+    due_at: datetime,
+    expires_at: datetime,
+    settings: Settings,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The outbox row `add_care_message` adds, or None when the window opens too late."""
+    channel, fallback = resolve_channel(PREFERRED, patient, consents)
     if channel is Channel.SMS:
         due_at = into_sending_window(
             due_at,
@@ -183,26 +230,21 @@ def add_care_message(
             end=settings.quiet_hours_end,
         )
     if due_at >= expires_at:
-        return 0
-    statement = (
-        insert(session, Message)
-        .values(
-            patient_id=patient.id,
-            visit_id=visit_id,
-            episode_id=episode_id,
-            step=step,
-            channel=channel.value,
-            purpose=Purpose.CARE.value,
-            template=template,
-            email_fallback=fallback,
-            status=MessageStatus.SCHEDULED.value,
-            due_at=due_at,
-            expires_at=expires_at,
-            attempts=0,
-            updated_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["episode_id", "step", "channel"])
-        .returning(Message.id)
-    )
-    return len(session.execute(statement).all())
+        return None
+    return {
+        "patient_id": patient.id,
+        "visit_id": visit_id,
+        "episode_id": episode_id,
+        "step": step,
+        "channel": channel.value,
+        "purpose": Purpose.CARE.value,
+        "template": template,
+        "email_fallback": fallback,
+        "status": MessageStatus.SCHEDULED.value,
+        "last_error": None,
+        "due_at": due_at,
+        "expires_at": expires_at,
+        "attempts": 0,
+        "updated_at": now,
+        "created_at": now,
+    }
