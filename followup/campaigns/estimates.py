@@ -163,7 +163,10 @@ def texts_ahead(
 
 
 def _clock(moment: datetime, zone: ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%a %b %d %H:%M}"
+    """On the clinic's clock with its zone, as the console shows times: "Fri Nov 20
+    10:01 AM EST"."""
+    local = moment.astimezone(zone)
+    return f"{local:%a %b} {local.day} {local.hour % 12 or 12}:{local:%M %p %Z}"
 
 
 def _span(moment: datetime, now: datetime) -> str:

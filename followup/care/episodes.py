@@ -45,7 +45,7 @@ class SeriesChange:
     # Of the `added`: on a channel the patient has no consent for, never asked or
     # opted out. They go only if the patient consents before they are due.
     unconsented: int = 0
-    opted_out: int = 0
+    said_no: int = 0
 
 
 def episode_for_visit(
@@ -291,7 +291,7 @@ def series_change(
         moved=moved,
         expired=len(inserted) - len(fresh),
         unconsented=sum(1 for channel in fresh if channel not in consents),
-        opted_out=sum(1 for channel in fresh if consents.get(channel) is False),
+        said_no=sum(1 for channel in fresh if consents.get(channel) is False),
     )
 
 

@@ -19,9 +19,10 @@ class VisitsReport:
     moved: int = 0  # pending messages that now follow a later visit
     # Plan steps whose expiry had passed before the import: written as skipped.
     expired: int = 0
-    # Of the planned plan steps: to a channel without consent, never asked / opted out.
+    # Of the planned plan steps: to a channel without consent, never asked / a "no" on
+    # record (never consented or withdrawn: the import does not read the history).
     unconsented: int = 0
-    opted_out: int = 0
+    said_no: int = 0
 
     def add(self, record: VisitRecord) -> None:
         self.count(record.created, record.messages_added - record.series.added, record.series)
@@ -37,7 +38,7 @@ class VisitsReport:
         self.moved += series.moved
         self.expired += series.expired
         self.unconsented += series.unconsented
-        self.opted_out += series.opted_out
+        self.said_no += series.said_no
 
     @property
     def visits(self) -> int:
@@ -51,10 +52,10 @@ class VisitsReport:
             f"already past: {self.expired} plan steps recorded as skipped, not sent (their "
             "expiry had passed before the import; a re-run plans them no more)",
         ]
-        held = self.unconsented + self.opted_out
+        held = self.unconsented + self.said_no
         lines.append(
             f"no consent: {held} of the planned are to a channel the patient has not "
-            f"consented to ({self.unconsented} never asked, {self.opted_out} opted out); "
+            f"consented to ({self.unconsented} never asked, {self.said_no} with a no on record); "
             "each goes only if the patient consents before it is due, else it is skipped"
         )
         lines.append("bad rows: 0")

@@ -73,10 +73,13 @@ def test_the_estimate_waits_behind_due_texts_and_counts_those_coming_due(
     assert estimate.earliest == NOW + timedelta(seconds=62)
     assert estimate.latest == NOW + timedelta(seconds=182)  # the 120 plan texts go first
     lines = estimate.lines(NEW_YORK, NOW)
-    assert lines[0].startswith("Texts start about Fri Nov 20 10:01, behind 60 texts already due")
+    assert lines[0].startswith(
+        "Texts start about Fri Nov 20 10:01 AM EST, behind 60 texts already due"
+    )
     assert "the clinic's send limit is 1 a second" in lines[0]
     assert lines[1] == (
-        "All sent between Fri Nov 20 10:01 and Fri Nov 20 10:03 (62 s from now to 3 min "
+        "All sent between Fri Nov 20 10:01 AM EST and Fri Nov 20 10:03 AM EST (62 s from now "
+        "to 3 min "
         "from now; the later if plan texts coming due meanwhile go first)."
     )
 

@@ -173,9 +173,9 @@ def test_the_report_counts_planned_past_and_unconsented_steps(
     # 7 steps a visit: V3's all expired before the import; P4 was never asked for SMS
     # consent, P5 said no.
     assert (report.new, report.again, report.planned, report.expired) == (5, 0, 28, 7)
-    assert (report.unconsented, report.opted_out) == (7, 7)
+    assert (report.unconsented, report.said_no) == (7, 7)
     assert "already past: 7 plan steps recorded as skipped" in report.detail()
-    assert "(7 never asked, 7 opted out)" in report.detail()
+    assert "(7 never asked, 7 with a no on record)" in report.detail()
     with runtime.sessions() as session:
         v3 = session.execute(
             select(Message.status, Message.last_error)
