@@ -284,7 +284,7 @@ def _batches(
             yield start, _Batch(session, chunk)
             sqlite = dialect_name(session) == "sqlite"
         progress(start + len(chunk), len(rows))
-        if sqlite:
+        if sqlite and start + BATCH_ROWS < len(rows):
             # SQLite queues no one: a writer waiting on the lock polls (every 100 ms at
             # most), and would never see it free between two batches without a pause.
             time.sleep(SQLITE_TURN_SECONDS)
