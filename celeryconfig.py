@@ -39,4 +39,7 @@ beat_schedule = {
     "reconcile": {"task": "followup.tasks.reconcile", "schedule": 15.0},
     # Unacknowledged alerts are repeated, then sent to the second tier.
     "escalate-alerts": {"task": "followup.tasks.escalate_alerts", "schedule": 60.0},
+    # The outcomes page reads the latest snapshot, taken every REFRESH_EVERY
+    # (followup.care.outcome_snapshot; followup.worker sets it).
+    "refresh-outcomes": {"task": "followup.tasks.refresh_outcomes", "schedule": 900.0},
 }

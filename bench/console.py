@@ -8,7 +8,8 @@
 Creates database `bench_console` (dropped at the end), COPYs 100,000 patients, 300,000
 visits, 1,000,000 messages, 100,000 replies (with their alerts) and 100,000 audit rows
 into it (times `--scale`), serves the real app under uvicorn in a process of its own,
-signs a staff member in (password and second factor), and prints p50/p95 over HTTP of
+takes the outcomes snapshot beat takes every 15 minutes (its time printed), signs a
+staff member in (password and second factor), and prints p50/p95 over HTTP of
 every console page and of patient searches (names, "Last, First", phones in several
 forms, ref prefixes, emails, dates of birth), each with its hits. Then imports a visits
 CSV through `followup import`'s code and COPYs the same file into a scratch table, and
@@ -49,6 +50,7 @@ from bench.summary import summary  # noqa: E402
 from followup.campaigns.lifecycle import create_campaign  # noqa: E402
 from followup.campaigns.segments import Segment  # noqa: E402
 from followup.care.imports import import_csv  # noqa: E402
+from followup.care.outcome_snapshot import REFRESH_EVERY, take_snapshot  # noqa: E402
 from followup.care.search import matching  # noqa: E402
 from followup.config import Settings  # noqa: E402
 from followup.db import transaction, upgrade_to_head  # noqa: E402
@@ -132,6 +134,15 @@ def run(
         + ", ".join(f"{rows:,} {table}" for table, rows in written.items()),
         flush=True,
     )
+    if not import_only:
+        started = time.perf_counter()
+        with transaction(runtime.sessions) as session:
+            episodes = take_snapshot(session)
+        print(
+            f"outcomes snapshot (beat's, every {REFRESH_EVERY.seconds // 60} min): "
+            f"{episodes:,} episodes in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
     if import_only:
         ours, bare = _import_rates(runtime, scale.patients, import_rows, now)
         runtime.close()

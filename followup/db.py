@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import PROJECT_ROOT
@@ -52,6 +53,11 @@ def make_engine(url: str, **options: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_setup)
         return engine
+    if "options" not in make_url(url).query:
+        # PostgreSQL's JIT compiles a query over many rows before running it: half a
+        # second to a second on the outcomes and preview queries at a clinic's scale,
+        # more than the query itself. Short queries never pay it back.
+        options.setdefault("connect_args", {"options": "-c jit=off"})
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 

@@ -11,6 +11,7 @@ from celery import shared_task
 
 from followup import runtime
 from followup.campaigns.launches import write_launch
+from followup.care.outcome_snapshot import take_snapshot
 from followup.db import transaction
 from followup.delivery.claims import claim_due, sms_room, unclaim
 from followup.delivery.dispatch import Clock
@@ -107,3 +108,10 @@ def escalate_alerts(at: str | None = None) -> int:
     rt = runtime.current()
     with _ticking(rt, ESCALATION), transaction(rt.sessions) as session:
         return escalate_due(session, settings=rt.settings, renderer=rt.renderer, now=_clock(at)())
+
+
+@shared_task(name="followup.tasks.refresh_outcomes")
+def refresh_outcomes() -> int:
+    """Store every episode's outcome for the outcomes page; returns how many."""
+    with transaction(runtime.current().sessions) as session:
+        return take_snapshot(session)

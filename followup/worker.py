@@ -17,6 +17,7 @@ from celery.signals import (
 )
 
 from followup import runtime
+from followup.care.outcome_snapshot import REFRESH_EVERY
 from followup.config import Settings
 from followup.operations import logs, metrics, workers
 from followup.runtime import Runtime, use
@@ -38,6 +39,7 @@ def create_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         app.conf.update(broker_url=settings.redis_url, broker_transport=BROKER_TRANSPORT)
     for entry in ("dispatch-due", "reconcile"):
         app.conf.beat_schedule[entry]["schedule"] = settings.tick_seconds
+    app.conf.beat_schedule["refresh-outcomes"]["schedule"] = REFRESH_EVERY.total_seconds()
     app.steps["worker"].add(Heartbeat)
     app.autodiscover_tasks(["followup"], force=True)
     app.set_default()

@@ -7,22 +7,20 @@ pain is a positive change) and in the PSFS mean (last less first), the share of
 patients whose change reaches the minimal clinically important difference
 (`followup.care.measures`: 2 points each), and adherence (exercise reminders
 followed by a DONE). A change needs two measurements; patients without are counted
-as patients, not in the means.
+as patients, not in the means. Here each episode's outcome is computed;
+`followup.care.outcome_snapshot` stores them all and sums a period's up.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from statistics import mean
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from followup.care.adherence import followed_by_done, reminder_sent
-from followup.care.measures import PAIN_MCID, PSFS_MCID
 from followup.care.measures import TEMPLATE as MEASURES_TEMPLATE
 from followup.models.care import Office, Visit
 from followup.models.outbox import Message, MessageStatus
@@ -38,6 +36,7 @@ ALL = "All"
 class EpisodeOutcome:
     episode_id: int
     patient_id: int
+    first_visit_at: datetime
     clinician: str
     office: str
     pain_change: float | None
@@ -70,13 +69,14 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
     counts = _message_counts(session, ids)
     labels = {office: Office(office).label for office in {row.office for row in chosen}}
     outcomes = []
-    for episode_id, patient_id, clinician, office in chosen:
+    for episode_id, patient_id, first_visit_at, clinician, office in chosen:
         psfs = forms[episode_id]
         sent, answered, reminders, done = counts.get(episode_id, (0, 0, 0, 0))
         outcomes.append(
             EpisodeOutcome(
                 episode_id=episode_id,
                 patient_id=patient_id,
+                first_visit_at=first_visit_at,
                 clinician=clinician,
                 office=labels[office],
                 pain_change=pains.get(episode_id),
@@ -93,7 +93,7 @@ def episode_outcomes(session: Session, *, start: datetime, end: datetime) -> lis
     return outcomes
 
 
-def _first_visits(start: datetime, end: datetime) -> Select[int, int, str, str]:
+def _first_visits(start: datetime, end: datetime) -> Select[int, int, datetime, str, str]:
     """Each episode's first live visit (by time, then id), when it is in [start, end)."""
     other = aliased(Visit)
     earlier = select(other.id).where(
@@ -105,7 +105,7 @@ def _first_visits(start: datetime, end: datetime) -> Select[int, int, str, str]:
         ),
     )
     return (
-        select(Visit.episode_id, Visit.patient_id, Visit.clinician, Visit.office)
+        select(Visit.episode_id, Visit.patient_id, Visit.visited_at, Visit.clinician, Visit.office)
         .where(
             Visit.cancelled_at.is_(None),
             Visit.visited_at >= start,
@@ -179,42 +179,3 @@ class OutcomeSummary:
     psfs_measured: int
     psfs_mcid_share: float | None
     adherence: float | None
-
-
-def summarize(outcomes: list[EpisodeOutcome], by: str) -> list[OutcomeSummary]:
-    """One summary per clinician or office (by name), then one for all."""
-    if by not in GROUPINGS:
-        raise ValueError(f"group by one of {', '.join(GROUPINGS)}")
-    groups: dict[str, list[EpisodeOutcome]] = defaultdict(list)
-    for outcome in outcomes:
-        groups[outcome.clinician if by == "clinician" else outcome.office].append(outcome)
-    rows = [_summary(name, groups[name]) for name in sorted(groups)]
-    return [*rows, _summary(ALL, outcomes)] if outcomes else rows
-
-
-def _summary(name: str, outcomes: list[EpisodeOutcome]) -> OutcomeSummary:
-    pain = [o.pain_change for o in outcomes if o.pain_change is not None]
-    psfs = [o.psfs_change for o in outcomes if o.psfs_change is not None]
-    sent = sum(o.check_ins for o in outcomes)
-    reminders = sum(o.reminders for o in outcomes)
-    return OutcomeSummary(
-        group=name,
-        patients=len({o.patient_id for o in outcomes}),
-        response_rate=_share(sum(o.answered for o in outcomes), sent),
-        pain_change=_mean(pain),
-        pain_measured=len(pain),
-        pain_mcid_share=_share(sum(c >= PAIN_MCID for c in pain), len(pain)),
-        psfs_change=_mean(psfs),
-        psfs_measured=len(psfs),
-        psfs_mcid_share=_share(sum(c >= PSFS_MCID for c in psfs), len(psfs)),
-        adherence=_share(sum(o.followed for o in outcomes), reminders),
-    )
-
-
-def _mean(values: Iterable[float]) -> float | None:
-    found = list(values)
-    return round(mean(found), 2) if found else None
-
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 3) if whole else None

@@ -12,6 +12,7 @@ from followup.models import (  # noqa: F401
     care,
     operations,
     outbox,
+    outcomes,
     programs,
     replies,
     staff,

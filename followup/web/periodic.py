@@ -1,7 +1,7 @@
 """Celery beat's periodic work, done by `followup serve` itself in development with no
-broker: dispatch, reconcile and escalation on `celeryconfig.beat_schedule`'s intervals,
-so the console on the embedded defaults (the demo's data) sends, settles and escalates
-end to end. Production has a broker, real workers and beat; this never runs there.
+broker: dispatch, reconcile, escalation and the outcomes snapshot on
+`celeryconfig.beat_schedule`'s intervals, so the console on the embedded defaults (the
+demo's data) sends, settles and escalates end to end. Production has a broker, real workers and beat; this never runs there.
 """
 
 from __future__ import annotations

@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from followup.care.measures import measure_form, record_measures
-from followup.care.outcomes import EpisodeOutcome, summarize
+from followup.care.outcome_snapshot import summarize
+from followup.care.outcomes import EpisodeOutcome
 from followup.care.visits import discharge_patient
 from followup.content.encoding import sms_shape
 from followup.content.links import Links
-from followup.db import transaction
+from followup.db import insert_rows, transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.outbox import Message, MessageStatus
+from followup.models.outcomes import StoredOutcome
 from followup.models.programs import MeasureResponse
 from followup.runtime import Runtime
 from followup.web.app import create_app
@@ -28,6 +31,8 @@ from tests.conftest import PUBLIC, VISIT, add_patient, tick
 from tests.delivery.test_caps import walk
 from tests.peers.twilio_server import TwilioPeer
 from tests.web.test_programmes import ANA, assign
+
+FIRST_VISIT = datetime(2026, 11, 2, 15, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -153,6 +158,7 @@ def outcome(
     return EpisodeOutcome(
         episode_id=patient,
         patient_id=patient,
+        first_visit_at=FIRST_VISIT,
         clinician=clinician,
         office=office,
         pain_change=pain,
@@ -165,23 +171,29 @@ def outcome(
     )
 
 
-def test_outcomes_are_judged_against_the_minimal_important_difference() -> None:
+def test_outcomes_are_judged_against_the_minimal_important_difference(
+    runtime: Runtime,
+) -> None:
     outcomes = [
         outcome("Dr. Lee", "Hoboken", 3.0, 2.0, patient=1),  # both reach 2 points
         outcome("Dr. Lee", "Weehawken", 1.0, 1.5, patient=2),  # neither
         outcome("Dr. Lee", "Hoboken", None, None, patient=3),  # measured once: no change
         outcome("Dr. Gomez", "Hoboken", -2.0, 4.0, patient=4),  # worse pain, better function
     ]
-    gomez, lee, everyone = summarize(outcomes, "clinician")
+    period = {"start": FIRST_VISIT, "end": FIRST_VISIT + timedelta(days=1)}
+    with transaction(runtime.sessions) as session:
+        insert_rows(session, StoredOutcome, [asdict(o) for o in outcomes])
+        gomez, lee, everyone = summarize(session, **period, by="clinician")
+        hoboken, weehawken, _ = summarize(session, **period, by="office")
+        later = summarize(session, start=period["end"], end=period["end"], by="office")
     assert (lee.group, lee.patients, lee.pain_measured, lee.psfs_measured) == ("Dr. Lee", 3, 2, 2)
     assert (lee.pain_change, lee.pain_mcid_share) == (2.0, 0.5)
     assert (lee.psfs_change, lee.psfs_mcid_share) == (1.75, 0.5)
     assert (lee.response_rate, lee.adherence) == (0.75, 0.5)
     assert (gomez.pain_mcid_share, gomez.psfs_mcid_share) == (0.0, 1.0)
     assert (everyone.group, everyone.patients, everyone.pain_change) == ("All", 4, 0.67)
-    hoboken, weehawken, _ = summarize(outcomes, "office")
     assert (hoboken.group, hoboken.patients, weehawken.patients) == ("Hoboken", 3, 1)
-    assert summarize([], "office") == []
+    assert later == []
 
 
 def test_an_episode_without_exercises_is_asked_the_psfs_at_intake_2_and_4_weeks(

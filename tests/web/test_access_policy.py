@@ -66,6 +66,7 @@ TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/console/patients/{ref}/exercises"): C,
     ("GET", "/console/outcomes"): C,
     ("GET", "/console/outcomes.csv"): C,
+    ("POST", "/console/outcomes/refresh"): C,
     ("GET", "/console/alerts/table"): S,
     ("GET", "/console/alerts/{alert_id}"): S,
     ("POST", "/console/alerts/{alert_id}/ack"): C,
