@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.config import PROJECT_ROOT
@@ -53,12 +53,20 @@ def make_engine(url: str, **options: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_setup)
         return engine
-    if "options" not in make_url(url).query:
-        # PostgreSQL's JIT compiles a query over many rows before running it: half a
-        # second to a second on the outcomes and preview queries at a clinic's scale,
-        # more than the query itself. Short queries never pay it back.
-        options.setdefault("connect_args", {"options": "-c jit=off"})
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
+    return create_engine(without_jit(url), pool_pre_ping=True, hide_parameters=True, **options)
+
+
+def without_jit(url: str) -> URL:
+    """`url` with PostgreSQL's JIT off, unless the URL's own `options` set it.
+
+    JIT compiles a query over many rows before running it: half a second to a second
+    on the outcome and campaign queries at a clinic's scale, more than the query
+    itself; the console's short queries never pay it back."""
+    parsed = make_url(url)
+    given = parsed.query.get("options", "")
+    if not isinstance(given, str) or "jit" in given:
+        return parsed
+    return parsed.update_query_dict({"options": f"{given} -c jit=off".strip()})
 
 
 def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
