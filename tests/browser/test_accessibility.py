@@ -83,6 +83,8 @@ SIGNED_IN_PAGES = [
     ("staff", "/console/staff"),
     ("confirm-disable", "/console/staff/1/disable"),  # maria's
     ("audit", "/console/audit"),
+    ("outcomes", "/console/outcomes"),
+    ("nudges", "/console/nudges"),
 ]
 
 
