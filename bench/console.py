@@ -294,7 +294,7 @@ def _hits(runtime: Runtime, urls: dict[str, str]) -> dict[str, int]:
     hits = dict.fromkeys(urls, 0)
     with runtime.sessions() as session:
         for name, path in urls.items():
-            query = matching(parse_qs(urlsplit(path).query)["q"][0])
+            query = matching(parse_qs(urlsplit(path).query)["q"][0], today=datetime.now(UTC).date())
             if query is not None:
                 hits[name] = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     return hits

@@ -108,7 +108,7 @@ def main() -> None:
     ours_total = old_total = 0.0
     with sessions() as session:
         for words in QUERIES:
-            query = matching(words)
+            query = matching(words, today=datetime.now(UTC).date())
             if query is None:
                 continue
             page = FOUND.page(session, query, cursor="", secret=SECRET)

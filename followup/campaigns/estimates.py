@@ -8,7 +8,8 @@ the patient's quiet hours waits for their window; a patient whose frequency cap 
 room that day gets it on a later day. The estimate walks the recipients in the order
 the launch gives them slots, and says when it could start, a finish range (the
 earliest if nothing else comes due; the latest if every plan text due meanwhile goes
-first), and how many recipients quiet hours and the cap hold.
+first), and how many recipients quiet hours and the cap hold. Emails share none of
+that: an email-only campaign goes at its own rate from its start.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ class Send(NamedTuple):
 
 @dataclass(frozen=True)
 class Estimate:
-    starts: datetime  # when its first text can go (emails go from its start)
+    starts: datetime  # when its first message can go
+    texts_start: datetime | None  # when its first text can go; None: it sends no texts
+    emails_start: datetime | None  # when its first email can go; None: it sends no emails
     earliest: datetime  # everything sent, if nothing else comes due meanwhile
     latest: datetime  # everything sent, if every text coming due meanwhile goes first
     asked: float  # the campaign's own rate
-    rate: float  # texts a second it gets: its own rate, bounded by the global limit
-    limit: float | None  # the global limit (texts a second); None: unlimited
+    rate: float  # messages a second it gets: its own rate, bounded by the global limit
+    limit: float | None  # the global limit (texts a second); None: unlimited, or no texts
     ahead: int  # texts due before it, of higher or equal priority
     quiet: int  # texts whose turn falls in the patient's quiet hours
     quiet_opens: datetime | None  # the first window they wait for
@@ -59,13 +62,7 @@ class Estimate:
 
     def lines(self, zone: ZoneInfo, now: datetime) -> list[str]:
         """The estimate in words, times on the clinic's clock (`zone`)."""
-        limit = (
-            f"the clinic's send limit is {self.limit:g} a second" if self.limit else "no send limit"
-        )
-        start = f"Texts start about {_clock(self.starts, zone)}"
-        if self.ahead:
-            start += f", behind {self.ahead:,} texts already due (alerts and plan texts go first)"
-        said = [f"{start}; at {self.rate:g} a second ({limit}; this campaign asks {self.asked:g})."]
+        said = [self._start(zone)]
         span = f"{_span(self.earliest, now)} to {_span(self.latest, now)}"
         if self.latest - self.earliest < timedelta(minutes=1):
             said.append(
@@ -88,6 +85,26 @@ class Estimate:
             )
         return said
 
+    def _start(self, zone: ZoneInfo) -> str:
+        """When it starts and how fast it goes, on each channel it sends by."""
+        if self.texts_start is None:
+            return (
+                f"Emails start about {_clock(self.starts, zone)}; at {self.rate:g} a second, "
+                "the campaign's rate (emails have no send limit)."
+            )
+        texts = f"about {_clock(self.texts_start, zone)}"
+        if self.ahead:
+            texts += f", behind {self.ahead:,} texts already due (alerts and plan texts go first)"
+        limit = (
+            f"the clinic's send limit is {self.limit:g} a second" if self.limit else "no send limit"
+        )
+        pace = f"at {self.rate:g} a second ({limit}; this campaign asks {self.asked:g})"
+        if self.emails_start is None:
+            return f"Texts start {texts}; {pace}."
+        return (
+            f"Emails start about {_clock(self.emails_start, zone)} and texts {texts}; texts {pace}."
+        )
+
 
 def estimate(
     session: Session,
@@ -98,13 +115,17 @@ def estimate(
     now: datetime,
 ) -> Estimate:
     start = max(campaign.start_at, now)
-    limit = ceiling(settings.sms_rate, Channel.SMS.value)
+    channels = {send.channel for send in sends} or _channels_of(campaign.channel)
+    texting = Channel.SMS in channels
+    limit = ceiling(settings.sms_rate, Channel.SMS.value) if texting else None
     gap = timedelta(seconds=1 / limit) if limit else timedelta(0)
     spacing = timedelta(seconds=1 / campaign.rate)
-    ahead = texts_ahead(session, campaign, until=start)
+    ahead = texts_ahead(session, campaign, until=start) if texting else 0
     free_at = start + ahead * gap
     window = (settings.quiet_hours_start, settings.quiet_hours_end)
-    finish, texts, first_text = start, 0, None
+    finish, texts = start, 0
+    # When each channel's first message can go; with no recipients, the campaign's start.
+    firsts = dict.fromkeys(channels, start) if not sends else {}
     held: Counter[datetime] = Counter()
     text_times: dict[int, tuple[ZoneInfo, datetime]] = {}
     for position, send in enumerate(sends):
@@ -115,10 +136,12 @@ def estimate(
             zone = ZoneInfo(send.timezone)
             opens = into_sending_window(at, zone=zone, start=window[0], end=window[1])
             text_times[send.patient_id] = (zone, opens)
-            first_text = min(first_text or opens, opens)
+            firsts[Channel.SMS] = min(firsts.get(Channel.SMS, opens), opens)
             if opens != at:
                 held[opens] += 1
                 continue
+        else:
+            firsts.setdefault(send.channel, at)  # emails keep launch order
         finish = max(finish, at)
     for opens, count in sorted(held.items()):
         finish = max(finish, opens + gap * count)
@@ -127,7 +150,9 @@ def estimate(
     return Estimate(
         asked=campaign.rate,
         quiet_start=window[0],
-        starts=first_text or start,
+        starts=min(firsts.values()),
+        texts_start=firsts.get(Channel.SMS),
+        emails_start=firsts.get(Channel.EMAIL),
         earliest=finish,
         latest=finish + gap * coming,
         rate=min(campaign.rate, limit) if limit else campaign.rate,
@@ -160,6 +185,11 @@ def texts_ahead(
     if after is not None:
         query = query.where(Message.due_at > after, Message.campaign_id.is_(None))
     return session.scalar(query) or 0
+
+
+def _channels_of(wanted: str) -> set[Channel]:
+    """The channels a campaign sending by `wanted` (a channel or "preferred") may use."""
+    return {Channel(wanted)} if wanted in {c.value for c in Channel} else set(Channel)
 
 
 def _clock(moment: datetime, zone: ZoneInfo) -> str:

@@ -1,6 +1,7 @@
 """Finding patients as the front desk asks: names in any order ("Ana Rivera", "Rivera,
 Ana", "riv ana"), without regard to accents or case (José, Müller, Søren, Straße),
-phones in any US or E.164 form, reference prefixes, emails and dates of birth.
+phones in any US or E.164 form, reference prefixes, emails and dates of birth (with
+a two-digit year too: "3/4/85").
 
 Each patient keeps a folded `search_text` (their name words, the joined forms of
 hyphenated and apostrophe names, their reference, email and phone digits), written
@@ -32,6 +33,7 @@ _DATES = (
     re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),
     re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{4})"),
 )
+_TWO_DIGIT_YEAR = re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{2})")
 # What marks a reference's, an email's and a phone's word in `search_text`.
 REF_MARK, EMAIL_MARK, PHONE_MARK = "#", "@", "~"
 SHORTEST_PHONE = 4  # the last four digits, as staff read them back
@@ -91,7 +93,8 @@ def _keep_search_text(_mapper: Mapper[Patient], _connection: Connection, patient
 
 
 def typed_date(text: str) -> date | None:
-    """A date as staff type one ("1962-03-14", "03/14/1962", "3-14-1962"), else None."""
+    """A date as staff write one in full ("1962-03-14", "03/14/1962", "3-14-1962"),
+    else None: what a patient's record takes (`parse_birth_date`)."""
     for pattern in _DATES:
         match = pattern.fullmatch(text.strip())
         if match:
@@ -102,14 +105,38 @@ def typed_date(text: str) -> date | None:
     return None
 
 
-def matching(query: str) -> Select[Patient] | None:
+def typed_birth_date(text: str, *, today: date) -> date | None:
+    """A date of birth as the front desk types one to find a patient: in full
+    (`typed_date`), or with a two-digit year ("3/4/85", "03/04/85", "3-4-85"), else None."""
+    match = _TWO_DIGIT_YEAR.fullmatch(text.strip())
+    if match is None:
+        return typed_date(text)
+    return latest_birth(int(match["m"]), int(match["d"]), int(match["y"]), today=today)
+
+
+def latest_birth(month: int, day: int, two_digit_year: int, *, today: date) -> date | None:
+    """The latest date with this month, day and year's last two digits that is not
+    after `today`, as the front desk means "85" (nobody is born in the future): on
+    2026-12-01, 85 is 1985, 20 is 2020, 30 is 1930; None for a day no such year has."""
+    year = today.year - (today.year - two_digit_year) % 100
+    for century_earlier in (0, 100):
+        try:
+            born = date(year - century_earlier, month, day)
+        except ValueError:
+            continue
+        if born <= today:
+            return born
+    return None
+
+
+def matching(query: str, *, today: date) -> Select[Patient] | None:
     """Patients matching what staff typed, unordered; None when it holds nothing to
-    search by. A query is a date of birth, a phone, an email or words of names and
-    references."""
+    search by. A query is a date of birth (a two-digit year read as of `today`, the
+    clinic's date), a phone, an email or words of names and references."""
     text = query.strip()
     if not text:
         return None
-    born = typed_date(text)
+    born = typed_birth_date(text, today=today)
     if born is not None:
         return select(Patient).where(Patient.date_of_birth == born)
     conditions: list[ColumnElement[bool]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from followup.campaigns.consequences import Action, consequence
 from followup.campaigns.launches import request_launch
 from followup.campaigns.lifecycle import (
     cancel,
@@ -31,10 +33,11 @@ from followup.db import transaction
 from followup.exceptions import InvalidInput
 from followup.models.base import utcnow
 from followup.models.campaigns import Campaign
-from followup.runtime import LazyRuntime
+from followup.runtime import LazyRuntime, Runtime
 
 pass_runtime = click.make_pass_decorator(LazyRuntime)
 BY = click.option("--by", "by", required=True, help="The staff member, for the audit log.")
+YES = click.option("--yes", is_flag=True, help="Do not ask first (for scripts).")
 OTHER_LANGUAGES = [language for language in LANGUAGES if language != "en"]
 
 
@@ -190,15 +193,17 @@ def test_send_command(lazy: LazyRuntime, name: str, to: str, language: str, by: 
 @campaign.command(name="launch")
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="Then watch it go out.")
+@YES
 @BY
 @pass_runtime
-def launch_command(lazy: LazyRuntime, name: str, by: str, follow: bool) -> None:
+def launch_command(lazy: LazyRuntime, name: str, by: str, follow: bool, yes: bool) -> None:
     """Write the campaign's messages into the outbox (a worker does, when there is a
-    broker); launching twice sends once."""
+    broker); launching twice sends once. Says to how many patients and asks first."""
     from followup.tasks import write_in_background
     from followup.worker import create_celery
 
     rt = lazy.get()
+    _ask(rt, name, "launch", yes=yes)
     with transaction(rt.sessions) as session:
         chosen = get_campaign(session, name)
         request_launch(session, chosen, by=by)
@@ -212,6 +217,44 @@ def launch_command(lazy: LazyRuntime, name: str, by: str, follow: bool) -> None:
         _follow(lazy, name)
 
 
+@campaign.command(name="cancel")
+@click.argument("ref")
+@YES
+@BY
+@pass_runtime
+def cancel_command(lazy: LazyRuntime, ref: str, by: str, yes: bool) -> None:
+    """Cancel it; unsent messages end cancelled. Says how many and asks first."""
+    rt = lazy.get()
+    _ask(rt, ref, "cancel", yes=yes)
+    with transaction(rt.sessions) as session:
+        chosen = get_campaign(session, ref)
+        unsent = cancel(session, chosen, by=by)
+        click.echo(f"campaign {chosen.name!r} cancelled: {unsent} messages will not be sent")
+
+
+def _ask(rt: Runtime, ref: str, action: Action, *, yes: bool) -> None:
+    """Say what `action` will do to how many patients and ask, No unless answered;
+    `--yes` skips the question, and with no terminal to ask at nothing is done."""
+    if yes:
+        return
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise InvalidInput(
+            f"campaign {action} asks first and there is no terminal to ask at; "
+            f"nothing was done (add --yes to {action} without the question)"
+        )
+    with rt.sessions() as session:
+        chosen = get_campaign(session, ref)
+        said = consequence(
+            session, chosen, action, settings=rt.settings, renderer=rt.renderer, now=utcnow()
+        )
+    click.echo(said.headline)
+    for line in said.details:
+        click.echo(f"  {line}")
+    if not click.confirm(f"{action.capitalize()} campaign {chosen.name!r}?", default=False):
+        click.echo(f"nothing changed: campaign {chosen.name!r} is still {chosen.status}")
+        raise click.exceptions.Exit(1)
+
+
 def _pause(session: Session, chosen: Campaign, by: str) -> str:
     pause(session, chosen, by=by)
     return "paused"
@@ -221,15 +264,12 @@ def _resume(session: Session, chosen: Campaign, by: str) -> str:
     return f"resumed: {resume(session, chosen, by=by)} messages to go"
 
 
-def _cancel(session: Session, chosen: Campaign, by: str) -> str:
-    return f"cancelled: {cancel(session, chosen, by=by)} messages will not be sent"
-
-
-# One shape for the commands that change a running campaign: (what it does, the change).
+# One shape for the commands that stop and restart a campaign: (what it does, the
+# change). They do not ask first, as launch and cancel do: each is undone by the other,
+# and pausing is the brake staff reach for when something is wrong.
 CHANGES: dict[str, tuple[str, Callable[[Session, Campaign, str], str]]] = {
     "pause": ("Stop sending from the next dispatch tick.", _pause),
     "resume": ("Send the rest, spread from now at the campaign's rate.", _resume),
-    "cancel": ("Cancel it; unsent messages end cancelled.", _cancel),
 }
 
 

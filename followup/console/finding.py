@@ -5,6 +5,7 @@ reference)."""
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -15,6 +16,7 @@ from followup.care.search import matching, prefer_the_index
 from followup.console.paging import Cursor, Key, Page, Paging
 from followup.console.sessions import SignedIn
 from followup.console.web import Needs, audit_view, page, runtime_of
+from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.staff.access import Ability
 
@@ -32,8 +34,10 @@ def find(
     cursor: Cursor = "",
 ) -> HTMLResponse:
     found = None
-    query = matching(q)
     runtime = runtime_of(request)
+    query = matching(
+        q, today=utcnow().astimezone(ZoneInfo(runtime.settings.clinic_timezone)).date()
+    )
     if query is not None:
         with runtime.sessions() as session:
             found = found_page(session, query, cursor=cursor, secret=runtime.settings.secret_key)

@@ -18,7 +18,7 @@ from followup.campaigns.names import get_campaign
 from followup.care.consent import standing_column
 from followup.care.search import matching
 from followup.exports.sheet import local_time, time_header
-from followup.models.base import Channel
+from followup.models.base import Channel, utcnow
 from followup.models.care import Patient
 from followup.models.outbox import Message, Purpose
 from followup.models.replies import Alert, Reply
@@ -77,7 +77,7 @@ class Listing:
 def patients(*, q: str, zone: ZoneInfo) -> Listing:
     """The patients the search finds (every patient when it is blank), with where
     they stand on each channel's consent."""
-    found = matching(q)
+    found = matching(q, today=utcnow().astimezone(zone).date())
     if found is None:  # blank: everyone; nothing to search by: no one, as on the page
         found = select(Patient).where(false()) if q.strip() else select(Patient)
     columns = found.order_by(Patient.search_text, Patient.id).with_only_columns(

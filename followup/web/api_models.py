@@ -93,12 +93,12 @@ class CampaignOut(BaseModel):
 
 
 class EstimateOut(BaseModel):
-    starts: datetime
+    starts: datetime  # its first message, on either channel
     earliest_finish: datetime
     latest_finish: datetime
-    rate: float  # texts a second it gets
-    limit: float | None  # the clinic's SMS limit (None: none)
-    ahead: int  # texts due before it
+    rate: float  # messages a second it gets (texts no faster than the limit)
+    limit: float | None  # the clinic's SMS limit (None: none, or it sends no texts)
+    ahead: int  # texts due before it (0 when it sends no texts)
     quiet_hours: int  # texts waiting for the patient's sending window
     capped: int  # recipients the frequency cap holds to a later day
     lines: list[str]

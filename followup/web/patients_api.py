@@ -4,6 +4,7 @@ them, a page at a time) and correcting their name, contacts and date of birth.""
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -13,6 +14,7 @@ from followup.console.finding import found_page
 from followup.console.paging import Cursor
 from followup.console.patients import DETAILS_CORRECTED
 from followup.console.web import audit_change
+from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.staff import StaffMember
 from followup.staff.access import Ability
@@ -34,7 +36,7 @@ def find_patients(
 ) -> PatientsFound:
     """Patients matching a name (any order, no accents or case needed), a phone, a
     reference's start, an email or a date of birth."""
-    query = matching(q)
+    query = matching(q, today=utcnow().astimezone(ZoneInfo(rt.settings.clinic_timezone)).date())
     if query is None:
         return PatientsFound(total=0, patients=[], next_cursor=None)
     found = found_page(db, query, cursor=cursor, secret=rt.settings.secret_key)

@@ -84,6 +84,61 @@ def test_the_estimate_waits_behind_due_texts_and_counts_those_coming_due(
     )
 
 
+def test_an_email_campaign_is_estimated_as_emails(runtime: Runtime) -> None:
+    """Texts already due hold no email, and email has no send limit: it goes from its
+    start at its own rate, and the estimate says emails."""
+    for n in (1, 2, 3):
+        patient(runtime, f"P{n}")
+    elsewhere = patient(runtime, "P9", office=Office.WEEHAWKEN)
+    plan_texts(runtime, elsewhere, [NOW - timedelta(hours=1)] * 60)
+    emails = new_campaign(
+        runtime, channel="email", sms_text=None, email_subject="News", email_text="Hi", rate=2.0
+    )
+    estimate = shown(runtime, emails).estimate
+    assert estimate is not None
+    assert (estimate.ahead, estimate.rate, estimate.limit) == (0, 2.0, None)
+    assert (estimate.texts_start, estimate.emails_start) == (None, NOW)
+    assert estimate.lines(NEW_YORK, NOW) == [
+        "Emails start about Fri Nov 20 10:00 AM EST; at 2 a second, the campaign's rate "
+        "(emails have no send limit).",
+        "All sent by about Fri Nov 20 10:00 AM EST (1 s from now).",
+    ]
+
+
+def test_a_campaign_by_both_channels_says_when_each_starts(runtime: Runtime) -> None:
+    patient(runtime, "P1", phone="", email="p1@example.com")  # no phone: by email
+    patient(runtime, "P2")
+    elsewhere = patient(runtime, "P9", office=Office.WEEHAWKEN)
+    plan_texts(runtime, elsewhere, [NOW - timedelta(hours=1)] * 60)
+    both = new_campaign(
+        runtime,
+        channel="preferred",
+        email_subject="News",
+        email_text="Hi",
+        rate=1.0,
+    )
+    estimate = shown(runtime, both).estimate
+    assert estimate is not None
+    assert (estimate.emails_start, estimate.texts_start) == (NOW, NOW + timedelta(seconds=60))
+    assert estimate.starts == NOW
+    assert estimate.lines(NEW_YORK, NOW)[0] == (
+        "Emails start about Fri Nov 20 10:00 AM EST and texts about Fri Nov 20 10:01 AM EST, "
+        "behind 60 texts already due (alerts and plan texts go first); texts at 1 a second "
+        "(the clinic's send limit is 1 a second; this campaign asks 1)."
+    )
+
+
+def test_with_nobody_to_reach_the_estimate_says_the_campaigns_channel(
+    runtime: Runtime,
+) -> None:
+    emails = new_campaign(
+        runtime, channel="email", sms_text=None, email_subject="News", email_text="Hi"
+    )
+    estimate = shown(runtime, emails).estimate
+    assert estimate is not None
+    assert estimate.lines(NEW_YORK, NOW)[0].startswith("Emails start about ")
+
+
 def test_quiet_hours_and_the_frequency_cap_are_counted(runtime: Runtime) -> None:
     capped = patient(runtime, "P1")
     night = patient(runtime, "P2")

@@ -11,9 +11,11 @@ from sqlalchemy import select, text
 from followup.care.patients import PatientDetails, change_details, get_patient, save_patient
 from followup.care.search import (
     fold,
+    latest_birth,
     matching,
     prefer_the_index,
     search_text,
+    typed_birth_date,
     typed_date,
     words,
 )
@@ -21,6 +23,7 @@ from followup.db import transaction
 from followup.models.care import Patient
 from followup.runtime import Runtime
 
+TODAY = date(2026, 12, 1)  # the clinic's date, for a two-digit year
 # ref, first, last, phone, email, date of birth
 CORPUS = [
     ("P-20001", "Ana", "Rivera", "(973) 555-0001", "ana.rivera@example.com", "1962-03-14"),
@@ -59,7 +62,7 @@ def corpus(runtime: Runtime) -> Runtime:
 
 
 def found(runtime: Runtime, query: str) -> set[str]:
-    statement = matching(query)
+    statement = matching(query, today=TODAY)
     if statement is None:
         return set()
     with runtime.sessions() as session:
@@ -114,6 +117,46 @@ def test_search_text_puts_the_last_name_first_and_marks_the_rest() -> None:
 )
 def test_dates_are_read_as_staff_type_them(typed: str, day: date | None) -> None:
     assert typed_date(typed) == day
+    assert typed_birth_date(typed, today=TODAY) == day
+
+
+@pytest.mark.parametrize(
+    ("typed", "day"),
+    [
+        ("3/4/85", date(1985, 3, 4)),
+        ("03/04/85", date(1985, 3, 4)),
+        ("3-4-85", date(1985, 3, 4)),
+        ("3.4.85", date(1985, 3, 4)),
+        ("1/1/20", date(2020, 1, 1)),
+        ("1/1/30", date(1930, 1, 1)),
+        ("1/1/00", date(2000, 1, 1)),
+        ("12/01/26", date(2026, 12, 1)),  # born today
+        ("12/02/26", date(1926, 12, 2)),  # tomorrow: never meant
+        ("02/30/85", None),
+        ("14/03/85", None),
+        ("3/4/985", None),
+    ],
+)
+def test_a_two_digit_year_is_the_latest_not_in_the_future(typed: str, day: date | None) -> None:
+    assert typed_birth_date(typed, today=TODAY) == day
+    assert typed_date(typed) is None  # a record takes only a year in full
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "year", "today", "born"),
+    [
+        (12, 31, 99, date(2000, 1, 1), date(1999, 12, 31)),
+        (1, 1, 0, date(2000, 1, 1), date(2000, 1, 1)),
+        (1, 2, 0, date(2000, 1, 1), date(1900, 1, 2)),
+        (2, 29, 28, date(2026, 12, 1), date(1928, 2, 29)),
+        (2, 29, 27, date(2026, 12, 1), None),  # neither 1927 nor 1827 has one
+        (2, 29, 0, date(2101, 3, 1), date(2000, 2, 29)),  # 2100 has none
+    ],
+)
+def test_the_century_turns_on_the_day(
+    month: int, day: int, year: int, today: date, born: date | None
+) -> None:
+    assert latest_birth(month, day, year, today=today) == born
 
 
 @pytest.mark.parametrize(
@@ -174,6 +217,10 @@ def test_dates_are_read_as_staff_type_them(typed: str, day: date | None) -> None
         ("03/14/1962", {"P-20001"}),
         ("1962-03-14", {"P-20001"}),
         ("1/2/1990", {"P-20008"}),
+        ("3/14/62", {"P-20001"}),
+        ("03/14/62", {"P-20001"}),
+        ("3-14-62", {"P-20001"}),
+        ("7.1.80", {"P-20002"}),
         # Nothing.
         ("Nobody", set()),
         ("smith zed", set()),
@@ -232,7 +279,7 @@ def test_the_longest_names_and_email_fit(runtime: Runtime) -> None:
 def test_searches_read_the_index_on_postgresql(corpus: Runtime) -> None:
     """However few the patients, a search on PostgreSQL reads the trigram index (the
     planner, left alone, scans every row: 270 ms at 100,000)."""
-    statement = matching("riv ana")
+    statement = matching("riv ana", today=TODAY)
     assert statement is not None
     with corpus.sessions() as session:
         prefer_the_index(session)
