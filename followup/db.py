@@ -66,7 +66,7 @@ def without_jit(url: str) -> URL:
     given = parsed.query.get("options", "")
     if not isinstance(given, str) or "jit" in given:
         return parsed
-    return parsed.update_query_dict({"options": f"{given} -c jit=off".strip()})
+    return parsed.update_query_dict({"options": f"{given} -cjit=off".strip()})
 
 
 def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:

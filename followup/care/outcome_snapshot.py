@@ -4,13 +4,14 @@ Counting outcomes reads every message, reply and form of the episodes: seconds a
 clinic's scale. Beat takes a snapshot of all of them every `REFRESH_EVERY` (staff may
 ask for one, and the first look takes the first), and a period's summaries are counted
 in SQL from the stored rows, saying when they were taken. A snapshot replaces the last
-one whole, in one transaction: a reader sees the old one or the new one, never a mix.
+in one transaction (writing only the episodes that changed): a reader sees the old one
+or the new one, never a mix.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import case, delete, distinct, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from followup.care.measures import PAIN_MCID, PSFS_MCID
-from followup.care.outcomes import ALL, GROUPINGS, OutcomeSummary, episode_outcomes
+from followup.care.outcomes import ALL, GROUPINGS, EpisodeOutcome, OutcomeSummary, episode_outcomes
 from followup.db import insert_rows, on_postgresql
 from followup.models.base import utcnow
 from followup.models.outcomes import OutcomeSnapshot, StoredOutcome
@@ -28,6 +29,8 @@ REFRESH_EVERY = timedelta(minutes=15)
 STALE_AFTER = 2 * REFRESH_EVERY
 SNAPSHOT_ID = 1
 _EVER = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+_COLUMNS = tuple(getattr(StoredOutcome, f.name) for f in fields(EpisodeOutcome))
+_CHUNK = 5000  # episode ids a statement (a statement takes at most 65,535 parameters)
 
 
 def take_snapshot(session: Session) -> int:
@@ -38,14 +41,27 @@ def take_snapshot(session: Session) -> int:
         session.execute(text("LOCK TABLE outcome_snapshots IN EXCLUSIVE MODE"))
     started, taken_at = time.monotonic(), utcnow()
     outcomes = episode_outcomes(session, start=_EVER[0], end=_EVER[1])
-    session.execute(delete(StoredOutcome))
-    insert_rows(session, StoredOutcome, [asdict(outcome) for outcome in outcomes])
+    _replace_changed(session, outcomes)
     snapshot = session.get(OutcomeSnapshot, SNAPSHOT_ID) or OutcomeSnapshot(id=SNAPSHOT_ID)
     snapshot.taken_at, snapshot.episodes = taken_at, len(outcomes)
     snapshot.took_seconds = round(time.monotonic() - started, 3)
     session.add(snapshot)
     session.flush()
     return len(outcomes)
+
+
+def _replace_changed(session: Session, outcomes: list[EpisodeOutcome]) -> None:
+    """Store `outcomes` in place of the stored ones, writing only the episodes whose
+    outcome changed (most have not since the last snapshot: a table rewritten whole
+    every refresh would leave its every row dead for the vacuum)."""
+    stored = {row[0]: EpisodeOutcome(*row) for row in session.execute(select(*_COLUMNS))}
+    fresh = {outcome.episode_id: outcome for outcome in outcomes}
+    changed = [outcome for outcome in outcomes if stored.get(outcome.episode_id) != outcome]
+    stale = [id_ for id_ in stored if id_ not in fresh] + [o.episode_id for o in changed]
+    for start in range(0, len(stale), _CHUNK):
+        chunk = stale[start : start + _CHUNK]
+        session.execute(delete(StoredOutcome).where(StoredOutcome.episode_id.in_(chunk)))
+    insert_rows(session, StoredOutcome, [asdict(outcome) for outcome in changed])
 
 
 def taken_at(session: Session) -> datetime | None:

@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy import text as text_sql
 
 from followup.care.outcome_snapshot import REFRESH_EVERY, summarize, take_snapshot, taken_at
 from followup.care.outcomes import episode_outcomes
-from followup.db import transaction
+from followup.db import on_postgresql, transaction
 from followup.models.base import utcnow
 from followup.models.outcomes import OutcomeSnapshot, StoredOutcome
 from followup.models.staff import AuditEntry, Role
@@ -30,6 +31,7 @@ from tests.delivery.test_caps import walk
 from tests.peers.twilio_server import TwilioPeer
 from tests.web.test_programmes import ANA, assign
 
+OTHER = "+12015550122"
 PERIOD = {"start": "2026-11-01", "end": "2026-11-30", "by": "clinician"}
 PAGE = "/console/outcomes?start=2026-11-01&end=2026-11-30&by=clinician"
 
@@ -57,33 +59,57 @@ def an_episode_with_two_pain_scores(runtime: Runtime) -> None:
     text(runtime, "2", sent_at(runtime, "progress-4w") + timedelta(hours=1), "S2")
 
 
-def test_a_snapshot_holds_what_counting_the_episodes_gives(
+def test_a_snapshot_holds_what_counting_the_episodes_gives_and_rewrites_only_changes(
     web_runtime: Runtime, twilio_server: TwilioPeer
 ) -> None:
     an_episode_with_two_pain_scores(web_runtime)
+    assign(web_runtime, add_patient(web_runtime, "P2", phone=OTHER), None, ref="V2")
     start, end = VISIT - timedelta(days=1), VISIT + timedelta(days=1)
     with transaction(web_runtime.sessions) as session:
         assert taken_at(session) is None
-        assert take_snapshot(session) == 1
+        assert take_snapshot(session) == 2
         first = taken_at(session)
     with web_runtime.sessions() as session:
-        stored = session.scalars(select(StoredOutcome)).all()
         counted = episode_outcomes(session, start=start, end=end)
         [rivera, everyone] = summarize(session, start=start, end=end, by="clinician")
         later = summarize(session, start=end, end=end + timedelta(days=30), by="office")
-    assert [(row.episode_id, row.pain_change, row.clinician) for row in stored] == [
-        (counted[0].episode_id, 3.0, "Dr. Rivera")
-    ]
-    assert (rivera.group, rivera.patients, rivera.pain_change) == ("Dr. Rivera", 1, 3.0)
-    assert (everyone.group, everyone.pain_mcid_share) == ("All", 1.0)
+    assert stored(web_runtime) == [(o.episode_id, o.pain_change) for o in counted]
+    assert [o.pain_change for o in counted] == [3.0, None]
+    assert (rivera.group, rivera.patients, rivera.pain_change) == ("Dr. Rivera", 2, 3.0)
+    assert (everyone.group, everyone.pain_mcid_share, everyone.pain_measured) == ("All", 1.0, 1)
     assert later == []
-    # Taken again, it replaces the last one (the same episode, once).
+
+    # Taken again after a score: the changed episode is rewritten, the other kept as it was.
+    versions = row_versions(web_runtime)
+    text(web_runtime, "0", sent_at(web_runtime, "progress-4w") + timedelta(hours=3), "S3")
     with transaction(web_runtime.sessions) as session:
-        assert take_snapshot(session) == 1
+        assert take_snapshot(session) == 2
         again = taken_at(session)
-    with web_runtime.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(StoredOutcome)) == 1
+    assert stored(web_runtime) == [(counted[0].episode_id, 5.0), (counted[1].episode_id, None)]
     assert first is not None and again is not None and again >= first
+    if versions:  # PostgreSQL: each row's version (SQLite keeps none to compare)
+        now = row_versions(web_runtime)
+        assert now[counted[1].episode_id] == versions[counted[1].episode_id]
+        assert now[counted[0].episode_id] != versions[counted[0].episode_id]
+
+
+def stored(runtime: Runtime) -> list[tuple[int, float | None]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(StoredOutcome.episode_id, StoredOutcome.pain_change).order_by(
+                StoredOutcome.first_visit_at, StoredOutcome.episode_id
+            )
+        )
+        return [(episode_id, pain) for episode_id, pain in rows]
+
+
+def row_versions(runtime: Runtime) -> dict[int, str]:
+    """Each stored row's version on PostgreSQL (`xmin`, the transaction that wrote it)."""
+    with runtime.sessions() as session:
+        if not on_postgresql(session):
+            return {}
+        rows = session.execute(text_sql("SELECT episode_id, xmin::text FROM episode_outcomes"))
+        return {episode_id: version for episode_id, version in rows}
 
 
 def test_the_page_says_how_old_its_figures_are_and_refreshes_on_request(
