@@ -1,9 +1,8 @@
 """The outcomes page and its CSV export: per clinician or office, for a chosen period
 (`followup.care.outcomes`), with a server-drawn chart. Both sum up the latest snapshot
 (`followup.care.outcome_snapshot`); the page says when it was taken, and "Refresh now"
-takes one.
-Clinicians and admins only; the page, every export and every refresh are in the
-audit log."""
+takes one. Clinicians and admins only; the page, every export and every refresh are in
+the audit log."""
 
 from __future__ import annotations
 
