@@ -12,7 +12,8 @@ from followup.models.base import Base
 
 class StoredOutcome(Base):
     """One episode's outcome (`followup.care.outcomes.EpisodeOutcome`) in the latest
-    snapshot. No foreign keys: the snapshot is replaced whole, never edited."""
+    snapshot. No foreign keys: rows are written only by taking a snapshot, which
+    replaces those that changed and drops those of episodes gone."""
 
     __tablename__ = "episode_outcomes"
 
