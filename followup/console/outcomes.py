@@ -61,13 +61,18 @@ def _period(start: str, end: str) -> tuple[date, date]:
     return first, last
 
 
+def _grouping(by: str) -> str:
+    if by not in GROUPINGS:
+        raise InvalidInput(f"group by {' or '.join(GROUPINGS)}")
+    return by
+
+
 def _rows(
     request: Request, first: date, last: date, by: str
 ) -> tuple[list[OutcomeSummary], datetime]:
     """The period's summaries, and when the snapshot they come from was taken (the
     first look takes the first snapshot)."""
-    if by not in GROUPINGS:
-        raise InvalidInput(f"group by {' or '.join(GROUPINGS)}")
+    by = _grouping(by)
     start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     with transaction(runtime_of(request).sessions) as session:
@@ -114,8 +119,7 @@ def refresh(
 ) -> HTMLResponse:
     """Take a snapshot now (what beat does every `REFRESH_EVERY`), then show the page."""
     first, last = _period(start, end)
-    if by not in GROUPINGS:
-        raise InvalidInput(f"group by {' or '.join(GROUPINGS)}")
+    by = _grouping(by)
     with transaction(runtime_of(request).sessions) as session:
         episodes = take_snapshot(session)
     audit_view(request, who, "refresh-outcomes", f"{episodes} episodes")

@@ -213,4 +213,15 @@ def test_admin_and_clinician_pages(browser: Browser, clinic: tuple[Runtime, Live
     page.goto(f"{server.url}/console/audit")
     expect(page.get_by_role("cell", name="read-patient").first).to_be_visible()
     photograph(page, "audit")
+    # Outcomes: the figures say when they were taken; Refresh now, by keyboard, keeps
+    # the period chosen and takes a new snapshot (one more in the audit log).
+    page.goto(f"{server.url}/console/outcomes?start=2026-01-01&end=2026-12-31&by=office")
+    expect(page.get_by_text(re.compile(r"Figures as of .+ E[SD]T"))).to_be_visible()
+    page.get_by_role("button", name="Refresh now").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/console/outcomes\?start=2026-01-01&end=2026-12-31"))
+    expect(page.get_by_label("By")).to_have_value("office")
+    photograph(page, "outcomes")
+    page.goto(f"{server.url}/console/audit")
+    expect(page.get_by_role("cell", name="refresh-outcomes")).to_be_visible()
     page.close()
