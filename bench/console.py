@@ -62,6 +62,7 @@ from tests.conftest import free_port  # noqa: E402
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_console"
+BROKER = "redis://127.0.0.1:6379/13"  # the served app's, for its rate limits and health
 PASSWORD = "correct horse battery"
 SECRET = pyotp.random_base32()
 PAGE_GOAL_MS, SEARCH_GOAL_MS, IMPORT_GOAL = 200.0, 100.0, 0.3
@@ -212,12 +213,18 @@ def _staff_and_campaign(runtime: Runtime) -> str:
 
 
 def _serve(url: str, port: int) -> None:
+    """The app as `followup serve` runs it (`followup.web.main`, its heap frozen for the
+    collector), with a broker named, as in production: so no periodic work in-process."""
+    import os
+
     import uvicorn
 
-    from followup.web.app import create_app
-
-    settings = Settings(database_url=url, public_url=f"http://127.0.0.1:{port}")
-    uvicorn.run(create_app(Runtime(settings)), host="127.0.0.1", port=port, log_level="warning")
+    os.environ.update(
+        FOLLOWUP_DATABASE_URL=url,
+        FOLLOWUP_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        FOLLOWUP_REDIS_URL=BROKER,
+    )
+    uvicorn.run("followup.web.main:app", host="127.0.0.1", port=port, log_level="warning")
 
 
 def _csrf(page: str) -> str:

@@ -125,6 +125,7 @@ def seed(dsn: str, scale: Scale, now: datetime) -> dict[str, int]:
         written = {
             "patients": _copy(connection, "patients", _patients(n, now)),
             "consents": _copy(connection, "consents", _consents(n, now)),
+            "consent_events": _copy(connection, "consent_events", _consent_events(n, now)),
             "episodes": _copy(connection, "episodes", _episodes(n, now)),
             "visits": _copy(connection, "visits", _visits(n, scale.visits_each, now)),
             "messages": _copy(connection, "messages", _messages(n, scale, now, rng)),
@@ -180,16 +181,44 @@ def _patients(n: int, now: datetime) -> Iterator[dict[str, Any]]:
 
 
 def _consents(n: int, now: datetime) -> Iterator[dict[str, Any]]:
+    """Care texts for all (2% said no); campaign texts for three in four, of whom one
+    in fifteen has since revoked it. The rest were never asked."""
     for i in range(1, n + 1):
-        yield {
-            "patient_id": i,
-            "channel": "sms",
-            "purpose": "care",
-            "granted": i % 50 != 0,
-            "changed_at": now - timedelta(days=400),
-            "source": "bench",
-            "changed_by": "bench",
-        }
+        yield _consent(i, "care", i % 50 != 0, now - timedelta(days=400))
+        if i % 4:
+            yield _consent(i, "campaign", i % 20 != 1, now - timedelta(days=200))
+
+
+def _consent(i: int, purpose: str, granted: bool, at: datetime) -> dict[str, Any]:
+    return {
+        "patient_id": i,
+        "channel": "sms",
+        "purpose": purpose,
+        "granted": granted,
+        "changed_at": at,
+        "source": "bench",
+        "changed_by": "bench",
+    }
+
+
+def _consent_events(n: int, now: datetime) -> Iterator[dict[str, Any]]:
+    """The history behind `_consents`: a campaign "yes" before each revocation."""
+    for consent in _consents(n, now):
+        if consent["purpose"] == "campaign" and not consent["granted"]:
+            yield _event(consent, granted=True, at=consent["changed_at"] - timedelta(days=100))
+        yield _event(consent, granted=consent["granted"], at=consent["changed_at"])
+
+
+def _event(consent: dict[str, Any], *, granted: bool, at: datetime) -> dict[str, Any]:
+    return {
+        "patient_id": consent["patient_id"],
+        "channel": consent["channel"],
+        "purpose": consent["purpose"],
+        "granted": granted,
+        "at": at,
+        "source": "bench",
+        "recorded_by": "bench",
+    }
 
 
 def _visited(i: int, k: int, now: datetime) -> datetime:
