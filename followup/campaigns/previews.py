@@ -5,11 +5,13 @@ each language, and how long it would take (`followup.campaigns.estimates`)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Subquery, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from followup.campaigns.estimates import Estimate, Send, estimate
@@ -109,43 +111,44 @@ def preview(
         result.recipients[channel] += count
         result.languages[language] += count
     texted = [language for language, written in written_in.items() if written is not None]
-    recipients = select(found).where(found.c.channel.is_not(None), found.c.language.in_(texted))
-    result.samples = _samples(session, recipients.subquery(), text, written_in)
-    sends = [
-        Send(patient_id, Channel(channel), timezone)
-        for patient_id, channel, timezone in session.execute(
-            recipients.with_only_columns(
-                found.c.patient_id, found.c.channel, found.c.timezone
-            ).order_by(found.c.patient_id)
+    recipients = session.execute(
+        select(
+            found.c.patient_id,
+            found.c.channel,
+            found.c.timezone,
+            found.c.first_name,
+            found.c.language,
         )
-    ]
+        .where(found.c.channel.is_not(None), found.c.language.in_(texted))
+        .order_by(found.c.patient_id)
+    ).all()
+    result.samples = _samples(recipients, text, written_in)
+    sends = [Send(row.patient_id, Channel(row.channel), row.timezone) for row in recipients]
     result.estimate = estimate(session, campaign, sends, settings=settings, now=now)
     return result
 
 
 def _samples(
-    session: Session, recipients: Subquery, text: CampaignText, written_in: dict[str, str | None]
+    recipients: Sequence[Row[*tuple[Any, ...]]],
+    text: CampaignText,
+    written_in: dict[str, str | None],
 ) -> list[Sample]:
     """The first recipients (by id) of each language, rendered as they would read it."""
-    place = (
-        func.row_number()
-        .over(partition_by=recipients.c.language, order_by=recipients.c.patient_id)
-        .label("place")
-    )
-    ranked = select(recipients, place).subquery()
-    samples = []
-    for first_name, channel, language in session.execute(
-        select(ranked.c.first_name, ranked.c.channel, ranked.c.language)
-        .where(ranked.c.place <= SAMPLES_PER_LANGUAGE)
-        .order_by(ranked.c.patient_id)
-    ):
-        rendered = text.sample(Channel(channel), first_name=first_name, language=language)
+    samples: list[Sample] = []
+    taken: Counter[str] = Counter()
+    for row in recipients:
+        if taken[row.language] == SAMPLES_PER_LANGUAGE:
+            continue
+        taken[row.language] += 1
+        rendered = text.sample(
+            Channel(row.channel), first_name=row.first_name, language=row.language
+        )
         samples.append(
             Sample(
-                first_name,
-                channel,
-                language,
-                written_in[language] or "",
+                row.first_name,
+                row.channel,
+                row.language,
+                written_in[row.language] or "",
                 rendered.body,
                 rendered.subject,
             )

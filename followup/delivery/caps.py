@@ -30,11 +30,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
 from followup.care.appointments import STEP_PREFIX as REMINDER_PREFIX
 from followup.config import Settings
+from followup.db import dialect_name, per_dialect
 from followup.delivery.eligibility import Defer, Skip
 from followup.delivery.repeats import REACHED
 from followup.models.base import Channel
@@ -65,10 +66,14 @@ class Cap:
         that holds it within the cap."""
         if self.per_day and days[day] >= self.per_day:
             return False
-        if not self.per_week:
+        if not self.per_week or sum(days.values()) < self.per_week:
             return True
-        for start in (day - timedelta(days=back) for back in range(WEEK)):
-            held = sum(days[start + timedelta(days=n)] for n in range(WEEK))
+        # The days from a week before to a week after `day`; each run of seven holds it.
+        around = [days[day + timedelta(days=n)] for n in range(1 - WEEK, WEEK)]
+        held = sum(around[:WEEK])
+        for first in range(WEEK):
+            if first:
+                held += around[first + WEEK - 1] - around[first - 1]
             if held >= self.per_week:
                 return False
         return True
@@ -176,20 +181,38 @@ class FrequencyCaps:
         return held
 
 
+# Built once for each database (`followup.db.per_dialect`): the patients' capped
+# messages that reached them since `since`, and their plan messages due before `until`.
+SPENT = per_dialect(
+    lambda member_of: select(Message.patient_id, Message.channel, Message.attempted_at).where(
+        member_of(Message.patient_id, "patients", Integer()),
+        Message.purpose.in_(CAPPED),
+        Message.status.in_(REACHED),
+        Message.attempted_at >= bindparam("since"),
+    )
+)
+PLANNED = per_dialect(
+    lambda member_of: select(
+        Message.id, Message.patient_id, Message.channel, Message.due_at, Message.step
+    ).where(
+        member_of(Message.patient_id, "patients", Integer()),
+        Message.purpose == Purpose.CARE,
+        Message.status.in_(PENDING_STATUSES),
+        Message.due_at < bindparam("until"),
+    )
+)
+
+
 def spent_days(
     session: Session, zones: dict[int | None, ZoneInfo], *, since: datetime
 ) -> defaultdict[tuple[int | None, str], Days]:
     """Per (patient, channel), how many capped messages reached the patient (or may
     have) on each of their local days since `since`."""
     spent: defaultdict[tuple[int | None, str], Days] = defaultdict(Counter)
-    for patient_id, channel, attempted_at in session.execute(
-        select(Message.patient_id, Message.channel, Message.attempted_at).where(
-            Message.patient_id.in_(zones),
-            Message.purpose.in_(CAPPED),
-            Message.status.in_(REACHED),
-            Message.attempted_at >= since,
-        )
-    ):
+    rows = session.connection().execute(
+        SPENT[dialect_name(session)], {"patients": list(zones), "since": since}
+    )
+    for patient_id, channel, attempted_at in rows:
         local = cast(datetime, attempted_at).astimezone(zones[patient_id])
         spent[(patient_id, channel)][local.date()] += 1
     return spent
@@ -206,14 +229,11 @@ def _planned_care(
     )
     if not zones:
         return planned
-    for row in session.execute(
-        select(Message.id, Message.patient_id, Message.channel, Message.due_at, Message.step).where(
-            Message.patient_id.in_(zones),
-            Message.purpose == Purpose.CARE,
-            Message.status.in_(PENDING_STATUSES),
-            Message.due_at < now + timedelta(days=WEEK),
-        )
-    ):
+    rows = session.connection().execute(
+        PLANNED[dialect_name(session)],
+        {"patients": list(zones), "until": now + timedelta(days=WEEK)},
+    )
+    for row in rows:
         if row.id in leave_out:
             continue
         day = max(row.due_at, now).astimezone(zones[row.patient_id]).date()

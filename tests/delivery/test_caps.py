@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from followup.campaigns.launches import launch
@@ -38,6 +40,28 @@ def test_a_day_and_any_seven_days_are_counted_in_local_dates() -> None:
     assert not cap.has_room(days, date(2026, 10, 24))  # 24-30 would hold four
     assert cap.has_room(days, date(2026, 11, 2))  # 27 Oct - 2 Nov holds two
     assert Cap(0, 0).has_room(Counter({date(2026, 10, 28): 9}), date(2026, 10, 28))
+
+
+@given(
+    per_day=st.integers(0, 3),
+    per_week=st.integers(0, 5),
+    spread=st.lists(st.tuples(st.integers(-10, 10), st.integers(1, 3)), max_size=8),
+    offset=st.integers(-3, 3),
+)
+def test_room_is_what_every_seven_day_run_holding_the_day_leaves(
+    per_day: int, per_week: int, spread: list[tuple[int, int]], offset: int
+) -> None:
+    day = date(2026, 10, 28)
+    days: Counter[date] = Counter()
+    for shift, count in spread:
+        days[day + timedelta(days=shift)] += count
+    runs = [[day + timedelta(days=start + n) for n in range(7)] for start in range(-6, 1)]
+    target = day + timedelta(days=offset)
+    runs = [[d + timedelta(days=offset) for d in run] for run in runs]
+    room = (not per_day or days[target] < per_day) and (
+        not per_week or all(sum(days[d] for d in run) < per_week for run in runs)
+    )
+    assert Cap(per_day, per_week).has_room(days, target) == room
 
 
 def test_a_capped_text_keeps_its_local_time_across_the_clock_change() -> None:
