@@ -1,5 +1,6 @@
 """`followup serve` in a thread: the web app under uvicorn on a loopback port, with
-the proxy settings `followup serve` gives it."""
+the proxy settings `followup serve` gives it and, as it, no access log (a path can
+carry a phone number)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class LiveServer:
             host="127.0.0.1",
             port=self.port,
             log_level="info",
+            access_log=False,
             proxy_headers=bool(proxies),
             forwarded_allow_ips=proxies or None,
         )

@@ -41,6 +41,7 @@ def test_the_front_desk_finds_and_tells_apart_patients_by_keyboard(
     sign_in(page, server, "maria")
     page.goto(f"{server.url}/console/patients")
     # The search box has the focus: type as the caller spells it, without the accent.
+    expect(page.get_by_role("searchbox")).to_be_focused()
     page.keyboard.type("smith, sofia")
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_have_text("2 patients")
