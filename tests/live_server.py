@@ -4,6 +4,7 @@ carry a phone number)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -36,6 +37,9 @@ class LiveServer:
         deadline = time.monotonic() + 10
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.02)
+        # uvicorn 0.55 logs access lines whenever its logger has a handler, whatever
+        # `access_log` says, and pytest's log capture gives it one: keep them below it.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
         return self
 
     def __exit__(self, *_: object) -> None:
