@@ -55,9 +55,8 @@ def test_room_is_what_every_seven_day_run_holding_the_day_leaves(
     days: Counter[date] = Counter()
     for shift, count in spread:
         days[day + timedelta(days=shift)] += count
-    runs = [[day + timedelta(days=start + n) for n in range(7)] for start in range(-6, 1)]
     target = day + timedelta(days=offset)
-    runs = [[d + timedelta(days=offset) for d in run] for run in runs]
+    runs = [[target + timedelta(days=start + n) for n in range(7)] for start in range(-6, 1)]
     room = (not per_day or days[target] < per_day) and (
         not per_week or all(sum(days[d] for d in run) < per_week for run in runs)
     )
