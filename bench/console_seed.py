@@ -255,6 +255,7 @@ def _messages(n: int, scale: Scale, now: datetime, rng: random.Random) -> Iterat
             due = _visited(i, 2, now) + timedelta(days=step * 4)
             status = "scheduled" if due > now else rng.choice(STATUSES)
             sent = status in {"sent", "delivered"}
+            attempted = sent or status == "failed"
             yield {
                 "id": (i - 1) * scale.messages_each + step + 1,
                 "patient_id": i,
@@ -275,6 +276,7 @@ def _messages(n: int, scale: Scale, now: datetime, rng: random.Random) -> Iterat
                 else None,
                 "allow_repeat": False,
                 "ignore_quiet_hours": False,
+                "attempted_at": due if attempted else None,
                 "sent_at": due if sent else None,
                 "updated_at": due,
                 "created_at": due - timedelta(days=step * 4),

@@ -27,24 +27,27 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import Integer, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from followup.care.appointments import STEP_PREFIX as REMINDER_PREFIX
 from followup.config import Settings
-from followup.db import dialect_name, per_dialect
+from followup.db import dialect_name, on_postgresql, per_dialect
 from followup.delivery.eligibility import Defer, Skip
 from followup.delivery.repeats import REACHED
 from followup.models.base import Channel
-from followup.models.outbox import PENDING_STATUSES, Message, Purpose
+from followup.models.outbox import PENDING_CARE, PENDING_STATUSES, Message, Purpose
 from followup.schedule import into_sending_window, local_datetime
 
 CAPPED = (Purpose.CARE.value, Purpose.CAMPAIGN.value)
 WEEK = 7
+# Patients per query on SQLite, an expanding IN; PostgreSQL takes them all as one array.
+SQLITE_BATCH = 1000
 Days = Counter[date]
+Key = tuple[int | None, str]  # patient, channel
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class FrequencyCaps:
             if is_reminder(row):
                 spent[key][today] += 1
                 continue
-            kept = ahead[key][0] if row.purpose == Purpose.CARE else ahead[key][1]
+            kept = ahead.reminders[key] if row.purpose == Purpose.CARE else ahead.everything[key]
             window = self.window if channel is Channel.SMS else None
             slot = cap.next_slot(spent[key] + kept, now, zone, window=window)
             if slot == now:
@@ -196,8 +199,7 @@ PLANNED = per_dialect(
         Message.id, Message.patient_id, Message.channel, Message.due_at, Message.step
     ).where(
         member_of(Message.patient_id, "patients", Integer()),
-        Message.purpose == Purpose.CARE,
-        Message.status.in_(PENDING_STATUSES),
+        text(PENDING_CARE),  # as written in its index's predicate, which the planner matches
         Message.due_at < bindparam("until"),
     )
 )
@@ -205,10 +207,10 @@ PLANNED = per_dialect(
 
 def spent_days(
     session: Session, zones: dict[int | None, ZoneInfo], *, since: datetime
-) -> defaultdict[tuple[int | None, str], Days]:
+) -> defaultdict[Key, Days]:
     """Per (patient, channel), how many capped messages reached the patient (or may
     have) on each of their local days since `since`."""
-    spent: defaultdict[tuple[int | None, str], Days] = defaultdict(Counter)
+    spent: defaultdict[Key, Days] = defaultdict(Counter)
     rows = session.connection().execute(
         SPENT[dialect_name(session)], {"patients": list(zones), "since": since}
     )
@@ -218,29 +220,32 @@ def spent_days(
     return spent
 
 
+class Planned(NamedTuple):
+    """Per (patient, channel), the plan messages due on each local day of the week ahead."""
+
+    reminders: defaultdict[Key, Days]  # appointment reminders: routine plan messages leave room
+    everything: defaultdict[Key, Days]  # every plan message: campaigns leave room
+
+
 def _planned_care(
     session: Session, zones: dict[int | None, ZoneInfo], now: datetime, *, leave_out: set[int]
-) -> defaultdict[tuple[int | None, str], tuple[Days, Days]]:
-    """Per (patient, channel), the plan messages due on each local day of the week
-    ahead (but those of `leave_out`, being sent now): (the appointment reminders, which
-    routine plan messages leave room for; every plan message, which campaigns do)."""
-    planned: defaultdict[tuple[int | None, str], tuple[Days, Days]] = defaultdict(
-        lambda: (Counter(), Counter())
-    )
+) -> Planned:
+    """The patients' plan messages due in the week ahead, but those of `leave_out`
+    (being sent now)."""
+    planned = Planned(defaultdict(Counter), defaultdict(Counter))
     if not zones:
         return planned
     rows = session.connection().execute(
         PLANNED[dialect_name(session)],
         {"patients": list(zones), "until": now + timedelta(days=WEEK)},
     )
-    for row in rows:
-        if row.id in leave_out:
+    for message_id, patient_id, channel, due_at, step in rows:
+        if message_id in leave_out:
             continue
-        day = max(row.due_at, now).astimezone(zones[row.patient_id]).date()
-        reminders, everything = planned[(row.patient_id, row.channel)]
-        everything[day] += 1
-        if (row.step or "").startswith(REMINDER_PREFIX):
-            reminders[day] += 1
+        day = max(due_at, now).astimezone(zones[patient_id]).date()
+        planned.everything[(patient_id, channel)][day] += 1
+        if step and step.startswith(REMINDER_PREFIX):
+            planned.reminders[(patient_id, channel)][day] += 1
     return planned
 
 
@@ -308,7 +313,6 @@ def without_room(
     sends: dict[int, tuple[ZoneInfo, datetime]],
     *,
     now: datetime,
-    chunk: int = 1000,
 ) -> int:
     """How many of the patients, each sent a campaign message at the given time in
     their zone, the budget has no room for that day (so it holds them to a later day
@@ -317,14 +321,17 @@ def without_room(
     if not cap.limits or not sends:
         return 0
     held, ids = 0, sorted(sends)
-    for first in range(0, len(ids), chunk):
-        part = ids[first : first + chunk]
+    batch = len(ids) if on_postgresql(session) else SQLITE_BATCH
+    for first in range(0, len(ids), batch):
+        part = ids[first : first + batch]
         zones: dict[int | None, ZoneInfo] = {p: sends[p][0] for p in part}
         spent = spent_days(session, zones, since=now - timedelta(days=WEEK + 1))
-        planned = _planned_care(session, zones, now, leave_out=set())
+        planned = _planned_care(session, zones, now, leave_out=set()).everything
         for patient_id in part:
-            zone, at = sends[patient_id]
-            _, every_plan_message = planned[(patient_id, channel.value)]
-            days = spent[(patient_id, channel.value)] + every_plan_message
-            held += not cap.has_room(days, at.astimezone(zone).date())
+            key = (patient_id, channel.value)
+            sent, coming = spent.get(key), planned.get(key)
+            days = sent + coming if sent and coming else sent or coming
+            if days:  # no message in the fortnight: room
+                zone, at = sends[patient_id]
+                held += not cap.has_room(days, at.astimezone(zone).date())
     return held

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +46,9 @@ class MessageStatus(StrEnum):
 
 
 PENDING_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
+# Plan messages still to go (`PENDING_STATUSES`, `Purpose.CARE`), in SQL: the
+# predicate of the frequency cap's partial index.
+PENDING_CARE = "status IN ('scheduled', 'queued') AND purpose = 'care'"
 
 
 class Message(Base):
@@ -69,6 +73,24 @@ class Message(Base):
         Index("ix_messages_status_updated_at", "status", "updated_at"),
         # The outcomes page: an episode's check-ins and programme reminders.
         Index("ix_messages_episode_template_status", "episode_id", "template", "status"),
+        # The frequency cap's days: the patients' messages sent since a day, and their
+        # plan messages still to go (read from the index alone on PostgreSQL).
+        Index(
+            "ix_messages_patient_attempted_at",
+            "patient_id",
+            "attempted_at",
+            postgresql_include=["channel", "purpose", "status"],
+            postgresql_where=text("attempted_at IS NOT NULL"),
+            sqlite_where=text("attempted_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_patient_pending_care",
+            "patient_id",
+            "due_at",
+            postgresql_include=["id", "channel", "step"],
+            postgresql_where=text(PENDING_CARE),
+            sqlite_where=text(PENDING_CARE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
