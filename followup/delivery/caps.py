@@ -213,7 +213,7 @@ def spent_days(
     spent: defaultdict[Key, Days] = defaultdict(Counter)
     rows = session.connection().execute(
         SPENT[dialect_name(session)], {"patients": list(zones), "since": since}
-    )
+    ).all()  # fetched at once: row by row costs a call each
     for patient_id, channel, attempted_at in rows:
         local = cast(datetime, attempted_at).astimezone(zones[patient_id])
         spent[(patient_id, channel)][local.date()] += 1
@@ -238,7 +238,7 @@ def _planned_care(
     rows = session.connection().execute(
         PLANNED[dialect_name(session)],
         {"patients": list(zones), "until": now + timedelta(days=WEEK)},
-    )
+    ).all()
     for message_id, patient_id, channel, due_at, step in rows:
         if message_id in leave_out:
             continue
