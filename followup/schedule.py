@@ -19,6 +19,11 @@ def local_datetime(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
+def start_of_day(day: date, zone: ZoneInfo) -> datetime:
+    """The aware moment `day` begins on a wall clock in `zone`."""
+    return local_datetime(day, time(0), zone)
+
+
 def step_due_at(visited_at: datetime, *, day_offset: int, at: time, zone: ZoneInfo) -> datetime:
     """UTC moment of 'day N at HH:MM' in the patient's zone, never before the visit."""
     visit_day = visited_at.astimezone(zone).date()

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, case, func, literal, null
 from sqlalchemy.sql.expression import ColumnCollection
 
 from followup.campaigns.segments import Candidate
-from followup.care.consent import ConsentStanding, standing_of
+from followup.care.consent import ConsentStanding, standing_case, standing_of
 from followup.care.plans import PREFERRED
 from followup.models.base import Channel
 
@@ -81,14 +81,12 @@ def why_not(c: ColumnCollection[str, Any], wanted: str) -> ColumnElement[str | N
 
 def _unreachable_sql(c: ColumnCollection[str, Any], channel: Channel) -> ColumnElement[str]:
     sms = channel is Channel.SMS
-    granted = c.sms_consent if sms else c.email_consent
+    standing = standing_case(
+        c.sms_consent if sms else c.email_consent,
+        c.sms_granted_before if sms else c.email_granted_before,
+    )
     return case(
         (func.coalesce(c.phone if sms else c.email, "") == "", literal(NO_ROUTE)),
-        (granted.is_(None), literal(NEVER_ASKED)),
-        (granted, null()),
-        (
-            c.sms_granted_before if sms else c.email_granted_before,
-            literal(LEFT_OUT[ConsentStanding.REVOKED]),
-        ),
-        else_=literal(LEFT_OUT[ConsentStanding.NEVER_CONSENTED]),
+        (standing == ConsentStanding.GRANTED.value, null()),
+        else_=case({kind.value: words for kind, words in LEFT_OUT.items()}, value=standing),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.models.replies import Reply
+from followup.schedule import start_of_day
 
 STREAM_CHUNK = 1000
 # A hundred years: a longer "not seen for" would reach before any date a database keeps.
@@ -236,10 +237,10 @@ def _filtered(
     if segment.offices:
         visit_rules.append(Visit.office.in_(segment.offices))
     if segment.visited_from:
-        visit_rules.append(Visit.visited_at >= _start_of(segment.visited_from, zone))
+        visit_rules.append(Visit.visited_at >= start_of_day(segment.visited_from, zone))
     if segment.visited_to:
         visit_rules.append(
-            Visit.visited_at < _start_of(segment.visited_to + timedelta(days=1), zone)
+            Visit.visited_at < start_of_day(segment.visited_to + timedelta(days=1), zone)
         )
     if segment.tags:
         wrapped = literal(",") + Visit.tags + literal(",")
@@ -275,21 +276,17 @@ def _filtered(
         query = query.where(
             exists().where(
                 Reply.patient_id == Patient.id,
-                Reply.received_at >= _start_of(segment.replied_since, zone),
+                Reply.received_at >= start_of_day(segment.replied_since, zone),
             )
         )
     if segment.not_replied_since:
         query = query.where(
             ~exists().where(
                 Reply.patient_id == Patient.id,
-                Reply.received_at >= _start_of(segment.not_replied_since, zone),
+                Reply.received_at >= start_of_day(segment.not_replied_since, zone),
             )
         )
     return query
-
-
-def _start_of(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def _seq(value: object) -> list[object]:

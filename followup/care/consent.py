@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from followup.exceptions import NotFound
@@ -36,6 +36,19 @@ def standing_of(granted: bool | None, *, granted_before: bool) -> ConsentStandin
     if granted:
         return ConsentStanding.GRANTED
     return ConsentStanding.REVOKED if granted_before else ConsentStanding.NEVER_CONSENTED
+
+
+def standing_case(
+    granted: SQLColumnExpression[bool | None], granted_before: SQLColumnExpression[bool]
+) -> ColumnElement[str]:
+    """`standing_of` in SQL, over columns of the current decision (NULL: none on record)
+    and of whether the history holds a consent given."""
+    return case(
+        (granted.is_(None), ConsentStanding.NEVER_ASKED.value),
+        (granted.is_(True), ConsentStanding.GRANTED.value),
+        (granted_before, ConsentStanding.REVOKED.value),
+        else_=ConsentStanding.NEVER_CONSENTED.value,
+    )
 
 
 def is_revocation() -> ColumnElement[bool]:
@@ -64,13 +77,7 @@ def standing_column(channel: Channel, purpose: Purpose) -> ColumnElement[str]:
         ConsentEvent.granted.is_(True),
     )
     decided = (
-        select(
-            case(
-                (Consent.granted.is_(True), ConsentStanding.GRANTED.value),
-                (ever_granted, ConsentStanding.REVOKED.value),
-                else_=ConsentStanding.NEVER_CONSENTED.value,
-            )
-        )
+        select(standing_case(Consent.granted, ever_granted))
         .where(
             Consent.patient_id == Patient.id,
             Consent.channel == channel.value,

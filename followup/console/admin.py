@@ -5,7 +5,7 @@ log, filtered by member, patient, action and date, a page at a time."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from followup.exceptions import NotFound
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
+from followup.schedule import start_of_day
 from followup.staff import audit
 from followup.staff.access import Ability
 from followup.staff.accounts import SetPasswordLinks, require_second_factor, reset_second_factor
@@ -222,8 +223,8 @@ class AuditAsked:
             actor=self.actor.strip() or None,
             patient_id=patient_id,
             action=self.action or None,
-            since=_start_of(self.since, zone),
-            until=_start_of(self.until + timedelta(days=1), zone) if self.until else None,
+            since=start_of_day(self.since, zone) if self.since else None,
+            until=start_of_day(self.until + timedelta(days=1), zone) if self.until else None,
         )
 
 
@@ -274,10 +275,6 @@ def audit_log(
         actions=actions,
         unknown_patient=query.patient_id == NO_PATIENT,
     )
-
-
-def _start_of(day: date | None, zone: ZoneInfo) -> datetime | None:
-    return None if day is None else datetime.combine(day, time(0), zone)
 
 
 def _member(session: Session, staff_id: int) -> StaffMember:

@@ -5,7 +5,7 @@ acknowledged alerts stay findable under Closed, with their history."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from followup.replies.closed_alerts import ClosedAlert, acknowledgers, alerts_st
 from followup.replies.conversations import thread
 from followup.replies.notices import Notice, notices, told
 from followup.replies.open_alerts import URGENCY, OpenAlert, open_alerts_query
+from followup.schedule import start_of_day
 from followup.staff import audit
 from followup.staff.access import Ability
 
@@ -181,6 +182,4 @@ def clinic_day(raw: str, zone: ZoneInfo, *, after: bool = False) -> datetime | N
         day = date.fromisoformat(raw)
     except ValueError as exc:
         raise InvalidInput(f"not a date: {raw!r} (YYYY-MM-DD)") from exc
-    if after:
-        day += timedelta(days=1)
-    return datetime.combine(day, time(0), zone)
+    return start_of_day(day + timedelta(days=1) if after else day, zone)

@@ -211,9 +211,9 @@ def spent_days(
     """Per (patient, channel), how many capped messages reached the patient (or may
     have) on each of their local days since `since`."""
     spent: defaultdict[Key, Days] = defaultdict(Counter)
-    rows = session.connection().execute(
-        SPENT[dialect_name(session)], {"patients": list(zones), "since": since}
-    ).all()  # fetched at once: row by row costs a call each
+    parameters = {"patients": list(zones), "since": since}
+    # Fetched at once: row by row costs a call each.
+    rows = session.connection().execute(SPENT[dialect_name(session)], parameters).all()
     for patient_id, channel, attempted_at in rows:
         local = cast(datetime, attempted_at).astimezone(zones[patient_id])
         spent[(patient_id, channel)][local.date()] += 1
@@ -235,10 +235,8 @@ def _planned_care(
     planned = Planned(defaultdict(Counter), defaultdict(Counter))
     if not zones:
         return planned
-    rows = session.connection().execute(
-        PLANNED[dialect_name(session)],
-        {"patients": list(zones), "until": now + timedelta(days=WEEK)},
-    ).all()
+    parameters = {"patients": list(zones), "until": now + timedelta(days=WEEK)}
+    rows = session.connection().execute(PLANNED[dialect_name(session)], parameters).all()
     for message_id, patient_id, channel, due_at, step in rows:
         if message_id in leave_out:
             continue
