@@ -11,6 +11,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -47,6 +48,7 @@ COLUMNS = (
     "psfs_measured",
     "psfs_mcid_share",
     "adherence",
+    "figures_as_of",  # when the snapshot was taken, on the clinic's clock
 )
 
 
@@ -133,6 +135,8 @@ def outcomes_csv(
 ) -> Response:
     first, last = _period(start, end)
     rows, taken = _rows(request, first, last, by)
+    zone = ZoneInfo(runtime_of(request).settings.clinic_timezone)
+    as_of = taken.astimezone(zone).isoformat(timespec="minutes")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
@@ -149,6 +153,7 @@ def outcomes_csv(
                 row.psfs_measured,
                 row.psfs_mcid_share,
                 row.adherence,
+                as_of,
             ]
         )
     detail = f"{first} to {last} by {by}, {len(rows)} rows, as of {taken:%Y-%m-%d %H:%M} UTC"

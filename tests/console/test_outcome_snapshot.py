@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -136,8 +136,15 @@ def test_the_page_says_how_old_its_figures_are_and_refreshes_on_request(
     ).text
     assert 'value="2026-11-01"' in page and pain_cell(page).startswith("+4.0")
     exported = console.get("/console/outcomes.csv?start=2026-11-01&end=2026-11-30&by=office")
-    [hoboken, _] = list(csv.DictReader(io.StringIO(exported.text)))
+    [hoboken, everyone] = list(csv.DictReader(io.StringIO(exported.text)))
     assert hoboken["pain_change_mean"] == "4.0"
+    # The file says when its figures are from, on the clinic's (New York) clock.
+    with web_runtime.sessions() as session:
+        taken = taken_at(session)
+    as_of = datetime.fromisoformat(hoboken["figures_as_of"])
+    assert taken is not None and as_of == taken.replace(second=0, microsecond=0)
+    assert as_of.utcoffset() in {timedelta(hours=-5), timedelta(hours=-4)}
+    assert everyone["figures_as_of"] == hoboken["figures_as_of"]
 
     # A snapshot older than two refreshes: the scheduler may have stopped.
     with transaction(web_runtime.sessions) as session:
