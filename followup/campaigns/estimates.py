@@ -8,8 +8,9 @@ the patient's quiet hours waits for their window; a patient whose frequency cap 
 room that day gets it on a later day. The estimate walks the recipients in the order
 the launch gives them slots, and says when it could start, a finish range (the
 earliest if nothing else comes due; the latest if every plan text due meanwhile goes
-first), and how many recipients quiet hours and the cap hold. Emails share none of
-that: an email-only campaign goes at its own rate from its start.
+first, following each push), and how many recipients quiet hours and the cap hold.
+Emails share none of that but their own cap (if the clinic sets one): an email-only
+campaign goes at its own rate from its start.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from followup.models.outbox import Message, MessageStatus
 from followup.schedule import into_sending_window
 
 WAITING = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# Rounds of "the texts coming due before the end push it later" counted: plan texts
+# that come due faster than the limit sends would push it for ever.
+MAX_PUSHES = 8
 
 
 class Send(NamedTuple):
@@ -127,26 +131,28 @@ def estimate(
     # When each channel's first message can go; with no recipients, the campaign's start.
     firsts = dict.fromkeys(channels, start) if not sends else {}
     held: Counter[datetime] = Counter()
-    text_times: dict[int, tuple[ZoneInfo, datetime]] = {}
+    # Per channel, each recipient's zone and when their message goes (for the cap).
+    times: dict[Channel, dict[int, tuple[ZoneInfo, datetime]]] = {c: {} for c in Channel}
     for position, send in enumerate(sends):
         at = start + spacing * position
+        zone = ZoneInfo(send.timezone)
         if send.channel is Channel.SMS:
             at = max(at, free_at + gap * texts)
             texts += 1
-            zone = ZoneInfo(send.timezone)
             opens = into_sending_window(at, zone=zone, start=window[0], end=window[1])
-            text_times[send.patient_id] = (zone, opens)
+            times[Channel.SMS][send.patient_id] = (zone, opens)
             firsts[Channel.SMS] = min(firsts.get(Channel.SMS, opens), opens)
             if opens != at:
                 held[opens] += 1
                 continue
         else:
+            times[send.channel][send.patient_id] = (zone, at)
             firsts.setdefault(send.channel, at)  # emails keep launch order
         finish = max(finish, at)
     for opens, count in sorted(held.items()):
         finish = max(finish, opens + gap * count)
-    coming = texts_ahead(session, campaign, after=start, until=finish) if gap else 0
     caps = FrequencyCaps(settings)
+    capping = [c for c in Channel if times[c] and caps.caps[c].limits]
     return Estimate(
         asked=campaign.rate,
         quiet_start=window[0],
@@ -154,15 +160,29 @@ def estimate(
         texts_start=firsts.get(Channel.SMS),
         emails_start=firsts.get(Channel.EMAIL),
         earliest=finish,
-        latest=finish + gap * coming,
+        latest=_latest(session, campaign, start=start, finish=finish, gap=gap),
         rate=min(campaign.rate, limit) if limit else campaign.rate,
         limit=limit,
         ahead=ahead,
         quiet=sum(held.values()),
         quiet_opens=min(held) if held else None,
-        capped=without_room(session, caps, Channel.SMS, text_times, now=now),
-        cap_rule=caps.caps[Channel.SMS].describe(Channel.SMS),
+        capped=sum(without_room(session, caps, c, times[c], now=now) for c in capping),
+        cap_rule="; ".join(caps.caps[c].describe(c) for c in capping),
     )
+
+
+def _latest(
+    session: Session, campaign: Campaign, *, start: datetime, finish: datetime, gap: timedelta
+) -> datetime:
+    """When the campaign's last text goes if every plan text coming due before it goes
+    first: each one pushes the end by a `gap`, and so lets more come due before it."""
+    latest = finish
+    for _ in range(MAX_PUSHES if gap else 0):
+        pushed = finish + gap * texts_ahead(session, campaign, after=start, until=latest)
+        if pushed <= latest:
+            break
+        latest = pushed
+    return latest
 
 
 def texts_ahead(

@@ -29,13 +29,15 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, sms_rate=1.0)
 
 
-def plan_texts(runtime: Runtime, patient_id: int, due: list[datetime], **values: object) -> None:
+def plan_texts(
+    runtime: Runtime, patient_id: int, due: list[datetime], channel: str = "sms", **values: object
+) -> None:
     with transaction(runtime.sessions) as session:
         for n, at in enumerate(due):
             session.add(
                 Message(
                     patient_id=patient_id,
-                    channel="sms",
+                    channel=channel,
                     purpose=Purpose.CARE,
                     template="check-in",
                     step=f"s{n}",
@@ -81,6 +83,45 @@ def test_the_estimate_waits_behind_due_texts_and_counts_those_coming_due(
         "All sent between Fri Nov 20 10:01 AM EST and Fri Nov 20 10:03 AM EST (62 s from now "
         "to 3 min "
         "from now; the later if plan texts coming due meanwhile go first)."
+    )
+
+
+def test_the_latest_finish_counts_the_plan_texts_each_push_lets_in(runtime: Runtime) -> None:
+    """Plan texts coming due before the end go first and push it later, which lets the
+    next ones in: the upper bound follows them until the end stops moving."""
+    for n in (1, 2, 3):
+        patient(runtime, f"P{n}")
+    elsewhere = patient(runtime, "P9", office=Office.WEEHAWKEN)
+    plan_texts(runtime, elsewhere, [NOW - timedelta(hours=1)] * 60)
+    plan_texts(runtime, elsewhere, [NOW + timedelta(seconds=30)] * 60)  # before the end
+    plan_texts(runtime, elsewhere, [NOW + timedelta(seconds=100)] * 60)  # once pushed
+    plan_texts(runtime, elsewhere, [NOW + timedelta(hours=2)] * 60)  # long after it
+    estimate = shown(runtime, new_campaign(runtime, rate=1.0)).estimate
+    assert estimate is not None
+    assert estimate.earliest == NOW + timedelta(seconds=62)
+    assert estimate.latest == NOW + timedelta(seconds=182)
+
+
+def test_an_email_cap_is_counted_for_an_email_campaign(runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.with_overrides(email_per_day=1)
+    reached = patient(runtime, "P1")
+    patient(runtime, "P2")
+    plan_texts(  # P1 had a plan email today
+        runtime,
+        reached,
+        [NOW - timedelta(hours=1)],
+        channel="email",
+        status=MessageStatus.SENT,
+        attempted_at=NOW - timedelta(hours=1),
+    )
+    emails = new_campaign(
+        runtime, channel="email", sms_text=None, email_subject="News", email_text="Hi"
+    )
+    estimate = shown(runtime, emails).estimate
+    assert estimate is not None
+    assert (estimate.capped, estimate.cap_rule) == (1, "email: at most 1 a day")
+    assert estimate.lines(NEW_YORK, NOW)[-1].startswith(
+        "1 recipients are held by the frequency cap (email: at most 1 a day)"
     )
 
 
