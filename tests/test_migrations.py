@@ -245,6 +245,25 @@ def test_patients_before_0015_are_found_after_it(empty_database: str) -> None:
     assert found == " nunezrios nunez rios jose #p7 #7 ~12015550111 " and born is None
 
 
+def test_a_name_of_several_words_is_found_as_one_after_0022(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0021")
+    engine = create_engine(empty_database)
+    with engine.begin() as db:
+        db.execute(
+            text(
+                "INSERT INTO patients (id, ref, first_name, last_name, preferred_channel,"
+                " language, timezone, created_at, search_text) VALUES (1, 'P-8', 'Mary Ann',"
+                " 'de la Cruz', 'sms', 'en', 'America/New_York', '2026-11-20 15:00:00',"
+                " ' de la cruz mary ann #p8 #8 ')"
+            )
+        )
+    command.upgrade(alembic_config(empty_database), "0022")
+    with engine.connect() as db:
+        found = db.scalar(text("SELECT search_text FROM patients WHERE id = 1"))
+    engine.dispose()
+    assert found == " de la cruz delacruz mary ann maryann #p8 #8 "
+
+
 def test_the_search_index_keeps_no_pending_list_after_0019(empty_database: str) -> None:
     """Every search would read a GIN index's pending list whole (migration 0019)."""
     if empty_database.startswith("sqlite"):

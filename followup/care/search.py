@@ -1,13 +1,15 @@
 """Finding patients as the front desk asks: names in any order ("Ana Rivera", "Rivera,
 Ana", "riv ana"), without regard to accents or case (José, Müller, Søren, Straße),
-phones in any US or E.164 form, reference prefixes, emails and dates of birth (with
-a two-digit year too: "3/4/85").
+phones in any US or E.164 form (an extension left off), reference prefixes, emails or
+parts of them, and dates of birth (with a two-digit year too: "3/4/85"), alone or with
+a name.
 
 Each patient keeps a folded `search_text` (their name words, the joined forms of
 hyphenated and apostrophe names, their reference, email and phone digits), written
 whenever the row is inserted or updated through the ORM, so every path that saves a
 patient (import, API, console, command line) keeps it current; one index serves every
-kind of query. Each word of a name query must begin a word of it.
+kind of query. Each word of a name query must begin a word of it; a date of birth
+typed with a name narrows the name to the patients born that day.
 """
 
 from __future__ import annotations
@@ -16,7 +18,20 @@ import re
 import unicodedata
 from datetime import date
 
-from sqlalchemy import ColumnElement, Select, and_, event, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    column,
+    event,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session
 
@@ -34,9 +49,12 @@ _DATES = (
     re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{4})"),
 )
 _TWO_DIGIT_YEAR = re.compile(r"(?P<m>\d{1,2})[/.-](?P<d>\d{1,2})[/.-](?P<y>\d{2})")
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s,;]+")
 # What marks a reference's, an email's and a phone's word in `search_text`.
 REF_MARK, EMAIL_MARK, PHONE_MARK = "#", "@", "~"
 SHORTEST_PHONE = 4  # the last four digits, as staff read them back
+US_EXIT_CODE = "011"  # dialled before a country code from the US: "011 49 151 …"
 
 
 def fold(text: str) -> str:
@@ -67,9 +85,12 @@ def search_text(
     *, first_name: str, last_name: str, ref: str, phone: str | None = None, email: str | None = None
 ) -> str:
     """What a patient is found by, a space around each word: last name words first (the
-    order results take), the first and middle names, the reference (#), the email (@)
-    and last the phone's digits (~, so a phone's digits are matched only there)."""
-    names = words(last_name) + [w for w in words(first_name) if w not in words(last_name)]
+    order results take), the first and middle names (a name of several words also as
+    one: "de la Cruz" -> delacruz), the reference (#), the email (@) and last the
+    phone's digits (~, so a phone's digits are matched only there)."""
+    joined = ["".join(_WORDS.findall(fold(name))) for name in (last_name, first_name)]
+    names = list(dict.fromkeys([*words(last_name), joined[0], *words(first_name), joined[1]]))
+    names = [name for name in names if name]
     key = ref_key(ref)
     refs = dict.fromkeys([key, key.lstrip("abcdefghijklmnopqrstuvwxyz")] if key else [])
     found = [*names, *(REF_MARK + r for r in refs if r)]
@@ -90,6 +111,48 @@ def _keep_search_text(_mapper: Mapper[Patient], _connection: Connection, patient
         phone=patient.phone,
         email=patient.email,
     )
+
+
+def rewrite_search_texts(connection: Connection) -> int:
+    """Write every patient's search text anew, as `search_text` now writes it (the
+    migration's step when what a patient is found by changes); returns how many."""
+    patients = table(  # the columns as they are at the migration, not as the model has them
+        "patients",
+        column("id", Integer),
+        *(column(name, String) for name in ("ref", "first_name", "last_name", "phone", "email")),
+        column("search_text", String),
+    )
+    rows = connection.execute(
+        select(
+            patients.c.id,
+            patients.c.ref,
+            patients.c.first_name,
+            patients.c.last_name,
+            patients.c.phone,
+            patients.c.email,
+        )
+    ).all()
+    texts = [
+        {
+            "patient": row.id,
+            "text": search_text(
+                first_name=row.first_name,
+                last_name=row.last_name,
+                ref=row.ref,
+                phone=row.phone,
+                email=row.email,
+            ),
+        }
+        for row in rows
+    ]
+    if texts:
+        connection.execute(
+            patients.update()
+            .where(patients.c.id == bindparam("patient"))
+            .values(search_text=bindparam("text")),
+            texts,
+        )
+    return len(texts)
 
 
 def typed_date(text: str) -> date | None:
@@ -131,28 +194,41 @@ def latest_birth(month: int, day: int, two_digit_year: int, *, today: date) -> d
 
 def matching(query: str, *, today: date) -> Select[Patient] | None:
     """Patients matching what staff typed, unordered; None when it holds nothing to
-    search by. A query is a date of birth (a two-digit year read as of `today`, the
-    clinic's date), a phone, an email or words of names and references."""
-    text = query.strip()
-    if not text:
-        return None
-    born = typed_birth_date(text, today=today)
-    if born is not None:
-        return select(Patient).where(Patient.date_of_birth == born)
+    search by. A query is a phone (an extension left off), an email or part of one,
+    or words of names and references; a date of birth in it (a two-digit year read as
+    of `today`, the clinic's date) finds those born that day, alone or among them."""
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in query).strip()
+    chunks = [chunk for chunk in _SEPARATORS.split(text) if chunk]
+    dates = {chunk: typed_birth_date(chunk, today=today) for chunk in chunks}
+    born = next((day for day in dates.values() if day is not None), None)
+    rest = " ".join(chunk for chunk in chunks if dates[chunk] is None)
+    conditions = _conditions(rest)
+    if born is None:
+        return select(Patient).where(or_(*conditions)) if conditions else None
+    found = select(Patient).where(Patient.date_of_birth == born)
+    return found.where(or_(*conditions)) if conditions else found
+
+
+def _conditions(text: str) -> list[ColumnElement[bool]]:
+    """Any of which a patient matching `text` (no date in it) meets."""
     conditions: list[ColumnElement[bool]] = []
-    digits = re.sub(r"\D", "", text)
-    if _PHONE.fullmatch(text) and len(digits) >= SHORTEST_PHONE:
+    number = _EXTENSION.sub("", text)
+    digits = re.sub(r"\D", "", number)
+    if digits.startswith(US_EXIT_CODE) and len(digits) > 11:  # a number abroad, as dialled
+        digits = digits.removeprefix(US_EXIT_CODE)
+    if _PHONE.fullmatch(number) and len(digits) >= SHORTEST_PHONE:
         conditions.append(_phone(digits))
-    if not any(c.isspace() for c in text):
+    if text and not any(c.isspace() for c in text):
+        # Part of an address ("@example.org", "rivera@mail") anywhere in it, else its start.
+        anywhere = "%" if "@" in text or "." in text else ""
         email = escape_like(text.lower())
-        conditions.append(Patient.search_text.like(f"% {EMAIL_MARK}{email}%", escape="\\"))
+        like = f"% {EMAIL_MARK}{anywhere}{email}%"
+        conditions.append(Patient.search_text.like(like, escape="\\"))
     if "@" not in text:
-        terms = [w for chunk in re.split(r"[\s,;]+", text) for w in _query_words(chunk)]
+        terms = [w for chunk in _SEPARATORS.split(text) for w in _query_words(chunk)]
         if terms:
             conditions.append(and_(*(_starts_a_word(term) for term in terms)))
-    if not conditions:
-        return None
-    return select(Patient).where(or_(*conditions))
+    return conditions
 
 
 def prefer_the_index(session: Session) -> None:

@@ -44,43 +44,9 @@ def upgrade() -> None:
 
 def _fill_search_text() -> None:
     """Every existing patient's search text, as `followup.care.search` writes it."""
-    from followup.care.search import search_text
+    from followup.care.search import rewrite_search_texts
 
-    bind = op.get_bind()
-    patients = sa.table(
-        "patients",
-        sa.column("id", sa.Integer),
-        sa.column("ref", sa.String),
-        sa.column("first_name", sa.String),
-        sa.column("last_name", sa.String),
-        sa.column("phone", sa.String),
-        sa.column("email", sa.String),
-        sa.column("search_text", sa.String),
-    )
-    rows = bind.execute(
-        sa.select(
-            patients.c.id,
-            patients.c.ref,
-            patients.c.first_name,
-            patients.c.last_name,
-            patients.c.phone,
-            patients.c.email,
-        )
-    ).all()
-    for row in rows:
-        bind.execute(
-            patients.update()
-            .where(patients.c.id == row.id)
-            .values(
-                search_text=search_text(
-                    first_name=row.first_name,
-                    last_name=row.last_name,
-                    ref=row.ref,
-                    phone=row.phone,
-                    email=row.email,
-                )
-            )
-        )
+    rewrite_search_texts(op.get_bind())
 
 
 def downgrade() -> None:
