@@ -226,4 +226,6 @@ def _span(moment: datetime, now: datetime) -> str:
     minutes = round(seconds / 60)
     if minutes < 120:
         return f"{minutes} min from now"
-    return f"{minutes / 60:.1f} h from now"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h from now"
+    return f"{minutes / 60 / 24:.1f} days from now"

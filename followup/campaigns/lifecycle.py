@@ -42,6 +42,9 @@ from followup.models.staff import AuditEntry
 
 # A campaign message not sent within this long after its slot is skipped, not sent late.
 EXPIRES_AFTER = timedelta(days=2)
+# The slowest a campaign may go: slower, and it would outlast its own news (and every
+# estimate of it).
+SLOWEST_RATE = 1 / 60
 
 
 def create_campaign(session: Session, **details: Any) -> Campaign:
@@ -120,9 +123,16 @@ def draft(
 
 
 def _check_rate(rate: float, channel: str, settings: Settings) -> None:
-    """More than 0, and for texts no more than the global limit the sender keeps."""
-    if not (0 < rate < math.inf):
+    """At least one message a minute, and for texts no more than the global limit the
+    sender keeps."""
+    if not math.isfinite(rate):
+        raise InvalidInput("the send rate must be a number of messages a second")
+    if rate <= 0:
         raise InvalidInput("the send rate must be more than 0 messages a second")
+    if rate < SLOWEST_RATE:
+        raise InvalidInput(
+            f"the send rate must be at least 1 message a minute ({SLOWEST_RATE:.4f} a second)"
+        )
     most = ceiling(settings.sms_rate, channel)
     if most is not None and rate > most:
         raise InvalidInput(

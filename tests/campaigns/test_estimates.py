@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,6 +54,13 @@ def test_the_rate_is_bounded_by_the_global_limit(runtime: Runtime) -> None:
         new_campaign(runtime, rate=2.0)
     with pytest.raises(InvalidInput, match="more than 0"):
         new_campaign(runtime, rate=0.0)
+    for slow in (1e-300, 1e-9, 0.01):  # slower than a message a minute
+        with pytest.raises(InvalidInput, match="at least 1 message a minute"):
+            new_campaign(runtime, rate=slow)
+    for absurd in (math.inf, math.nan):
+        with pytest.raises(InvalidInput, match="must be a number of messages a second"):
+            new_campaign(runtime, rate=absurd)
+    new_campaign(runtime, name="slow", rate=1 / 60)  # a message a minute
     # Email has no global limit: only the campaign's own bound.
     new_campaign(
         runtime, channel="email", sms_text=None, email_subject="News", email_text="Hi", rate=20.0
