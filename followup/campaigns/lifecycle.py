@@ -51,8 +51,11 @@ def create_campaign(session: Session, **details: Any) -> Campaign:
     """Save a draft made of `details` (the keywords of `draft`); the message is
     validated now, so a bad one is refused here."""
     campaign = draft(**details)
-    if session.scalar(select(Campaign.id).where(Campaign.name == campaign.name)) is not None:
-        raise InvalidInput(f"a campaign named {campaign.name!r} exists")
+    same = session.scalar(
+        select(Campaign.name).where(func.lower(Campaign.name) == campaign.name.lower())
+    )
+    if same is not None:  # "Winter" and "winter" would read as one in every list
+        raise InvalidInput(f"a campaign named {same!r} exists")
     campaign.slug = new_slug(session, campaign.name)
     session.add(campaign)
     session.flush()

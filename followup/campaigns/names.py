@@ -21,6 +21,8 @@ from followup.plain_text import BIDI_CONTROLS
 
 MAX_NAME = 100
 MAX_SLUG_BASE = 100  # leaves room in the column for a "-n" suffix
+# The console's own pages under /console/campaigns/: no campaign's address.
+RESERVED_SLUGS = frozenset({"new", "preview"})
 
 
 def valid_name(name: str) -> str:
@@ -40,10 +42,10 @@ def valid_name(name: str) -> str:
 
 def slug_base(name: str) -> str:
     """Lower-case ASCII letters and digits joined by hyphens; never only digits (an
-    address of digits is an id)."""
+    address of digits is an id) nor the address of a console page ("new")."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_SLUG_BASE].strip("-")
-    if not base or base.isdigit():
+    if not base or base.isdigit() or base in RESERVED_SLUGS:
         base = f"campaign-{base}".strip("-")
     return base
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from followup.campaigns.names import get_campaign, slug_base, valid_name
 from followup.campaigns.segments import Segment
@@ -20,6 +21,8 @@ from tests.campaigns.test_lifecycle import new_campaign, patient
         ("  Año nuevo: ¿vuelve? ", "ano-nuevo-vuelve"),
         ("2026", "campaign-2026"),
         ("///", "campaign"),
+        ("New", "campaign-new"),  # /console/campaigns/new is the builder
+        ("preview", "campaign-preview"),
     ],
 )
 def test_a_slug_is_letters_digits_and_hyphens_never_only_digits(name: str, slug: str) -> None:
@@ -52,6 +55,15 @@ def test_campaigns_are_found_by_slug_id_or_name_and_slugs_stay_unique(runtime: R
         assert get_campaign(session, "Weehawken 12/2026 rebook").id == first
         with pytest.raises(NotFound, match="give its id, its address or its name"):
             get_campaign(session, "nothing")
+
+
+def test_names_that_differ_only_in_case_are_one_name(runtime: Runtime) -> None:
+    new_campaign(runtime, name="Winter rebook")
+    for again in ("winter rebook", "WINTER REBOOK "):
+        with pytest.raises(InvalidInput, match="a campaign named 'Winter rebook' exists"):
+            new_campaign(runtime, name=again)
+    with runtime.sessions() as session:
+        assert session.scalars(select(Campaign.name)).all() == ["Winter rebook"]
 
 
 def test_a_campaign_reaching_nobody_says_why(runtime: Runtime) -> None:
