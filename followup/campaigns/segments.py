@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from followup.care.patients import parse_language
 from followup.care.plans import PREFERRED
 from followup.care.visits import parse_office
 from followup.db import escape_like
@@ -75,7 +76,7 @@ class Segment:
                 visited_to=_date(raw.get("visited_to")),
                 not_seen_days=_int(raw.get("not_seen_days"), "not_seen_days", low=0, high=MAX_DAYS),
                 tags=tuple(str(t).strip().lower() for t in _seq(raw.get("tags")) if str(t).strip()),
-                languages=tuple(str(x).strip().lower() for x in _seq(raw.get("languages"))),
+                languages=tuple(parse_language(str(x)) for x in _seq(raw.get("languages"))),
                 min_pain=_int(raw.get("min_pain"), "min_pain", low=0, high=10),
                 replied_since=_date(raw.get("replied_since")),
                 not_replied_since=_date(raw.get("not_replied_since")),

@@ -18,6 +18,27 @@ from followup.models.care import Consent, ConsentEvent, Patient
 from followup.models.outbox import PENDING_STATUSES, Message, MessageStatus, Purpose
 
 LANGUAGES = ("en", "es")
+# A language as staff may write it instead of its code, in either language.
+LANGUAGE_WORDS = {
+    "english": "en",
+    "ingles": "en",
+    "inglés": "en",
+    "spanish": "es",
+    "espanol": "es",
+    "español": "es",
+}
+
+
+def parse_language(raw: str) -> str:
+    """A language's code from its code or its name ("Spanish", "español"), else
+    `InvalidInput` naming the ones the clinic writes in."""
+    word = raw.strip().lower()
+    language = LANGUAGE_WORDS.get(word, word)
+    if language not in LANGUAGES:
+        raise InvalidInput(f"language {raw.strip()!r} is not one of en (English), es (Spanish)")
+    return language
+
+
 EARLIEST_BIRTH = date(1900, 1, 1)
 
 
@@ -63,9 +84,7 @@ class PatientDetails:
         preferred = (preferred_channel.strip().lower() or "sms") if normalized_phone else "email"
         if preferred not in {c.value for c in Channel}:
             raise InvalidInput(f"preferred channel {preferred_channel!r} is not sms or email")
-        language = language.strip().lower() or "en"
-        if language not in LANGUAGES:
-            raise InvalidInput(f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+        language = parse_language(language) if language.strip() else "en"
         zone = timezone.strip() or default_timezone
         try:
             ZoneInfo(zone)

@@ -9,7 +9,11 @@ shared core; not `followup.cli`.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -72,6 +76,20 @@ def install(site: FastAPI) -> None:
         if exc.status_code < 400 or not request.url.path.startswith("/console/"):
             return await http_exception_handler(request, exc)
         return _error(request, exc.status_code, str(exc.detail))
+
+    @site.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> Response:
+        """An address or form the page does not take (an edited filter, say): the
+        console's error page saying which value and why; the API keeps its JSON."""
+        if not request.url.path.startswith("/console/"):
+            return await request_validation_exception_handler(request, exc)
+        first: dict[str, str] = {}  # per field, its first reason (a union gives several)
+        for error in exc.errors():
+            field = str(error["loc"][1] if len(error["loc"]) > 1 else error["loc"][0])
+            message = str(error["msg"])
+            first.setdefault(field, message[:1].lower() + message[1:])
+        reasons = "; ".join(f"`{field}`: {message}" for field, message in first.items())
+        return _error(request, 400, f"this page does not take that address or form ({reasons})")
 
 
 def _error(request: Request, status: int, reason: str) -> HTMLResponse:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from followup.campaigns.launches import launch
 from followup.campaigns.previews import Preview, preview
+from followup.campaigns.segments import Segment
 from followup.content.campaign_text import LanguageText
 from followup.exceptions import InvalidInput
 from followup.models.campaigns import Campaign
@@ -132,3 +133,11 @@ def test_email_samples_show_each_language_subject(runtime: Runtime) -> None:
     campaign_id = new_campaign(runtime, channel="email", sms_text=None, texts=texts)
     subjects = {s.language: s.subject for s in shown(runtime, campaign_id).samples}
     assert subjects == {"en": "Saturday hours", "es": "Horario del sábado"}
+
+
+def test_a_segments_language_may_be_written_as_its_name() -> None:
+    for written in ("es", "ES", "Spanish", "español", "Espanol "):
+        assert Segment.parse(languages=[written]).languages == ("es",)
+    assert Segment.parse(languages="English, es").languages == ("en", "es")
+    with pytest.raises(InvalidInput, match="'Klingon' is not one of en \\(English\\), es"):
+        Segment.parse(languages=["Klingon"])

@@ -91,7 +91,7 @@ def test_a_test_send_goes_only_to_the_members_own_recorded_phone(
         data={"csrf": form_token(page.text), "channel": "sms"},
     )
     assert "no phone of yours is on record" in none_yet.text
-    assert anywhere.status_code in {200, 422}
+    assert anywhere.status_code in {200, 400}  # no channel: the console's error page
     # An admin records maria's own phone; the test goes there, and the page says so once.
     console.cookies.clear()
     sign_in(console, "ana")

@@ -254,3 +254,26 @@ def test_every_list_refuses_a_bad_cursor_with_400(
     assert console.get(path).status_code == 200
     refused = console.get(f"{path}{joiner}cursor=bm90IGEgY3Vyc29y")
     assert refused.status_code == 400 and "not valid" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/console/inbox?triage=bogus", "`triage`: input should be"),
+        ("/console/audit?since=notadate", "`since`: "),
+        ("/console/patients?q=" + "x" * 101, "`q`: string should have at most 100 characters"),
+    ],
+)
+def test_an_edited_filter_in_the_address_answers_the_consoles_page_not_json(
+    web_runtime: Runtime, console: TestClient, path: str, said: str
+) -> None:
+    """A filter value the page does not take gets the console's error page, naming the
+    value and why; the staff API keeps its JSON."""
+    make_staff(web_runtime, "ana", Role.ADMIN)
+    sign_in(console, "ana")
+    refused = console.get(path)
+    assert refused.status_code == 400 and "text/html" in refused.headers["content-type"]
+    assert "this page does not take that address or form" in refused.text
+    assert said in refused.text.replace("&#39;", "'").replace("&#96;", "`")
+    api = console.get("/api/patients?q=" + "x" * 101)
+    assert api.status_code in (401, 422) and "application/json" in api.headers["content-type"]
