@@ -130,6 +130,16 @@ def normalize_phone(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_for_people(e164: str | None) -> str | None:
+    """A stored number as staff dial and type it: a US one in the national form
+    ("(201) 555-0111", which a spreadsheet does not read as a formula and an import
+    reads back), any other as stored."""
+    if not e164 or not e164.startswith("+1"):
+        return e164
+    number = phonenumbers.parse(e164)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 def normalize_email(raw: str) -> str:
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from followup.campaigns.names import get_campaign
 from followup.care.consent import standing_column
+from followup.care.patients import phone_for_people
 from followup.care.search import matching
 from followup.exports.sheet import local_time, time_header
 from followup.models.base import Channel, utcnow
@@ -111,7 +112,9 @@ def patients(*, q: str, zone: ZoneInfo) -> Listing:
     ]
 
     def row(r: Row[*tuple[Any, ...]]) -> Sequence[object]:
-        return [*r[:9], local_time(r[9], zone), local_time(r[10], zone), *r[11:]]
+        ref, first, last, born, phone, *more = r[:9]
+        times = [local_time(r[9], zone), local_time(r[10], zone)]
+        return [ref, first, last, born, phone_for_people(phone), *more, *times, *r[11:]]
 
     # The search words may be a phone number: the log says a search was given, not which.
     return Listing("patients", header, columns, row, {"search": "given" if q.strip() else ""})
