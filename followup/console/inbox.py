@@ -138,6 +138,7 @@ def assign_reply(
     to: str = Form("", max_length=100),
     back: str = Form("", max_length=500),
 ) -> HTMLResponse:
+    to = "" if to.strip().lower() == "nobody" else to.strip()  # the box's placeholder
     with transaction(runtime_of(request).sessions) as session:
         assign(session, reply_id, staff_name=to or None)
         _audit(request, session, who, "reply-assign", reply_id, f" to {to or 'nobody'}")

@@ -135,10 +135,17 @@ def mark_handled(session: Session, reply_id: int, *, by: str, now: datetime) -> 
 
 
 def assign(session: Session, reply_id: int, *, staff_name: str | None) -> None:
+    """Assign the reply to the staff member of that name (as typed, or in any case when
+    only one has it), or to nobody."""
     _reply(session, reply_id)
     staff_id = None
     if staff_name:
         staff_id = session.scalar(select(StaffMember.id).where(StaffMember.name == staff_name))
+        if staff_id is None:
+            alike = session.scalars(
+                select(StaffMember.id).where(func.lower(StaffMember.name) == staff_name.lower())
+            ).all()
+            staff_id = alike[0] if len(alike) == 1 else None
         if staff_id is None:
             raise NotFound(f"no staff member named {staff_name!r}")
     session.execute(update(Reply).where(Reply.id == reply_id).values(assigned_to=staff_id))

@@ -283,6 +283,12 @@ def test_the_inbox_filters_assigns_and_marks_replies_handled(
         emergency, routine = session.get_one(Reply, 2), session.get_one(Reply, 1)
     assert emergency.handled_at is None and emergency.assigned_to is not None
     assert routine.handled_by == "maria"
+    # The box takes a name in any case, and its placeholder, "nobody", unassigns.
+    for typed, to_lee in ((" LEE ", True), ("nobody", False), ("Lee", True), ("", False)):
+        console.post("/console/replies/3/assign", data={"csrf": csrf, "to": typed})
+        with web_runtime.sessions() as session:
+            assigned = session.get_one(Reply, 3).assigned_to
+        assert (assigned == emergency.assigned_to) is to_lee and (assigned is None) is not to_lee
     assert "handled by maria" in console.get("/console/inbox?handled=yes").text
     not_yet = console.get("/console/inbox?handled=no").text
     assert "handled by maria" not in not_yet and "handled through" in not_yet
