@@ -77,9 +77,11 @@ def preview(
     settings: Settings,
     renderer: Renderer,
     now: datetime | None = None,
+    estimated: bool = True,
 ) -> Preview:
     """Who would receive it on which channel, who would not and why, and how it reads:
-    counted in the database, per channel, reason and language."""
+    counted in the database, per channel, reason and language; and, if `estimated`,
+    how long it would take."""
     now = now or utcnow()
     text = CampaignText(campaign, renderer, settings)
     result = Preview(missing_text=campaign.missing_text)
@@ -123,8 +125,9 @@ def preview(
         .order_by(found.c.patient_id)
     ).all()
     result.samples = _samples(recipients, text, written_in)
-    sends = [Send(row.patient_id, Channel(row.channel), row.timezone) for row in recipients]
-    result.estimate = estimate(session, campaign, sends, settings=settings, now=now)
+    if estimated:
+        sends = [Send(row.patient_id, Channel(row.channel), row.timezone) for row in recipients]
+        result.estimate = estimate(session, campaign, sends, settings=settings, now=now)
     return result
 
 

@@ -36,7 +36,7 @@ from followup.content.encoding import sms_shape
 from followup.db import transaction
 from followup.exceptions import DeliveryError, FollowupError, InvalidInput
 from followup.models.base import Channel, utcnow
-from followup.models.campaigns import Campaign
+from followup.models.campaigns import Campaign, CampaignStatus
 from followup.models.care import Office
 from followup.models.staff import StaffMember
 from followup.staff.access import Ability
@@ -117,8 +117,14 @@ def campaign_page(campaign: str, request: Request, who: Staff) -> HTMLResponse:
         chosen = get_campaign(session, campaign)
         counts = progress(session, chosen)
         waits = why_waiting(session, chosen, settings=runtime.settings, now=now)
+        draft = chosen.status == CampaignStatus.DRAFT  # after a launch, progress says the rest
         shown = preview(
-            session, chosen, settings=runtime.settings, renderer=runtime.renderer, now=now
+            session,
+            chosen,
+            settings=runtime.settings,
+            renderer=runtime.renderer,
+            now=now,
+            estimated=draft,
         )
     return page(
         request,
@@ -129,7 +135,7 @@ def campaign_page(campaign: str, request: Request, who: Staff) -> HTMLResponse:
         launch=launch_progress(chosen),
         waits=waits,
         languages=LANGUAGES,
-        **_shown(shown, runtime.settings.clinic_timezone, estimate=chosen.status == "draft"),
+        **_shown(shown, runtime.settings.clinic_timezone),
     )
 
 
@@ -265,11 +271,10 @@ def _preview(request: Request, form: dict[str, str], who: SignedIn) -> dict[str,
     return _shown(shown, runtime.settings.clinic_timezone)
 
 
-def _shown(shown: Preview, zone: str, *, estimate: bool = True) -> dict[str, Any]:
-    """What the preview template shows of a preview; the estimate only before a launch
-    (after it, the progress says why messages wait and when they should go)."""
+def _shown(shown: Preview, zone: str) -> dict[str, Any]:
+    """What the preview template shows of a preview (its estimate, if it has one)."""
     samples = [(s, sms_shape(s.body) if s.channel == "sms" else None) for s in shown.samples]
-    lines = shown.estimate.lines(ZoneInfo(zone), utcnow()) if shown.estimate and estimate else []
+    lines = shown.estimate.lines(ZoneInfo(zone), utcnow()) if shown.estimate else []
     return {
         "preview": shown,
         "samples": samples,
