@@ -19,7 +19,7 @@ from followup.console.paging import Cursor, Key, Paging
 from followup.console.sessions import SignedIn, end_sessions
 from followup.console.web import Needs, RowId, client_address, page, runtime_of, see_other
 from followup.db import transaction
-from followup.exceptions import NotFound
+from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import utcnow
 from followup.models.care import Patient
 from followup.models.staff import ApiToken, AuditEntry, Role, RolePolicy, StaffMember
@@ -236,6 +236,8 @@ def audit_filters(
     until: date | None = None,
 ) -> AuditAsked:
     """A dependency: the audit log's query parameters."""
+    if since and until and since > until:
+        raise InvalidInput(f"the From date ({since}) is after the To date ({until})")
     return AuditAsked(actor, patient, action, since, until)
 
 

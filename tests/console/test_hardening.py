@@ -272,5 +272,12 @@ def test_admins_filter_the_audit_log_by_member_patient_action_and_date_with_pagi
     dated = console.get(f"/console/audit?since={day}&until={day}&action=read-patient").text
     assert dated.count("entry ") > 0
     assert console.get("/console/audit?patient=P9").text.count("entry ") == 0
+    # From after To is said, not answered with an empty log.
+    backwards = console.get("/console/audit?since=2026-11-20&until=2026-11-01")
+    assert backwards.status_code == 400
+    assert "the From date (2026-11-20) is after the To date (2026-11-01)" in backwards.text
+    # An action the log holds none of stays chosen in the box, with nothing listed.
+    unheard = console.get("/console/audit?action=campaign-create").text
+    assert "<option selected>campaign-create</option>" in unheard and "entry " not in unheard
     with web_runtime.sessions() as session:
         assert session.scalar(select(Campaign.id)) is None  # nothing else was touched
