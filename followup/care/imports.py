@@ -26,6 +26,7 @@ from followup.care.import_report import VisitsReport
 from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
 from followup.care.programs import parse_program
+from followup.care.typed_times import parse_local_time
 from followup.care.visit_batches import VisitRow, record_batch
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
@@ -301,15 +302,6 @@ def _at_line(line: int, done: int) -> Iterator[None]:
             f"line {line}: {exc}; stopped there: the {done} rows before its batch were "
             "imported (running the file again imports the rest and repeats nothing)"
         ) from None
-
-
-def parse_local_time(raw: str, zone: ZoneInfo) -> datetime:
-    """ISO 8601; a time without an offset is the patient's local time."""
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise InvalidInput(f"time {raw!r} is not ISO 8601 (e.g. 2026-11-20 14:30)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:

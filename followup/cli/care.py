@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from followup.care.imports import Progress, import_csv, parse_local_time
+from followup.care.imports import Progress, import_csv
 from followup.care.patients import get_patient
 from followup.care.programs import parse_program, program_code
 from followup.care.series import pause_in_force
+from followup.care.typed_times import parse_local_time
 from followup.care.visits import (
     cancel_visit,
     discharge_patient,

@@ -237,3 +237,26 @@ def test_dispatch_goes_on_while_a_long_import_writes(runtime: Runtime, tmp_path:
     assert not failures, failures
     # The batches written first were committed, due and claimed before the last one.
     assert report.new == rows and sum(claimed_meanwhile) > 0
+
+
+def test_a_date_that_does_not_exist_is_not_called_a_format_error(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    rows = (
+        "ref,patient_ref,office,clinician,visited_at\n"
+        "V1,P1,Hoboken,Dr. Lee,2026-02-30 10:00\n"
+        "V2,P1,Hoboken,Dr. Lee,2026-13-01 10:00\n"
+        "V3,P1,Hoboken,Dr. Lee,2026-11-16 25:00\n"
+        "V4,P1,Hoboken,Dr. Lee,16/11/2026 10:00\n"
+    )
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "v.csv", rows))
+    assert str(caught.value) == (
+        "4 bad row(s), nothing imported:\n"
+        "line 2: time '2026-02-30 10:00' is not a real date: February 2026 has 28 days\n"
+        "line 3: time '2026-13-01 10:00' is not a real date: there is no month 13\n"
+        "line 4: time '2026-11-16 25:00' is not a real time: there is no hour 25\n"
+        "line 5: time '16/11/2026 10:00' is not ISO 8601 (e.g. 2026-11-20 14:30)"
+    )
+    assert count(runtime, Visit) == 0
