@@ -47,10 +47,10 @@ class VisitsReport:
     def detail(self) -> str:
         moved = f", {self.moved} pending moved to a later visit" if self.moved else ""
         lines = [
-            f"{self.visits} visits ({self.new} new, {self.again} already recorded), "
-            f"{self.planned} messages planned{moved}",
-            f"already past: {self.expired} plan steps recorded as skipped, not sent (their "
-            "expiry had passed before the import; a re-run plans them no more)",
+            f"{amount(self.visits, 'visit')} ({self.new} new, {self.again} already recorded), "
+            f"{amount(self.planned, 'message')} planned{moved}",
+            f"already past: {amount(self.expired, 'plan step')} recorded as skipped, not sent "
+            "(their expiry had passed before the import; a re-run plans them no more)",
         ]
         held = self.unconsented + self.said_no
         lines.append(
@@ -60,3 +60,8 @@ class VisitsReport:
         )
         lines.append("bad rows: 0")
         return "\n".join(lines)
+
+
+def amount(count: int, noun: str) -> str:
+    """The count and the noun, plural unless the count is one: 1 visit, 2 visits."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

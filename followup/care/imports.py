@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from followup.care.import_report import VisitsReport
+from followup.care.import_report import VisitsReport, amount
 from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
 from followup.care.programs import parse_program
@@ -136,7 +136,7 @@ def _import_patients(
                 record_consents(
                     session, patient, row.consents, source=f"csv import {filename}", by="import"
                 )
-    detail = f"{len(parsed)} patients imported ({new} new, {len(parsed) - new} updated)"
+    detail = f"{amount(len(parsed), 'patient')} imported ({new} new, {len(parsed) - new} updated)"
     return ImportResult("patients", len(parsed), detail)
 
 

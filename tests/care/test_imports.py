@@ -253,10 +253,32 @@ def test_a_date_that_does_not_exist_is_not_called_a_format_error(
     with pytest.raises(ImportErrors) as caught:
         run_import(runtime, write(tmp_path, "v.csv", rows))
     assert str(caught.value) == (
-        "4 bad row(s), nothing imported:\n"
+        "4 bad rows, nothing imported:\n"
         "line 2: time '2026-02-30 10:00' is not a real date: February 2026 has 28 days\n"
         "line 3: time '2026-13-01 10:00' is not a real date: there is no month 13\n"
         "line 4: time '2026-11-16 25:00' is not a real time: there is no hour 25\n"
         "line 5: time '16/11/2026 10:00' is not ISO 8601 (e.g. 2026-11-20 14:30)"
     )
     assert count(runtime, Visit) == 0
+
+
+def test_the_report_says_one_visit_and_names_the_plans_not_their_folder(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    assert run_import(runtime, write(tmp_path, "p.csv", PATIENTS)) == (
+        "2 patients imported (2 new, 0 updated)"
+    )
+    header = "ref,patient_ref,office,clinician,visited_at,plan\n"
+    bogus = header + "V1,P1,Hoboken,Dr. Lee,2026-11-15 10:00,bogusplan\n"
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "bogus.csv", bogus))
+    assert str(caught.value) == (
+        "1 bad row, nothing imported:\nline 2: no plan named 'bogusplan'; the one plan is lower-back"
+    )
+    # Two days ago: the welcome's expiry has passed.
+    one = header + f"V1,P1,Hoboken,Dr. Lee,{DAY - timedelta(days=2)} 10:00,lower-back\n"
+    assert run_import(runtime, write(tmp_path, "one.csv", one)).splitlines()[:2] == [
+        "1 visit (1 new, 0 already recorded), 6 messages planned",
+        "already past: 1 plan step recorded as skipped, not sent (their expiry had passed "
+        "before the import; a re-run plans them no more)",
+    ]
