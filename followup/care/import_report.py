@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from followup.care.episodes import SeriesChange
@@ -65,3 +66,9 @@ class VisitsReport:
 def amount(count: int, noun: str) -> str:
     """The count and the noun, plural unless the count is one: 1 visit, 2 visits."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def listed(items: Iterable[str]) -> str:
+    """The items joined in words: a; a and b; a, b and c."""
+    *rest, last = items
+    return f"{', '.join(rest)} and {last}" if rest else last

@@ -1,7 +1,8 @@
 """CSV import of patients and visits: every bad row reported, nothing half-written.
 
-The whole file is validated first (a query per few hundred rows for the patients and
-visits it names); a file with any bad row changes nothing. Then it is written in
+The header is checked first (`followup.care.import_files`), then the whole file is
+validated (a query per few hundred rows for the patients and visits it names); a file
+with any bad row changes nothing. Then it is written in
 batches of `BATCH_ROWS` rows, one short transaction each, so that dispatch and the
 console go on meanwhile (SQLite included: see `followup.db`). A re-run of the same
 file changes nothing and plans nothing twice.
@@ -9,7 +10,6 @@ file changes nothing and plans nothing twice.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from followup.care.import_files import CsvFile, FileKind, Rows, read_csv_file
 from followup.care.import_report import VisitsReport, amount
 from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
@@ -37,19 +38,36 @@ from followup.models.care import Consent, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.plain_text import CONTROL_CHARACTERS
 
-PATIENT_COLUMNS = ("ref", "first_name", "last_name")
-VISIT_COLUMNS = ("ref", "patient_ref", "office", "clinician", "visited_at")
 CONSENT_COLUMNS = {
     "sms_consent": (Channel.SMS, Purpose.CARE),
     "email_consent": (Channel.EMAIL, Purpose.CARE),
     "campaign_sms_consent": (Channel.SMS, Purpose.CAMPAIGN),
     "campaign_email_consent": (Channel.EMAIL, Purpose.CAMPAIGN),
 }
+PATIENTS_FILE = FileKind(
+    "patients",
+    marker="first_name",
+    required=("ref", "first_name", "last_name"),
+    optional=(
+        "phone",
+        "email",
+        "preferred_channel",
+        "language",
+        "timezone",
+        *CONSENT_COLUMNS,
+        "date_of_birth",
+    ),
+)
+VISITS_FILE = FileKind(
+    "visits",
+    marker="patient_ref",
+    required=("ref", "patient_ref", "office", "clinician", "visited_at"),
+    optional=("tags", "plan", "next_appointment", "exercises"),
+)
 SQLITE_TURN_SECONDS = 0.15
 BATCH_ROWS = 200  # rows per transaction (SQLite writers wait at most one), and per look-up
 T = TypeVar("T")
 YES, NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
-Rows = list[tuple[int, dict[str, str]]]
 # Told (rows written, rows in the file) after each batch.
 Progress = Callable[[int, int], None]
 
@@ -87,36 +105,18 @@ def import_csv(
 ) -> ImportResult:
     """Import a patients or visits file, told apart by its header. `now` (default: the
     clock at each batch) decides which plan steps are already past."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc}") from None
+    file = read_csv_file(path, (VISITS_FILE, PATIENTS_FILE))
     tell = progress or (lambda done, total: None)
-    if "patient_ref" in header:
-        return _import_visits(sessions, rows, header, settings, tell, now)
-    if "first_name" in header:
-        return _import_patients(sessions, rows, header, path.name, settings, tell)
-    raise InvalidInput(
-        f"{path}: unknown file; a patients file has columns {', '.join(PATIENT_COLUMNS)}, "
-        f"a visits file {', '.join(VISIT_COLUMNS)}"
-    )
+    if file.kind is VISITS_FILE:
+        return _import_visits(sessions, file, settings, tell, now)
+    return _import_patients(sessions, file, settings, tell)
 
 
 def _import_patients(
-    sessions: sessionmaker[Session],
-    rows: Rows,
-    header: list[str],
-    filename: str,
-    settings: Settings,
-    progress: Progress,
+    sessions: sessionmaker[Session], file: CsvFile, settings: Settings, progress: Progress
 ) -> ImportResult:
-    _require_columns(header, PATIENT_COLUMNS)
-    parsed = _validate(rows, "ref", lambda line, row: _patient_row(line, row, settings))
-    new = 0
+    parsed = _validate(file, "ref", lambda line, row: _patient_row(line, row, settings))
+    new, source = 0, f"csv import {file.path.name}"
     for done, batch in _batches(sessions, parsed, progress):
         session, refs = batch.session, [row.details.ref for row in batch.rows]
         known = {p.ref: p for p in session.scalars(select(Patient).where(Patient.ref.in_(refs)))}
@@ -133,9 +133,7 @@ def _import_patients(
         session.flush()
         for row, patient in zip(batch.rows, patients, strict=True):
             with _at_line(row.line, done):
-                record_consents(
-                    session, patient, row.consents, source=f"csv import {filename}", by="import"
-                )
+                record_consents(session, patient, row.consents, source=source, by="import")
     detail = f"{amount(len(parsed), 'patient')} imported ({new} new, {len(parsed) - new} updated)"
     return ImportResult("patients", len(parsed), detail)
 
@@ -167,16 +165,14 @@ def _patient_row(line: int, row: dict[str, str], settings: Settings) -> _Patient
 
 def _import_visits(
     sessions: sessionmaker[Session],
-    rows: Rows,
-    header: list[str],
+    file: CsvFile,
     settings: Settings,
     progress: Progress,
     at: datetime | None,
 ) -> ImportResult:
-    _require_columns(header, VISIT_COLUMNS)
     with sessions() as session:
-        known = _look_up(session, rows)
-    parsed = _validate(rows, "ref", lambda line, row: _visit_row(line, row, known, settings))
+        known = _look_up(session, file.rows)
+    parsed = _validate(file, "ref", lambda line, row: _visit_row(line, row, known, settings))
     report = VisitsReport()
     for done, batch in _batches(sessions, parsed, progress):
         session, ids = batch.session, [visit.patient_id for visit in batch.rows]
@@ -304,15 +300,13 @@ def _at_line(line: int, done: int) -> Iterator[None]:
         ) from None
 
 
-def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:
-    problems: list[tuple[int, str]] = []
+def _validate(file: CsvFile, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:
+    """Every row parsed, or `ImportErrors` with each bad row's line and reason."""
+    problems = list(file.unread)
     parsed: list[T] = []
     seen: dict[str, int] = {}
-    for line, row in rows:
-        if None in row:
-            problems.append((line, "more cells than columns"))
-            continue
-        garbled = [name for name, value in row.items() if CONTROL_CHARACTERS.search(value or "")]
+    for line, row in file.rows:
+        garbled = [name for name, value in row.items() if CONTROL_CHARACTERS.search(value)]
         if garbled:
             problems.append((line, f"a control character in {', '.join(garbled)}"))
             continue
@@ -326,16 +320,8 @@ def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -
         except FollowupError as exc:
             problems.append((line, str(exc)))
     if problems:
-        raise ImportErrors(problems)
-    if not parsed:
-        raise InvalidInput("the file has no rows")
+        raise ImportErrors(sorted(problems))
     return parsed
-
-
-def _require_columns(header: list[str], required: tuple[str, ...]) -> None:
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise InvalidInput(f"missing column(s): {', '.join(missing)}")
 
 
 def _cell(row: dict[str, str], column: str) -> str:

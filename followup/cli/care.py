@@ -69,7 +69,8 @@ def import_(lazy: LazyRuntime, csv_file: Path, at: str | None) -> None:
     date_of_birth (1962-03-14 or 03/14/1962; empty keeps the one recorded).
     Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
     exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
-    A file with any bad row imports nothing; each bad row is reported with its line.
+    Column names are read in any case; a column not listed here is refused. A file
+    with any bad row imports nothing; each bad row is reported with its line.
     Written in short batches (a progress bar on a terminal); the report counts the
     messages planned, the steps already past (recorded as skipped), those to a channel
     without consent, and bad rows.

@@ -33,6 +33,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def with_next_appointment(visits: str) -> str:
+    """The visits file with an empty next_appointment column after its last."""
+    header, *rows = visits.splitlines()
+    return "".join(f"{line}\n" for line in [f"{header},next_appointment", *(f"{r}," for r in rows)])
+
+
 def run_import(runtime: Runtime, path: Path) -> str:
     return import_csv(runtime.sessions, path, settings=runtime.settings, now=NOW).detail
 
@@ -97,14 +103,13 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
 
 def test_bad_visit_rows_write_nothing(runtime: Runtime, tmp_path: Path) -> None:
     run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
-    bad = VISITS + (
-        "V3,P9,Hoboken,Dr. Lee,2026-11-16 10:00,\n"
-        "V4,P1,Newark,Dr. Lee,2026-11-16 10:00,\n"
-        "V5,P1,Hoboken,Dr. Lee,yesterday,\n"
-        "V6,P1,Hoboken,,2026-11-16 10:00,\n"
+    bad = with_next_appointment(VISITS) + (
+        "V3,P9,Hoboken,Dr. Lee,2026-11-16 10:00,,\n"
+        "V4,P1,Newark,Dr. Lee,2026-11-16 10:00,,\n"
+        "V5,P1,Hoboken,Dr. Lee,yesterday,,\n"
+        "V6,P1,Hoboken,,2026-11-16 10:00,,\n"
         "V7,P1,Hoboken,Dr. Lee,2026-11-16 10:00,,2026-11-15 10:00\n"
     )
-    bad = bad.replace(",tags\n", ",tags,next_appointment\n", 1)
     with pytest.raises(ImportErrors) as caught:
         run_import(runtime, write(tmp_path, "v.csv", bad))
     assert [line for line, _ in caught.value.problems] == [4, 5, 6, 7, 8]
@@ -129,8 +134,8 @@ def test_a_next_appointment_is_imported_and_a_visit_before_a_discharge_is_refuse
     from followup.care.visits import discharge_patient
 
     run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
-    booked = VISITS.replace(",tags\n", ",tags,next_appointment\n").replace(
-        "lower-back\n", f"lower-back,{DAY + timedelta(days=7)} 10:00\n", 1
+    booked = with_next_appointment(VISITS).replace(
+        "lower-back,\n", f"lower-back,{DAY + timedelta(days=7)} 10:00\n", 1
     )
     run_import(runtime, write(tmp_path, "v.csv", booked))
     with transaction(runtime.sessions) as session:
