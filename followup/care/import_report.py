@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from followup.care.episodes import SeriesChange
 from followup.care.visits import VisitRecord
@@ -24,6 +25,9 @@ class VisitsReport:
     # record (never consented or withdrawn: the import does not read the history).
     unconsented: int = 0
     said_no: int = 0
+    # Visits dated after the import's time, and the latest one's date and line.
+    ahead: int = 0
+    latest_ahead: tuple[date, int] | None = None
 
     def add(self, record: VisitRecord) -> None:
         self.count(record.created, record.messages_added - record.series.added, record.series)
@@ -59,6 +63,13 @@ class VisitsReport:
             f"consented to ({self.unconsented} never asked, {self.said_no} with a no on record); "
             "each goes only if the patient consents before it is due, else it is skipped"
         )
+        if self.latest_ahead is not None:
+            day, line = self.latest_ahead
+            check = "the date" if self.ahead == 1 else "the dates"
+            lines.append(
+                f"in the future: {amount(self.ahead, 'visit')} dated after the import's time, "
+                f"the latest {day} (line {line}): check {check}"
+            )
         lines.append("bad rows: 0")
         return "\n".join(lines)
 

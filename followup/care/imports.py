@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -64,6 +64,8 @@ VISITS_FILE = FileKind(
     required=("ref", "patient_ref", "office", "clinician", "visited_at"),
     optional=("tags", "plan", "next_appointment", "exercises"),
 )
+# A visit dated further after the import's time is refused: a mistyped year.
+FURTHEST_AHEAD = timedelta(days=365)
 SQLITE_TURN_SECONDS = 0.15
 BATCH_ROWS = 200  # rows per transaction (SQLite writers wait at most one), and per look-up
 T = TypeVar("T")
@@ -170,10 +172,17 @@ def _import_visits(
     progress: Progress,
     at: datetime | None,
 ) -> ImportResult:
+    started = at or utcnow()
     with sessions() as session:
         known = _look_up(session, file.rows)
-    parsed = _validate(file, "ref", lambda line, row: _visit_row(line, row, known, settings))
+    parsed = _validate(
+        file, "ref", lambda line, row: _visit_row(line, row, known, settings, started)
+    )
     report = VisitsReport()
+    ahead = [row for row in parsed if row.visited_at > started]
+    if ahead:
+        latest = max(ahead, key=lambda row: row.visited_at)
+        report.ahead, report.latest_ahead = len(ahead), (latest.visited_at.date(), latest.line)
     for done, batch in _batches(sessions, parsed, progress):
         session, ids = batch.session, [visit.patient_id for visit in batch.rows]
         patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))}
@@ -223,7 +232,9 @@ def _look_up(session: Session, rows: Rows) -> _Known:
     return known
 
 
-def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings) -> VisitRow:
+def _visit_row(
+    line: int, row: dict[str, str], known: _Known, settings: Settings, started: datetime
+) -> VisitRow:
     ref = _cell(row, "ref")
     if not ref:
         raise InvalidInput("visit ref is empty")
@@ -243,6 +254,11 @@ def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings
     load_plan(settings.plans_dir, plan or settings.default_plan)
     zone = ZoneInfo(timezone)
     visited_at = parse_local_time(_cell(row, "visited_at"), zone)
+    if visited_at > started + FURTHEST_AHEAD:
+        raise InvalidInput(
+            f"visited_at {_cell(row, 'visited_at')!r} is more than a year after the import's "
+            "time: check the year"
+        )
     if discharged_at is not None and visited_at <= discharged_at:
         raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
     booked = _cell(row, "next_appointment")

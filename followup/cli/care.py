@@ -70,10 +70,11 @@ def import_(lazy: LazyRuntime, csv_file: Path, at: str | None) -> None:
     Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
     exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
     Column names are read in any case; a column not listed here is refused. A file
-    with any bad row imports nothing; each bad row is reported with its line.
+    with any bad row imports nothing; each bad row is reported with its line. A visit
+    more than a year after the import's time is a bad row (a mistyped year).
     Written in short batches (a progress bar on a terminal); the report counts the
     messages planned, the steps already past (recorded as skipped), those to a channel
-    without consent, and bad rows.
+    without consent, the visits dated after the import's time, and bad rows.
     """
     now = parse_local_time(at, ZoneInfo("UTC")) if at else None
     rt = lazy.get()

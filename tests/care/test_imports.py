@@ -267,6 +267,36 @@ def test_a_date_that_does_not_exist_is_not_called_a_format_error(
     assert count(runtime, Visit) == 0
 
 
+def test_visits_after_the_imports_time_are_reported_and_a_year_ahead_refused(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A visit is recorded after it happens: one dated later is likely a mistyped date.
+    Within a year it is imported (a test or a rehearsal may run ahead of the clock) and
+    the report says so; further ahead it is a bad row."""
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    header = "ref,patient_ref,office,clinician,visited_at\n"
+    typo = header + f"V1,P1,Hoboken,Dr. Lee,{DAY} 10:00\nV2,P2,Hoboken,Dr. Lee,2062-11-30 10:00\n"
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "typo.csv", typo))
+    assert str(caught.value) == (
+        "1 bad row, nothing imported:\nline 3: visited_at '2062-11-30 10:00' is more than a "
+        "year after the import's time: check the year"
+    )
+    assert count(runtime, Visit) == 0 and count(runtime, Message) == 0
+    ahead = header + (
+        f"V1,P1,Hoboken,Dr. Lee,{DAY - timedelta(days=1)} 10:00\n"
+        f"V2,P2,Hoboken,Dr. Lee,{DAY + timedelta(days=300)} 10:00\n"
+        f"V3,P1,Hoboken,Dr. Lee,{DAY + timedelta(days=20)} 10:00\n"
+    )
+    lines = run_import(runtime, write(tmp_path, "ahead.csv", ahead)).splitlines()
+    assert lines[-2:] == [
+        "in the future: 2 visits dated after the import's time, the latest 2027-09-12 (line 3): "
+        "check the dates",
+        "bad rows: 0",
+    ]
+    assert count(runtime, Visit) == 3
+
+
 def test_the_report_says_one_visit_and_names_the_plans_not_their_folder(
     runtime: Runtime, tmp_path: Path
 ) -> None:
