@@ -33,7 +33,8 @@ class ImportErrors(InvalidInput):
     def __init__(self, problems: list[tuple[int, str]]) -> None:
         self.problems = problems
         lines = "\n".join(f"line {line}: {problem}" for line, problem in problems)
-        super().__init__(f"{len(problems)} bad row(s), nothing imported:\n{lines}")
+        rows = "1 bad row" if len(problems) == 1 else f"{len(problems)} bad rows"
+        super().__init__(f"{rows}, nothing imported:\n{lines}")
 
 
 class TemplateProblem(FollowupError):

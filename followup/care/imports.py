@@ -1,7 +1,8 @@
 """CSV import of patients and visits: every bad row reported, nothing half-written.
 
-The whole file is validated first (a query per few hundred rows for the patients and
-visits it names); a file with any bad row changes nothing. Then it is written in
+The header is checked first (`followup.care.import_files`), then the whole file is
+validated (a query per few hundred rows for the patients and visits it names); a file
+with any bad row changes nothing. Then it is written in
 batches of `BATCH_ROWS` rows, one short transaction each, so that dispatch and the
 console go on meanwhile (SQLite included: see `followup.db`). A re-run of the same
 file changes nothing and plans nothing twice.
@@ -9,12 +10,11 @@ file changes nothing and plans nothing twice.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from followup.care.import_report import VisitsReport
+from followup.care.import_files import CsvFile, FileKind, Rows, read_csv_file
+from followup.care.import_report import VisitsReport, amount
 from followup.care.patients import PatientDetails, apply_details, lock_patients, record_consents
 from followup.care.plans import load_plan
 from followup.care.programs import parse_program
+from followup.care.typed_times import parse_local_time
 from followup.care.visit_batches import VisitRow, record_batch
 from followup.care.visits import parse_office, record_visit
 from followup.config import Settings
@@ -36,19 +38,38 @@ from followup.models.care import Consent, Patient, Visit
 from followup.models.outbox import Purpose
 from followup.plain_text import CONTROL_CHARACTERS
 
-PATIENT_COLUMNS = ("ref", "first_name", "last_name")
-VISIT_COLUMNS = ("ref", "patient_ref", "office", "clinician", "visited_at")
 CONSENT_COLUMNS = {
     "sms_consent": (Channel.SMS, Purpose.CARE),
     "email_consent": (Channel.EMAIL, Purpose.CARE),
     "campaign_sms_consent": (Channel.SMS, Purpose.CAMPAIGN),
     "campaign_email_consent": (Channel.EMAIL, Purpose.CAMPAIGN),
 }
+PATIENTS_FILE = FileKind(
+    "patients",
+    marker="first_name",
+    required=("ref", "first_name", "last_name"),
+    optional=(
+        "phone",
+        "email",
+        "preferred_channel",
+        "language",
+        "timezone",
+        *CONSENT_COLUMNS,
+        "date_of_birth",
+    ),
+)
+VISITS_FILE = FileKind(
+    "visits",
+    marker="patient_ref",
+    required=("ref", "patient_ref", "office", "clinician", "visited_at"),
+    optional=("tags", "plan", "next_appointment", "exercises"),
+)
+# A visit dated further after the import's time is refused: a mistyped year.
+FURTHEST_AHEAD = timedelta(days=365)
 SQLITE_TURN_SECONDS = 0.15
 BATCH_ROWS = 200  # rows per transaction (SQLite writers wait at most one), and per look-up
 T = TypeVar("T")
 YES, NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
-Rows = list[tuple[int, dict[str, str]]]
 # Told (rows written, rows in the file) after each batch.
 Progress = Callable[[int, int], None]
 
@@ -86,36 +107,18 @@ def import_csv(
 ) -> ImportResult:
     """Import a patients or visits file, told apart by its header. `now` (default: the
     clock at each batch) decides which plan steps are already past."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = header
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc}") from None
+    file = read_csv_file(path, (VISITS_FILE, PATIENTS_FILE))
     tell = progress or (lambda done, total: None)
-    if "patient_ref" in header:
-        return _import_visits(sessions, rows, header, settings, tell, now)
-    if "first_name" in header:
-        return _import_patients(sessions, rows, header, path.name, settings, tell)
-    raise InvalidInput(
-        f"{path}: unknown file; a patients file has columns {', '.join(PATIENT_COLUMNS)}, "
-        f"a visits file {', '.join(VISIT_COLUMNS)}"
-    )
+    if file.kind is VISITS_FILE:
+        return _import_visits(sessions, file, settings, tell, now)
+    return _import_patients(sessions, file, settings, tell)
 
 
 def _import_patients(
-    sessions: sessionmaker[Session],
-    rows: Rows,
-    header: list[str],
-    filename: str,
-    settings: Settings,
-    progress: Progress,
+    sessions: sessionmaker[Session], file: CsvFile, settings: Settings, progress: Progress
 ) -> ImportResult:
-    _require_columns(header, PATIENT_COLUMNS)
-    parsed = _validate(rows, "ref", lambda line, row: _patient_row(line, row, settings))
-    new = 0
+    parsed = _validate(file, "ref", lambda line, row: _patient_row(line, row, settings))
+    new, source = 0, f"csv import {file.path.name}"
     for done, batch in _batches(sessions, parsed, progress):
         session, refs = batch.session, [row.details.ref for row in batch.rows]
         known = {p.ref: p for p in session.scalars(select(Patient).where(Patient.ref.in_(refs)))}
@@ -132,10 +135,8 @@ def _import_patients(
         session.flush()
         for row, patient in zip(batch.rows, patients, strict=True):
             with _at_line(row.line, done):
-                record_consents(
-                    session, patient, row.consents, source=f"csv import {filename}", by="import"
-                )
-    detail = f"{len(parsed)} patients imported ({new} new, {len(parsed) - new} updated)"
+                record_consents(session, patient, row.consents, source=source, by="import")
+    detail = f"{amount(len(parsed), 'patient')} imported ({new} new, {len(parsed) - new} updated)"
     return ImportResult("patients", len(parsed), detail)
 
 
@@ -166,17 +167,22 @@ def _patient_row(line: int, row: dict[str, str], settings: Settings) -> _Patient
 
 def _import_visits(
     sessions: sessionmaker[Session],
-    rows: Rows,
-    header: list[str],
+    file: CsvFile,
     settings: Settings,
     progress: Progress,
     at: datetime | None,
 ) -> ImportResult:
-    _require_columns(header, VISIT_COLUMNS)
+    started = at or utcnow()
     with sessions() as session:
-        known = _look_up(session, rows)
-    parsed = _validate(rows, "ref", lambda line, row: _visit_row(line, row, known, settings))
+        known = _look_up(session, file.rows)
+    parsed = _validate(
+        file, "ref", lambda line, row: _visit_row(line, row, known, settings, started)
+    )
     report = VisitsReport()
+    ahead = [row for row in parsed if row.visited_at > started]
+    if ahead:
+        latest = max(ahead, key=lambda row: row.visited_at)
+        report.ahead, report.latest_ahead = len(ahead), (latest.visited_at.date(), latest.line)
     for done, batch in _batches(sessions, parsed, progress):
         session, ids = batch.session, [visit.patient_id for visit in batch.rows]
         patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(ids)))}
@@ -226,7 +232,9 @@ def _look_up(session: Session, rows: Rows) -> _Known:
     return known
 
 
-def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings) -> VisitRow:
+def _visit_row(
+    line: int, row: dict[str, str], known: _Known, settings: Settings, started: datetime
+) -> VisitRow:
     ref = _cell(row, "ref")
     if not ref:
         raise InvalidInput("visit ref is empty")
@@ -246,6 +254,11 @@ def _visit_row(line: int, row: dict[str, str], known: _Known, settings: Settings
     load_plan(settings.plans_dir, plan or settings.default_plan)
     zone = ZoneInfo(timezone)
     visited_at = parse_local_time(_cell(row, "visited_at"), zone)
+    if visited_at > started + FURTHEST_AHEAD:
+        raise InvalidInput(
+            f"visited_at {_cell(row, 'visited_at')!r} is more than a year after the import's "
+            "time: check the year"
+        )
     if discharged_at is not None and visited_at <= discharged_at:
         raise InvalidInput(f"patient {patient_ref!r} was discharged after this visit")
     booked = _cell(row, "next_appointment")
@@ -303,24 +316,13 @@ def _at_line(line: int, done: int) -> Iterator[None]:
         ) from None
 
 
-def parse_local_time(raw: str, zone: ZoneInfo) -> datetime:
-    """ISO 8601; a time without an offset is the patient's local time."""
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise InvalidInput(f"time {raw!r} is not ISO 8601 (e.g. 2026-11-20 14:30)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-
-
-def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:
-    problems: list[tuple[int, str]] = []
+def _validate(file: CsvFile, key: str, parse: Callable[[int, dict[str, str]], T]) -> list[T]:
+    """Every row parsed, or `ImportErrors` with each bad row's line and reason."""
+    problems = list(file.unread)
     parsed: list[T] = []
     seen: dict[str, int] = {}
-    for line, row in rows:
-        if None in row:
-            problems.append((line, "more cells than columns"))
-            continue
-        garbled = [name for name, value in row.items() if CONTROL_CHARACTERS.search(value or "")]
+    for line, row in file.rows:
+        garbled = [name for name, value in row.items() if CONTROL_CHARACTERS.search(value)]
         if garbled:
             problems.append((line, f"a control character in {', '.join(garbled)}"))
             continue
@@ -334,16 +336,8 @@ def _validate(rows: Rows, key: str, parse: Callable[[int, dict[str, str]], T]) -
         except FollowupError as exc:
             problems.append((line, str(exc)))
     if problems:
-        raise ImportErrors(problems)
-    if not parsed:
-        raise InvalidInput("the file has no rows")
+        raise ImportErrors(sorted(problems))
     return parsed
-
-
-def _require_columns(header: list[str], required: tuple[str, ...]) -> None:
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise InvalidInput(f"missing column(s): {', '.join(missing)}")
 
 
 def _cell(row: dict[str, str], column: str) -> str:

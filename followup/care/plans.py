@@ -61,7 +61,14 @@ def load_plan(plans_dir: Path, name: str) -> Plan:
     every row)."""
     path = plans_dir / f"{name}.toml"
     if not path.is_file():
-        raise NotFound(f"no plan named {name!r} in {plans_dir}")
+        # Named, not their folder: the server's paths are no business of staff.
+        names = sorted(found.stem for found in plans_dir.glob("*.toml"))
+        there = "there are no plans"
+        if names:
+            there = (
+                f"the plans are {', '.join(names)}" if names[1:] else f"the one plan is {names[0]}"
+            )
+        raise NotFound(f"no plan named {name!r}; {there}")
     stat = path.stat()
     return _read_plan(path, stat.st_mtime_ns, stat.st_size)
 

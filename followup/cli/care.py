@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from followup.care.imports import Progress, import_csv, parse_local_time
+from followup.care.imports import Progress, import_csv
 from followup.care.patients import get_patient
 from followup.care.programs import parse_program, program_code
 from followup.care.series import pause_in_force
+from followup.care.typed_times import parse_local_time
 from followup.care.visits import (
     cancel_visit,
     discharge_patient,
@@ -68,10 +69,12 @@ def import_(lazy: LazyRuntime, csv_file: Path, at: str | None) -> None:
     date_of_birth (1962-03-14 or 03/14/1962; empty keeps the one recorded).
     Visits: ref, patient_ref, office, clinician, visited_at, tags, plan, next_appointment,
     exercises (e.g. "bridge:2x10,walk:15min"; empty keeps the patient's programme).
-    A file with any bad row imports nothing; each bad row is reported with its line.
+    Column names are read in any case; a column not listed here is refused. A file
+    with any bad row imports nothing; each bad row is reported with its line. A visit
+    more than a year after the import's time is a bad row (a mistyped year).
     Written in short batches (a progress bar on a terminal); the report counts the
     messages planned, the steps already past (recorded as skipped), those to a channel
-    without consent, and bad rows.
+    without consent, the visits dated after the import's time, and bad rows.
     """
     now = parse_local_time(at, ZoneInfo("UTC")) if at else None
     rt = lazy.get()

@@ -33,6 +33,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def with_next_appointment(visits: str) -> str:
+    """The visits file with an empty next_appointment column after its last."""
+    header, *rows = visits.splitlines()
+    return "".join(f"{line}\n" for line in [f"{header},next_appointment", *(f"{r}," for r in rows)])
+
+
 def run_import(runtime: Runtime, path: Path) -> str:
     return import_csv(runtime.sessions, path, settings=runtime.settings, now=NOW).detail
 
@@ -97,14 +103,13 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_written(
 
 def test_bad_visit_rows_write_nothing(runtime: Runtime, tmp_path: Path) -> None:
     run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
-    bad = VISITS + (
-        "V3,P9,Hoboken,Dr. Lee,2026-11-16 10:00,\n"
-        "V4,P1,Newark,Dr. Lee,2026-11-16 10:00,\n"
-        "V5,P1,Hoboken,Dr. Lee,yesterday,\n"
-        "V6,P1,Hoboken,,2026-11-16 10:00,\n"
+    bad = with_next_appointment(VISITS) + (
+        "V3,P9,Hoboken,Dr. Lee,2026-11-16 10:00,,\n"
+        "V4,P1,Newark,Dr. Lee,2026-11-16 10:00,,\n"
+        "V5,P1,Hoboken,Dr. Lee,yesterday,,\n"
+        "V6,P1,Hoboken,,2026-11-16 10:00,,\n"
         "V7,P1,Hoboken,Dr. Lee,2026-11-16 10:00,,2026-11-15 10:00\n"
     )
-    bad = bad.replace(",tags\n", ",tags,next_appointment\n", 1)
     with pytest.raises(ImportErrors) as caught:
         run_import(runtime, write(tmp_path, "v.csv", bad))
     assert [line for line, _ in caught.value.problems] == [4, 5, 6, 7, 8]
@@ -129,8 +134,8 @@ def test_a_next_appointment_is_imported_and_a_visit_before_a_discharge_is_refuse
     from followup.care.visits import discharge_patient
 
     run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
-    booked = VISITS.replace(",tags\n", ",tags,next_appointment\n").replace(
-        "lower-back\n", f"lower-back,{DAY + timedelta(days=7)} 10:00\n", 1
+    booked = with_next_appointment(VISITS).replace(
+        "lower-back,\n", f"lower-back,{DAY + timedelta(days=7)} 10:00\n", 1
     )
     run_import(runtime, write(tmp_path, "v.csv", booked))
     with transaction(runtime.sessions) as session:
@@ -237,3 +242,78 @@ def test_dispatch_goes_on_while_a_long_import_writes(runtime: Runtime, tmp_path:
     assert not failures, failures
     # The batches written first were committed, due and claimed before the last one.
     assert report.new == rows and sum(claimed_meanwhile) > 0
+
+
+def test_a_date_that_does_not_exist_is_not_called_a_format_error(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    rows = (
+        "ref,patient_ref,office,clinician,visited_at\n"
+        "V1,P1,Hoboken,Dr. Lee,2026-02-30 10:00\n"
+        "V2,P1,Hoboken,Dr. Lee,2026-13-01 10:00\n"
+        "V3,P1,Hoboken,Dr. Lee,2026-11-16 25:00\n"
+        "V4,P1,Hoboken,Dr. Lee,16/11/2026 10:00\n"
+    )
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "v.csv", rows))
+    assert str(caught.value) == (
+        "4 bad rows, nothing imported:\n"
+        "line 2: time '2026-02-30 10:00' is not a real date: February 2026 has 28 days\n"
+        "line 3: time '2026-13-01 10:00' is not a real date: there is no month 13\n"
+        "line 4: time '2026-11-16 25:00' is not a real time: there is no hour 25\n"
+        "line 5: time '16/11/2026 10:00' is not ISO 8601 (e.g. 2026-11-20 14:30)"
+    )
+    assert count(runtime, Visit) == 0
+
+
+def test_visits_after_the_imports_time_are_reported_and_a_year_ahead_refused(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A visit is recorded after it happens: one dated later is likely a mistyped date.
+    Within a year it is imported (a test or a rehearsal may run ahead of the clock) and
+    the report says so; further ahead it is a bad row."""
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    header = "ref,patient_ref,office,clinician,visited_at\n"
+    typo = header + f"V1,P1,Hoboken,Dr. Lee,{DAY} 10:00\nV2,P2,Hoboken,Dr. Lee,2062-11-30 10:00\n"
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "typo.csv", typo))
+    assert str(caught.value) == (
+        "1 bad row, nothing imported:\nline 3: visited_at '2062-11-30 10:00' is more than a "
+        "year after the import's time: check the year"
+    )
+    assert count(runtime, Visit) == 0 and count(runtime, Message) == 0
+    ahead = header + (
+        f"V1,P1,Hoboken,Dr. Lee,{DAY - timedelta(days=1)} 10:00\n"
+        f"V2,P2,Hoboken,Dr. Lee,{DAY + timedelta(days=300)} 10:00\n"
+        f"V3,P1,Hoboken,Dr. Lee,{DAY + timedelta(days=20)} 10:00\n"
+    )
+    lines = run_import(runtime, write(tmp_path, "ahead.csv", ahead)).splitlines()
+    assert lines[-2:] == [
+        "in the future: 2 visits dated after the import's time, the latest 2027-09-12 (line 3): "
+        "check the dates",
+        "bad rows: 0",
+    ]
+    assert count(runtime, Visit) == 3
+
+
+def test_the_report_says_one_visit_and_names_the_plans_not_their_folder(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    assert run_import(runtime, write(tmp_path, "p.csv", PATIENTS)) == (
+        "2 patients imported (2 new, 0 updated)"
+    )
+    header = "ref,patient_ref,office,clinician,visited_at,plan\n"
+    bogus = header + "V1,P1,Hoboken,Dr. Lee,2026-11-15 10:00,bogusplan\n"
+    with pytest.raises(ImportErrors) as caught:
+        run_import(runtime, write(tmp_path, "bogus.csv", bogus))
+    assert str(caught.value) == (
+        "1 bad row, nothing imported:\nline 2: no plan named 'bogusplan'; the one plan is lower-back"
+    )
+    # Two days ago: the welcome's expiry has passed.
+    one = header + f"V1,P1,Hoboken,Dr. Lee,{DAY - timedelta(days=2)} 10:00,lower-back\n"
+    assert run_import(runtime, write(tmp_path, "one.csv", one)).splitlines()[:2] == [
+        "1 visit (1 new, 0 already recorded), 6 messages planned",
+        "already past: 1 plan step recorded as skipped, not sent (their expiry had passed "
+        "before the import; a re-run plans them no more)",
+    ]

@@ -104,6 +104,42 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(cli: CliRunner, tmp_path: Pat
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
 
 
+def test_an_import_refuses_a_misspelled_column_and_a_visit_decades_ahead(
+    cli: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    """What a blind walk found: a misspelled column's values dropped without a word, and
+    a mistyped year (2062) planning a series decades ahead."""
+    cli.invoke(main, ["init-db"])
+    (tmp_path / "patients.csv").write_text(PATIENTS)
+    cli.invoke(main, ["import", str(tmp_path / "patients.csv")])
+    misspelled = tmp_path / "misspelled.csv"
+    misspelled.write_text(
+        "ref,patient_ref,office,clinician,visited_at,tag\n"
+        "V1,P1,Hoboken,Dr. Lee,2026-11-30 10:00,lower-back\n"
+    )
+    result = cli.invoke(main, ["import", str(misspelled)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {misspelled}: unknown column `tag` (did you mean `tags`?); nothing imported: "
+        "a visits file takes the columns ref, patient_ref, office, clinician and visited_at, "
+        "and may take tags, plan, next_appointment and exercises\n",
+    )
+    decades = tmp_path / "decades.csv"
+    decades.write_text(
+        "ref,patient_ref,office,clinician,visited_at\nV1,P1,Hoboken,Dr. Lee,2062-11-30 10:00\n"
+    )
+    result = cli.invoke(main, ["import", str(decades)])
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: 1 bad row, nothing imported:\nline 2: visited_at '2062-11-30 10:00' is more "
+        "than a year after the import's time: check the year\n",
+    )
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM visits")) == 0
+    engine.dispose()
+
+
 def test_a_database_without_schema_says_to_run_init_db(tmp_path: Path) -> None:
     runner = CliRunner(env={"FOLLOWUP_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"})
     result = runner.invoke(main, ["schedule", "P1"])
