@@ -4,7 +4,8 @@ and the header checked against the columns that kind takes before anything is im
 Column names are read without regard to case, surrounding spaces or a BOM. A column
 the kind does not take is refused, naming the nearest one it does (a misspelled column
 would otherwise be dropped without a word), and so is a column given twice. A row must
-have as many cells as the header: a missing or extra comma shifts every cell after it.
+have as many cells as the header (a missing or extra comma shifts every cell after it),
+but may leave off optional columns at its end, as files written by hand often do.
 A row of empty cells only is skipped, as a blank line is. A column without a name (a
 spreadsheet's trailing comma) may be left out of a row, and must be empty.
 """
@@ -82,11 +83,11 @@ def read_csv_file(path: Path, kinds: Sequence[FileKind]) -> CsvFile:
     rows: Rows = []
     unread: Problems = []
     for line, cells in lines:
-        problem = _shape_problem(cells, columns, named)
+        problem = _shape_problem(cells, columns, named, kind)
         if problem:
             unread.append((line, problem))
             continue
-        # Not strict: the row may leave out the unnamed columns at the end.
+        # Not strict: the row may leave out optional and unnamed columns at the end.
         cells_by_column = zip(columns, cells, strict=False)
         rows.append((line, {name: cell for name, cell in cells_by_column if name}))
     return CsvFile(path, kind, rows, unread)
@@ -127,10 +128,13 @@ def _header_problems(written: list[str], kind: FileKind) -> list[str]:
     return problems
 
 
-def _shape_problem(cells: list[str], columns: list[str], named: int) -> str | None:
+def _shape_problem(
+    cells: list[str], columns: list[str], named: int, kind: FileKind
+) -> str | None:
     """What keeps the row from being read by column, if anything (`named`: the number of
     columns up to the header's last name)."""
-    if len(cells) < named:
+    left_off = columns[len(cells) : named]
+    if any(column in kind.required for column in left_off):
         return f"fewer cells ({len(cells)}) than the header has columns ({named})"
     if len(cells) > len(columns):
         return f"more cells ({len(cells)}) than the header has columns ({len(columns)})"

@@ -102,6 +102,13 @@ def test_a_row_with_a_cell_too_few_or_too_many_is_refused_by_line(
     ]
 
 
+def test_a_row_may_leave_off_optional_columns_at_its_end(runtime: Runtime, tmp_path: Path) -> None:
+    run_import(runtime, write(tmp_path, "p.csv", PATIENTS))
+    rows = f"{HEADER},tags,next_appointment\n{ROW}\nV2,P2,Hoboken,Dr. Lee,2026-11-16 10:00,knee\n"
+    run_import(runtime, write(tmp_path, "v.csv", rows))
+    assert count(runtime, Visit) == 2
+
+
 def test_blank_lines_and_empty_rows_are_skipped_and_lines_keep_their_numbers(
     runtime: Runtime, tmp_path: Path
 ) -> None:
