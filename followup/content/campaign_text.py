@@ -28,7 +28,7 @@ from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED
 from followup.config import Settings
 from followup.content import sandbox
-from followup.content.campaign_fields import explain_engine, unknown_field
+from followup.content.campaign_fields import explain_engine, wrong_field
 from followup.content.encoding import sms_shape
 from followup.content.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.content.render import Renderer, with_opt_out
@@ -190,7 +190,7 @@ def _check_every_branch(source: str, part: Part, clinic: str, language: str) -> 
         undeclared = meta.find_undeclared_variables(parsed)
     except (TemplateError, ValueError) as exc:  # ValueError: an integer of 4300+ digits
         raise InvalidInput(f"{where} is not a valid template: {exc}") from None
-    unknown = unknown_field(parsed, undeclared)
+    unknown = wrong_field(parsed, undeclared)
     if unknown:
         raise InvalidInput(f"{where}: {unknown}")
     _refuse_terms(literal_text(parsed), part, clinic)
