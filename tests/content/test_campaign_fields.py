@@ -4,10 +4,9 @@ the whole expression staff wrote."""
 from __future__ import annotations
 
 import pytest
-from jinja2 import meta
 
 from followup.content.campaign_fields import explain_engine, refusal, wrong_field
-from followup.content.sandbox import parse
+from followup.content.template_mistakes import read
 
 FIELDS = "fields you can use: {{ patient.first_name }}, {{ clinic.name }}, {{ clinic.phone }}"
 
@@ -75,7 +74,7 @@ def test_the_engine_s_words_are_translated() -> None:
     ],
 )
 def test_a_field_misused_is_named_whole(source: str, said: str) -> None:
-    assert wrong_field(parse(source), meta.find_undeclared_variables(parse(source))) == said
+    assert wrong_field(*read(source)) == said
 
 
 @pytest.mark.parametrize(
@@ -89,7 +88,7 @@ def test_a_field_misused_is_named_whole(source: str, said: str) -> None:
     ],
 )
 def test_fields_used_as_text_pass(source: str) -> None:
-    assert wrong_field(parse(source), meta.find_undeclared_variables(parse(source))) is None
+    assert wrong_field(*read(source)) is None
 
 
 def test_an_attribute_of_text_at_render_suggests_no_unrelated_field() -> None:
