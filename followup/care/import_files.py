@@ -128,9 +128,7 @@ def _header_problems(written: list[str], kind: FileKind) -> list[str]:
     return problems
 
 
-def _shape_problem(
-    cells: list[str], columns: list[str], named: int, kind: FileKind
-) -> str | None:
+def _shape_problem(cells: list[str], columns: list[str], named: int, kind: FileKind) -> str | None:
     """What keeps the row from being read by column, if anything (`named`: the number of
     columns up to the header's last name)."""
     left_off = columns[len(cells) : named]

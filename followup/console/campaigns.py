@@ -219,6 +219,18 @@ def _values(form: dict[str, str], who: SignedIn) -> dict[str, Any]:
     def listed(key: str) -> list[str]:
         return [part.strip() for part in form.get(key, "").split(",") if part.strip()]
 
+    texts = {
+        language: LanguageText(
+            *(
+                form.get(part if language == "en" else f"{part}_{language}") or None
+                for part in PARTS
+            )
+        )
+        for language in LANGUAGES
+    }
+    if not any(text.given() for text in texts.values()):
+        # The command line's words (--template or a text) name no field on this form.
+        raise InvalidInput("write a text in at least one language")
     return {
         "name": form.get("name", ""),
         "channel": form.get("channel", "sms"),
@@ -232,15 +244,7 @@ def _values(form: dict[str, str], who: SignedIn) -> dict[str, Any]:
             min_pain=form.get("min_pain") or None,
         ),
         "by": who.name,
-        "texts": {
-            language: LanguageText(
-                *(
-                    form.get(part if language == "en" else f"{part}_{language}") or None
-                    for part in PARTS
-                )
-            )
-            for language in LANGUAGES
-        },
+        "texts": texts,
         "missing_text": form.get("missing_text") or FALLBACK,
         "rate": _rate(form.get("rate") or "1"),
     }

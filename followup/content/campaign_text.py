@@ -7,9 +7,12 @@ skipped one with the reason.
 
 Staff-written text is rendered in the bounded sandbox (`followup.content.sandbox`) with
 `StrictUndefined`. It is checked when the campaign is saved, every branch of it (see
-`followup.content.template_scan`) and a sample render: an unknown variable, an unsafe
-expression, work over the sandbox's limits, a diagnosis in an SMS or health detail in a
-subject is refused with a clear message before anything is sent. What only a real
+`followup.content.template_scan`) and a sample render: a mistake in how it is written
+(`followup.content.template_mistakes`: an unclosed `{{`, an unknown filter, a stray
+brace), a field that does not exist or cannot be printed, an unsafe expression, work
+over the sandbox's limits, a diagnosis in an SMS or health detail in a subject, a text
+that renders as nothing is refused before anything is sent, naming the language and
+the part (SMS, email subject or text) in words staff use. What only a real
 patient's data sets off is refused when that message is rendered: a failed message at
 dispatch, a refusal at preview or test send, with the reason.
 """
@@ -21,17 +24,18 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from jinja2 import TemplateError, UndefinedError, meta
+from jinja2 import UndefinedError
 from jinja2.sandbox import SecurityError
 
 from followup.care.patients import LANGUAGES
 from followup.care.plans import PREFERRED
 from followup.config import Settings
 from followup.content import sandbox
-from followup.content.campaign_fields import explain_engine, unknown_field
+from followup.content.campaign_fields import explain_engine, wrong_field
 from followup.content.encoding import sms_shape
 from followup.content.minimum_necessary import DIAGNOSIS_TERMS, SUBJECT_TERMS, health_terms
 from followup.content.render import Renderer, with_opt_out
+from followup.content.template_mistakes import read, stray_brace
 from followup.content.template_scan import literal_text, over_limits
 from followup.exceptions import InvalidInput, TemplateProblem
 from followup.models.base import Channel
@@ -118,11 +122,11 @@ class CampaignText:
         parts = self.texts[written]
         if channel is Channel.SMS:
             return CampaignMessage(
-                with_opt_out(_render(parts.sms or "", context, SMS_TEXT), written)
+                with_opt_out(_render(parts.sms or "", context, SMS_TEXT, written), written)
             )
-        text = _render(parts.email or "", context, EMAIL_TEXT).strip() + "\n"
+        text = _render(parts.email or "", context, EMAIL_TEXT, written).strip() + "\n"
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-        subject = _render(parts.subject or "", context, EMAIL_SUBJECT)
+        subject = _render(parts.subject or "", context, EMAIL_SUBJECT, written)
         return CampaignMessage(text, " ".join(subject.split()), paragraphs)
 
     def sample(self, channel: Channel, *, first_name: str, language: str) -> CampaignMessage:
@@ -130,7 +134,9 @@ class CampaignText:
         try:
             return self.render(channel, first_name=first_name, language=language)
         except TemplateProblem as exc:
-            raise InvalidInput(f"the {channel.value} message does not render: {exc}") from None
+            if self.campaign.template:
+                raise InvalidInput(f"the {channel.value} message does not render: {exc}") from None
+            raise InvalidInput(str(exc)) from None
 
 
 def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -> None:
@@ -177,51 +183,58 @@ def validate_texts(campaign: Campaign, renderer: Renderer, settings: Settings) -
                         f"the {language_name(language)} SMS is {shape.segments} segments "
                         f"({shape.encoding}); keep it to 2"
                     )
-                _refuse_terms(sample.body, SMS_TEXT, clinic)
+                _refuse_terms(sample.body, SMS_TEXT, clinic, language)
             else:
-                _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic)
+                _refuse_terms(sample.subject or "", EMAIL_SUBJECT, clinic, language)
 
 
 def _check_every_branch(source: str, part: Part, clinic: str, language: str) -> None:
     where = f"the {language_name(language)} {part.name}"
     try:
-        parsed = sandbox.parse(source)
-        # Reading variables compiles the text: an unknown filter is refused here.
-        undeclared = meta.find_undeclared_variables(parsed)
-    except (TemplateError, ValueError) as exc:  # ValueError: an integer of 4300+ digits
-        raise InvalidInput(f"{where} is not a valid template: {exc}") from None
-    unknown = unknown_field(parsed, undeclared)
-    if unknown:
-        raise InvalidInput(f"{where}: {unknown}")
-    _refuse_terms(literal_text(parsed), part, clinic)
+        parsed, undeclared = read(source)
+    except TemplateProblem as exc:
+        raise InvalidInput(f"{where}: {exc}") from None
+    mistake = wrong_field(parsed, undeclared) or stray_brace(source)
+    if mistake:
+        raise InvalidInput(f"{where}: {mistake}")
+    _refuse_terms(literal_text(parsed), part, clinic, language)
     problem = over_limits(parsed)
     if problem:
-        raise InvalidInput(f"the {part.name} is refused: {problem}")
+        raise InvalidInput(f"{where} is refused: {problem}")
 
 
-def _refuse_terms(text: str, part: Part, clinic: str) -> None:
+def _refuse_terms(text: str, part: Part, clinic: str, language: str) -> None:
     found = health_terms(text.lower().replace(clinic.lower(), ""), part.terms) if part.terms else []
     if found:
         raise InvalidInput(
-            f"the {part.name} mentions {', '.join(found)}: "
+            f"the {language_name(language)} {part.name} mentions {', '.join(found)}: "
             f"keep health details out of {part.kept_from}"
         )
 
 
-def _render(source: str, context: dict[str, Any], part: Part) -> str:
+def _render(source: str, context: dict[str, Any], part: Part, language: str) -> str:
+    """One part of one patient's message; one that does not render, or renders as
+    nothing but spaces, raises `TemplateProblem` naming the part and its language."""
+    where = f"the {language_name(language)} {part.name}"
     try:
-        return sandbox.render(source, context)
+        rendered = sandbox.render(source, context)
     except TemplateProblem as exc:
         reason = str(exc)
     except SecurityError as exc:
         reason = f"unsafe expression refused: {exc}"
     except UndefinedError as exc:
         reason = explain_engine(exc.message or "")
+    except RecursionError:
+        reason = "a macro calls itself without end"
     except Exception as exc:
-        # Staff text can raise whatever Python raises (a TemplateError, 1/0, int("x"),
-        # recursion too deep): all of it is the text's fault, to report, not to crash on.
+        # Staff text can raise whatever Python raises (a TemplateError, 1/0, int("x")):
+        # all of it is the text's fault, to report, not to crash on.
         reason = str(exc) or type(exc).__name__
-    raise TemplateProblem(f"{part.name}: {reason}")
+    else:
+        if rendered.strip():
+            return rendered
+        raise TemplateProblem(f"{where} is empty")
+    raise TemplateProblem(f"{where}: {reason}")
 
 
 def language_name(language: str) -> str:

@@ -4,19 +4,24 @@ Jinja2's own hooks (`call_binop`, `call`) see operators and calls; the generated
 is changed so they also see what they do not: every loop step, `~`, literal lists,
 tuples and dicts, every write and every buffer joined. Each is checked against
 `followup.content.template_limits`. The only global is `range`, bounded.
+
+Only text and numbers are printed: a list, a group of fields or a method not called
+would send Python's insides to patients. A filter misused says which one and how.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import lru_cache, wraps
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, nodes
+from jinja2 import Environment, StrictUndefined, Template, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context, LoopContext, Macro, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from followup.content.campaign_fields import YOU_CAN_USE
 from followup.content.template_limits import (
     FILTERS,
     MAX_LENGTH,
@@ -95,7 +100,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, finalize=self._write)
         self.globals = dict(GLOBALS)
-        self.filters = {name: checked_filter(self.filters[name]) for name in FILTERS}
+        self.filters = {
+            name: _plainly(name, checked_filter(self.filters[name])) for name in FILTERS
+        }
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         spend()
@@ -128,8 +135,55 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return self.concat(str(sized(part)) for part in parts)
 
     def _write(self, value: Any) -> Any:
+        """Every value a text prints: text or a number, never Python's insides."""
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Undefined):
+            raise TemplateProblem(
+                f"only text and numbers can be printed, not {_kind(value)}; {YOU_CAN_USE}"
+            )
         spend(written=size(value))
         return value
+
+
+def _plainly(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that, misused, says which one and how (not "do_upper() takes 1
+    positional argument")."""
+    signature = inspect.signature(function)  # the filter's own, through the wrappers
+
+    @wraps(function)  # keeps the marker that asks Jinja2 for its environment or context
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:
+            raise TemplateProblem(f"the filter `{name}` does not take these arguments") from None
+        try:
+            return function(*args, **kwargs)
+        except (TypeError, ValueError):
+            given = [arg for arg in args if not isinstance(arg, Environment | Context)]
+            if len(given) > 1 or kwargs:
+                raise TemplateProblem(
+                    f"the filter `{name}` does not work with these arguments"
+                ) from None
+            raise TemplateProblem(
+                f"the filter `{name}` does not work on {_kind(given[0] if given else None)}"
+            ) from None
+
+    return plain
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    if value is None or isinstance(value, bool):
+        return f"`{value}`"
+    if isinstance(value, Mapping):
+        return "a group of fields"
+    if callable(value):
+        return "a method not called (write it with ())"
+    if isinstance(value, Iterable):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 _environment = BoundedSandbox()
@@ -137,6 +191,16 @@ _environment = BoundedSandbox()
 
 def parse(source: str) -> nodes.Template:
     return _environment.parse(source)
+
+
+def lex(source: str) -> Iterator[tuple[int, str, str]]:
+    """The text's tokens as written: (line, kind, text); plain text is kind `data`."""
+    return _environment.lex(source)
+
+
+def available_tests() -> list[str]:
+    """The tests `{% if x is … %}` may use, by name (not `==` and the like)."""
+    return sorted(name for name in _environment.tests if name.isidentifier())
 
 
 def render(

@@ -34,7 +34,9 @@ def over_limits(tree: nodes.Template) -> str | None:
     """Why an expression that reads no variable, in any branch, is refused by the
     sandbox (a limit or an unsafe attribute); None when none is."""
     for expression in _constant_expressions(tree):
-        lone = nodes.Template([nodes.Output([expression], lineno=expression.lineno)], lineno=1)
+        # Written as text (a list to loop over is not a value to print as it is).
+        text = nodes.Filter(expression, "string", [], [], None, None, lineno=expression.lineno)
+        lone = nodes.Template([nodes.Output([text], lineno=expression.lineno)], lineno=1)
         try:
             render(lone, {})
         except (TemplateProblem, SecurityError) as exc:

@@ -228,7 +228,7 @@ def test_a_limit_only_a_patient_reaches_is_one_clear_line_at_preview(
     result = cli.invoke(main, ["campaign", "preview", "x"])
     assert (result.exit_code, result.output) == (
         1,
-        "Error: the sms message does not render: SMS text: more than 20000 loop steps and calls\n",
+        "Error: the English SMS text: more than 20000 loop steps and calls\n",
     )
 
 

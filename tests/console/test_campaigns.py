@@ -3,7 +3,9 @@ confirmation before launch, pause, resume and cancel."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import select
 
 from followup.models.campaigns import Campaign, CampaignStatus
@@ -98,3 +100,38 @@ def test_a_bad_form_says_what_is_wrong_in_the_front_desk_s_words(
     assert "the send rate &#39;fast&#39; is not a number" in shown
     shown, _ = build(console, save="yes", name="rebook\u202e")
     assert "only printable characters" in shown
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"sms_text": "", "sms_text_es": ""}, "write a text in at least one language"),
+        ({"sms_text": "   ", "sms_text_es": ""}, "the English SMS text is empty"),
+        (
+            {"sms_text": "Hi {{ clinic }}"},
+            "the English SMS text: `clinic` is not a field you can print; fields you can use: "
+            "{{ patient.first_name }}, {{ clinic.name }}, {{ clinic.phone }}",
+        ),
+        (
+            {"sms_text_es": "Hola {{patient.first_name}}}"},
+            "the Spanish SMS text: a brace is left over near `{{patient.first_name}}}`: "
+            "fields are written {{ patient.first_name }}",
+        ),
+        (
+            {"sms_text": "Hi {{ patient.first_name }"},
+            "the English SMS text: a `{{` is not closed with `}}`",
+        ),
+    ],
+)
+def test_a_text_that_would_send_junk_is_refused_on_the_form(
+    web_runtime: Runtime, console: TestClient, fields: dict[str, str], said: str
+) -> None:
+    make_staff(web_runtime, "maria", Role.STAFF)
+    sign_in(console, "maria")
+    previewed, _ = build(console, save="no", **fields)
+    assert str(escape(said)) in previewed
+    shown, answer = build(console, save="yes", **fields)
+    assert answer.status_code == 400  # type: ignore[attr-defined]
+    assert str(escape(said)) in shown
+    with web_runtime.sessions() as session:
+        assert session.scalars(select(Campaign)).all() == []
