@@ -11,7 +11,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from followup.care.search import typed_date
+from followup.care.search import date_parts, typed_date
+from followup.care.typed_times import no_such_day
 from followup.exceptions import InvalidInput, NotFound
 from followup.models.base import Channel, utcnow
 from followup.models.care import Consent, ConsentEvent, Patient
@@ -111,6 +112,10 @@ def parse_birth_date(raw: str, *, today: date) -> date | None:
         return None
     born = typed_date(raw)
     if born is None:
+        parts = date_parts(raw)
+        wrong_day = no_such_day(*parts) if parts else None
+        if wrong_day:
+            raise InvalidInput(f"date of birth {raw!r} is not a date: {wrong_day}")
         raise InvalidInput(f"date of birth {raw!r} is not a date (YYYY-MM-DD or MM/DD/YYYY)")
     if born > today:
         raise InvalidInput(f"date of birth {raw!r} is in the future")

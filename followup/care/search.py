@@ -158,13 +158,20 @@ def rewrite_search_texts(connection: Connection) -> int:
 def typed_date(text: str) -> date | None:
     """A date as staff write one in full ("1962-03-14", "03/14/1962", "3-14-1962"),
     else None: what a patient's record takes (`parse_birth_date`)."""
+    parts = date_parts(text)
+    try:
+        return date(*parts) if parts else None
+    except ValueError:  # written as a date, but none (February 30)
+        return None
+
+
+def date_parts(text: str) -> tuple[int, int, int] | None:
+    """(year, month, day) of text written as a date in full, whether or not that day
+    exists; None for text of another shape."""
     for pattern in _DATES:
         match = pattern.fullmatch(text.strip())
         if match:
-            try:
-                return date(int(match["y"]), int(match["m"]), int(match["d"]))
-            except ValueError:
-                return None
+            return int(match["y"]), int(match["m"]), int(match["d"])
     return None
 
 

@@ -31,20 +31,27 @@ def parse_local_time(raw: str, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+def no_such_day(year: int, month: int, day: int) -> str | None:
+    """Why these numbers make no date ("February 2026 has 28 days"), or None."""
+    if year < 1:
+        return "there is no year 0"
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return f"{calendar.month_name[month]} {year} has {days} days"
+    return None
+
+
 def _impossible(text: str) -> str | None:
     """What does not exist in a time of the ISO shape ("date: February 2026 has 28
     days"), or None if its numbers are not the problem."""
     shape = _ISO_SHAPE.fullmatch(text)
     if shape is None:
         return None
-    year, month, day = int(shape["year"]), int(shape["month"]), int(shape["day"])
-    if year < 1:
-        return "date: there is no year 0"
-    if not 1 <= month <= 12:
-        return f"date: there is no month {month}"
-    days = calendar.monthrange(year, month)[1]
-    if not 1 <= day <= days:
-        return f"date: {calendar.month_name[month]} {year} has {days} days"
+    wrong_day = no_such_day(int(shape["year"]), int(shape["month"]), int(shape["day"]))
+    if wrong_day:
+        return f"date: {wrong_day}"
     for unit, top in (("hour", 23), ("minute", 59), ("second", 59)):
         value = shape[unit]
         if value is not None and int(value) > top:

@@ -39,9 +39,9 @@ def test_a_date_of_birth_may_be_given_as_staff_write_it(typed: str, born: date |
     [
         ("1899-12-31", "before 1900"),
         ("2026-12-02", "in the future"),
-        ("02/30/1980", "not a date"),
-        ("1980-13-01", "not a date"),
-        ("14/03/1962", "not a date"),
+        ("02/30/1980", "not a date: February 1980 has 29 days"),
+        ("1980-13-01", "not a date: there is no month 13"),
+        ("14/03/1962", "not a date: there is no month 14"),
         ("yesterday", "not a date"),
         ("1962", "not a date"),
     ],
