@@ -136,13 +136,12 @@ def normalize_phone(raw: str) -> str:
 
 
 def phone_for_people(e164: str | None) -> str | None:
-    """A stored number as staff dial and type it: a US one in the national form
-    ("(201) 555-0111", which a spreadsheet does not read as a formula and an import
-    reads back), any other as stored."""
-    if not e164 or not e164.startswith("+1"):
-        return e164
-    number = phonenumbers.parse(e164)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    """A stored North American number as staff dial and type it, "(201) 555-0111" (a
+    spreadsheet reads no formula in it, an import reads it back); any other as stored.
+    Sliced, not parsed: an export formats every row's."""
+    if e164 and len(e164) == 12 and e164.startswith("+1"):
+        return f"({e164[2:5]}) {e164[5:8]}-{e164[8:]}"
+    return e164
 
 
 def normalize_email(raw: str) -> str:

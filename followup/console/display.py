@@ -15,6 +15,7 @@ import phonenumbers
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time
 
+from followup.care.patients import phone_for_people
 from followup.models.care import Office
 
 LOCALE = "en_US"
@@ -96,6 +97,9 @@ def phone(number: str | None) -> str:
     """A number as people write it: national format at home, international abroad."""
     if not number:
         return ""
+    national = phone_for_people(number)
+    if national != number:
+        return national or ""
     try:
         parsed = phonenumbers.parse(number, HOME_REGION)
     except phonenumbers.NumberParseException:
