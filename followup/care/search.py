@@ -113,46 +113,45 @@ def _keep_search_text(_mapper: Mapper[Patient], _connection: Connection, patient
     )
 
 
-def rewrite_search_texts(connection: Connection) -> int:
+def rewrite_search_texts(connection: Connection, *, batch: int = 5000) -> int:
     """Write every patient's search text anew, as `search_text` now writes it (the
-    migration's step when what a patient is found by changes); returns how many."""
+    migration's step when what a patient is found by changes), a batch of patients at a
+    time and only where it changed; returns how many changed."""
     patients = table(  # the columns as they are at the migration, not as the model has them
         "patients",
         column("id", Integer),
         *(column(name, String) for name in ("ref", "first_name", "last_name", "phone", "email")),
         column("search_text", String),
     )
-    rows = connection.execute(
-        select(
-            patients.c.id,
-            patients.c.ref,
-            patients.c.first_name,
-            patients.c.last_name,
-            patients.c.phone,
-            patients.c.email,
-        )
-    ).all()
-    texts = [
-        {
-            "patient": row.id,
-            "text": search_text(
+    rewrite = (
+        patients.update()
+        .where(patients.c.id == bindparam("patient"))
+        .values(search_text=bindparam("text"))
+    )
+    after, changed = 0, 0
+    while rows := connection.execute(
+        select(patients).where(patients.c.id > after).order_by(patients.c.id).limit(batch)
+    ).all():
+        after = rows[-1].id
+        texts = {
+            row.id: search_text(
                 first_name=row.first_name,
                 last_name=row.last_name,
                 ref=row.ref,
                 phone=row.phone,
                 email=row.email,
-            ),
+            )
+            for row in rows
         }
-        for row in rows
-    ]
-    if texts:
-        connection.execute(
-            patients.update()
-            .where(patients.c.id == bindparam("patient"))
-            .values(search_text=bindparam("text")),
-            texts,
-        )
-    return len(texts)
+        new = [
+            {"patient": row.id, "text": texts[row.id]}
+            for row in rows
+            if texts[row.id] != row.search_text
+        ]
+        if new:
+            connection.execute(rewrite, new)
+        changed += len(new)
+    return changed
 
 
 def typed_date(text: str) -> date | None:

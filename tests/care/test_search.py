@@ -14,6 +14,7 @@ from followup.care.search import (
     latest_birth,
     matching,
     prefer_the_index,
+    rewrite_search_texts,
     search_text,
     typed_birth_date,
     typed_date,
@@ -288,3 +289,27 @@ def test_searches_read_the_index_on_postgresql(corpus: Runtime) -> None:
         compiled = statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
         plan = session.scalars(text(f"EXPLAIN {compiled}".replace("%%", "%"))).all()
     assert any("ix_patients_search_text" in line for line in plan)
+
+
+def test_search_texts_are_rewritten_a_batch_at_a_time_where_they_changed(
+    runtime: Runtime,
+) -> None:
+    with transaction(runtime.sessions) as session:
+        for n, last in enumerate(("de la Cruz", "van der Berg", "Rivera"), 1):
+            save_patient(
+                session,
+                PatientDetails.parse(
+                    ref=f"P{n}", first_name="Ana", last_name=last, phone=f"+1201555011{n}"
+                ),
+            )
+    with runtime.engine.begin() as connection:  # as texts were before a name was joined
+        connection.execute(text("UPDATE patients SET search_text = 'old' WHERE ref != 'P3'"))
+    with runtime.engine.begin() as connection:
+        assert rewrite_search_texts(connection, batch=1) == 2
+    with runtime.sessions() as session:
+        stored = {
+            ref: words for ref, words in session.execute(select(Patient.ref, Patient.search_text))
+        }
+    assert "delacruz" in stored["P1"] and "vanderberg" in stored["P2"]
+    with runtime.engine.begin() as connection:
+        assert rewrite_search_texts(connection) == 0  # nothing left to change
