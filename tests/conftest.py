@@ -256,6 +256,14 @@ def enrol_visit(
     return record.messages_added
 
 
+def altered(signed: str) -> str:
+    """A signed link or token with one character of its signature changed: the fifth
+    from the end, whose six bits all count (the last character's lowest bits are
+    base64 padding, so changing it may change nothing)."""
+    at = len(signed) - 5
+    return signed[:at] + ("B" if signed[at] == "A" else "A") + signed[at + 1 :]
+
+
 def tick(runtime: Runtime, at: datetime) -> None:
     """One dispatch tick at `at`, in this process (the Celery path is tested apart)."""
     from followup.delivery.claims import claim_due
