@@ -78,14 +78,16 @@ class Estimate:
                 f" ({span}; the later if plan texts coming due meanwhile go first)."
             )
         if self.quiet and self.quiet_opens:
+            texts = "1 text waits" if self.quiet == 1 else f"{self.quiet:,} texts wait"
             said.append(
-                f"{self.quiet:,} texts wait for quiet hours to end ({self.quiet_start:%H:%M} "
-                f"the patient's time; the first at {_clock(self.quiet_opens, zone)})."
+                f"{texts} for quiet hours to end ({self.quiet_start:%H:%M} the patient's "
+                f"time; the first at {_clock(self.quiet_opens, zone)})."
             )
         if self.capped:
+            held = "1 recipient is" if self.capped == 1 else f"{self.capped:,} recipients are"
             said.append(
-                f"{self.capped:,} recipients are held by the frequency cap ({self.cap_rule}) "
-                "to a later day, or skipped if no day has room before the message expires."
+                f"{held} held by the frequency cap ({self.cap_rule}) to a later day, or "
+                "skipped if no day has room before the message expires."
             )
         return said
 

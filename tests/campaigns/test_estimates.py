@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from followup.campaigns.estimates import Estimate
 from followup.campaigns.launches import launch
 from followup.campaigns.lifecycle import pause
 from followup.campaigns.waiting import why_waiting
@@ -129,7 +130,7 @@ def test_an_email_cap_is_counted_for_an_email_campaign(runtime: Runtime) -> None
     assert estimate is not None
     assert (estimate.capped, estimate.cap_rule) == (1, "email: at most 1 a day")
     assert estimate.lines(NEW_YORK, NOW)[-1].startswith(
-        "1 recipients are held by the frequency cap (email: at most 1 a day)"
+        "1 recipient is held by the frequency cap (email: at most 1 a day)"
     )
 
 
@@ -209,8 +210,8 @@ def test_quiet_hours_and_the_frequency_cap_are_counted(runtime: Runtime) -> None
     assert estimate.quiet_opens == opens
     assert estimate.earliest == opens + timedelta(seconds=1)
     lines = estimate.lines(NEW_YORK, NOW)
-    assert "1 texts wait for quiet hours to end (08:00 the patient's time" in lines[2]
-    assert lines[3].startswith("1 recipients are held by the frequency cap (SMS: at most 1 a day")
+    assert "1 text waits for quiet hours to end (08:00 the patient's time" in lines[2]
+    assert lines[3].startswith("1 recipient is held by the frequency cap (SMS: at most 1 a day")
 
 
 def test_progress_says_why_each_message_waits_and_when_it_should_go(runtime: Runtime) -> None:
@@ -255,3 +256,34 @@ def test_progress_says_why_each_message_waits_and_when_it_should_go(runtime: Run
             session, session.get_one(Campaign, campaign_id), settings=runtime.settings, now=NOW
         )
     assert (paused.reason, paused.count) == ("paused: nothing goes until it is resumed", 5)
+
+
+@pytest.mark.parametrize(
+    ("held", "said"),
+    [
+        (1, ("1 text waits for quiet", "1 recipient is held")),
+        (2, ("2 texts wait for quiet", "2 recipients are held")),
+        (1200, ("1,200 texts wait for quiet", "1,200 recipients are held")),
+    ],
+)
+def test_the_estimate_counts_in_the_singular_where_it_is_one(
+    held: int, said: tuple[str, str]
+) -> None:
+    estimate = Estimate(
+        starts=NOW,
+        texts_start=NOW,
+        emails_start=None,
+        earliest=NOW + timedelta(minutes=5),
+        latest=NOW + timedelta(minutes=5),
+        asked=1.0,
+        rate=1.0,
+        limit=1.0,
+        ahead=0,
+        quiet=held,
+        quiet_opens=NOW + timedelta(hours=1),
+        capped=held,
+        cap_rule="SMS: at most 1 a day",
+        quiet_start=time(8),
+    )
+    lines = estimate.lines(NEW_YORK, NOW)
+    assert lines[2].startswith(said[0]) and lines[3].startswith(said[1])
