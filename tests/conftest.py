@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,18 +41,28 @@ REDIS_URL = os.environ.get("FOLLOWUP_TEST_REDIS", "redis://127.0.0.1:6379/15")
 VISIT = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def postgres_schema(schema: str) -> Iterator[str]:
+    """The URL of a PostgreSQL schema of its own, new and migrated to head; dropped
+    after."""
     admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {POSTGRES_SCHEMA}"))
-    url = f"{POSTGRES_SERVER}?options=-csearch_path%3D{POSTGRES_SCHEMA}"
-    upgrade_to_head(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
-    admin.dispose()
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_schema(POSTGRES_SCHEMA) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

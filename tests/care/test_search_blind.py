@@ -13,17 +13,16 @@ page after page, checking the pages' total against what was walked.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from followup.care.patients import PatientDetails, save_patient
 from followup.care.search import matching
@@ -36,7 +35,7 @@ from followup.runtime import Runtime, use
 from followup.staff.accounts import set_password
 from followup.staff.members import add_staff, issue_token
 from followup.web.app import create_app
-from tests.conftest import POSTGRES_SERVER, PUBLIC
+from tests.conftest import PUBLIC, postgres_schema
 
 TODAY = date(2026, 12, 2)  # two-digit years are read against this day
 SCHEMA = "blind_search"
@@ -511,29 +510,19 @@ def _save_all(rt: Runtime) -> None:
 def searched(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Runtime]:
-    admin = None
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("blind") / "followup.db"
-        url = f"sqlite:///{path}"
-    else:
-        admin = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        url = f"{POSTGRES_SERVER}?options=-csearch_path%3D{SCHEMA}"
-    upgrade_to_head(url)
-    settings = Settings(database_url=url, public_url=PUBLIC, secret_key=SECRET, sms_rate=0)
-    rt = Runtime(settings)
-    use(rt)
-    _save_all(rt)
-    yield rt
-    use(None)
-    if admin is not None:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        admin.dispose()
-    else:
-        shutil.rmtree(path.parent, ignore_errors=True)
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('blind') / 'followup.db'}"
+            upgrade_to_head(url)
+        else:
+            url = stack.enter_context(postgres_schema(SCHEMA))
+        settings = Settings(database_url=url, public_url=PUBLIC, secret_key=SECRET, sms_rate=0)
+        rt = Runtime(settings)
+        stack.callback(rt.close)
+        use(rt)
+        stack.callback(use, None)
+        _save_all(rt)
+        yield rt
 
 
 def found(rt: Runtime, q: str, *, today: date = TODAY) -> tuple[list[str], int]:
